@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# Same install steps as the Makefile (and so as CI): `make install`, then `rag models fetch`.
+#
+#   docker build -t rag .                                  # models fetched at build time (~2.3 GB layer)
+#   docker build --build-arg FETCH_MODELS=0 -t rag .       # no models in the image; mount them:
+#   docker run -p 8000:8000 -v ~/.cache/rag/models:/models:ro rag
+#
+# ---------------------------------------------------------------- build stage
+FROM python:3.11-slim-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake make git \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY pyproject.toml Makefile README.md ./
+COPY rag/ rag/
+# The torch CPU build: with the PyTorch CPU index in pip's config, torch==2.13.0 stays a CPU wheel.
+ENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN make install VENV=/opt/venv PYTHON=python3.11
+ARG FETCH_MODELS=1
+RUN mkdir -p /models && if [ "$FETCH_MODELS" = "1" ]; then /opt/venv/bin/rag --models-dir /models models fetch; fi
+
+# ---------------------------------------------------------------- runtime stage
+FROM python:3.11-slim-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 rag
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=rag:rag /app /app
+COPY --from=build --chown=rag:rag /models /models
+COPY --chown=rag:rag corpus/ /app/corpus/
+COPY --chown=rag:rag prompts/ /app/prompts/
+WORKDIR /app
+USER rag
+ENV PATH=/opt/venv/bin:$PATH \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    RAG_MODELS_DIR=/models \
+    RAG_INDEX_DIR=/app/index \
+    RAG_CORPUS_DIR=/app/corpus
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"
+ENTRYPOINT ["/opt/venv/bin/rag"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,1 @@
+"""Local, private question answering over news articles with cited sources."""

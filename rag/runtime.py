@@ -1,0 +1,113 @@
+"""Wiring: turn `Settings` into the components each command needs, loading each model once.
+
+Kept apart from the stages themselves so that they stay plain functions and
+classes with explicit inputs, and so tests can pass fakes instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from rag import models
+from rag.config import Settings
+from rag.embed import Embedder, load_embedder
+from rag.index import IndexConfig, LoadedIndex, UpdateReport, load_index, update_index
+from rag.retrieve import RetrievalSettings, Retriever
+from rag.types import Chunk, Document
+
+
+def index_config(settings: Settings) -> IndexConfig:
+    spec = models.get_spec(settings.embedding_model)
+    return IndexConfig(
+        embedding_model=spec.name,
+        embedding_sha256=spec.sha256,
+        dimension=spec.dimension,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.chunk_overlap_sentences,
+        faiss_type=settings.faiss_type,
+    )
+
+
+def retrieval_settings(settings: Settings) -> RetrievalSettings:
+    return RetrievalSettings(
+        k=settings.top_k,
+        candidates=settings.candidates,
+        rrf_k=settings.rrf_k,
+        keyword_weight=settings.keyword_weight,
+        dense=settings.dense,
+        keyword=settings.keyword,
+        duplicate_cosine=settings.duplicate_cosine,
+    )
+
+
+def token_counter(settings: Settings) -> Callable[[str], int]:
+    """Counts tokens with the embedding model's own tokenizer, without loading the model (no torch)."""
+    from tokenizers import Tokenizer
+
+    folder = models.require(settings.models_path, settings.embedding_model)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def embedder(settings: Settings) -> Embedder:
+    return load_embedder(
+        settings.models_path, settings.embedding_model, threads=settings.threads, batch_size=settings.embed_batch_size
+    )
+
+
+def chunker(settings: Settings) -> Callable[[Document], list[Chunk]]:
+    from rag.chunking import chunk_document
+    from rag.clean import clean
+
+    count = token_counter(settings)
+    return lambda doc: chunk_document(
+        doc, clean(doc.text), count, max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap_sentences
+    )
+
+
+def index_documents(
+    settings: Settings,
+    documents: Iterable[Document],
+    *,
+    remove: Iterable[str] = (),
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: bool = False,
+    loaded_embedder: Embedder | None = None,
+) -> UpdateReport:
+    """Update the index on disk; the embedding model loads only if something needs embedding."""
+    from rag.language import detect_language
+
+    holder: list[Embedder] = [loaded_embedder] if loaded_embedder else []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        if not holder:
+            holder.append(embedder(settings))
+        return holder[0].embed(texts, "document", progress=progress)
+
+    return update_index(
+        settings.index_dir,
+        index_config(settings),
+        documents,
+        chunk=chunker(settings),
+        embed=embed,
+        detect_lang=detect_language,
+        remove=remove,
+        prune=prune,
+        rebuild=rebuild,
+    )
+
+
+def open_index(settings: Settings) -> LoadedIndex:
+    return load_index(settings.index_dir, index_config(settings))
+
+
+def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) -> Retriever:
+    return Retriever(open_index(settings), loaded_embedder or embedder(settings), retrieval_settings(settings))
+
+
+def corpus_paths(settings: Settings, paths: list[Path] | None) -> list[Path]:
+    return paths if paths else [settings.corpus_dir]

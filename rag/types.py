@@ -1,0 +1,116 @@
+"""The data that flows through the pipeline, stage by stage.
+
+Read this first: every other module takes and returns these types.
+
+    Document -> Chunk -> Hit -> Passage -> (generation) -> Citation -> Answer
+
+All are frozen dataclasses with plain fields so they serialise with
+`dataclasses.asdict` (CLI `--json`, HTTP responses, eval reports) and never
+import a model library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range ``[start, end)`` in a document's original text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source article as loaded from disk.
+
+    ``text`` is the extracted text that offsets refer to (for .txt/.md the file
+    content itself; for .html/.pdf the extracted text layer). ``doc_id`` is the
+    file name, which is what citations name.
+    """
+
+    doc_id: str
+    title: str
+    path: str
+    text: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences from one document.
+
+    Invariant: ``document.text[start:end] == text``.
+    """
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by retrieval, with what each side of the hybrid search said.
+
+    Ranks are 1-based; ``None`` means that side did not return the chunk.
+    ``duplicates`` are chunk ids of near-identical chunks collapsed into this one
+    (other articles saying the same), so answers can cite every agreeing source.
+    """
+
+    chunk: Chunk
+    score: float
+    rank: int
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    keyword_score: float | None = None
+    keyword_rank: int | None = None
+    duplicates: tuple[Chunk, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A numbered passage offered to the answer model as ``[number]``."""
+
+    number: int
+    hit: Hit
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A ``[n]`` marker in an answer, resolved to the article span it points at."""
+
+    number: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the pipeline returns to the CLI, the HTTP API and the evaluator."""
+
+    question: str
+    text: str
+    lang: str
+    refused: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    rewritten_question: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_second: float = 0.0

@@ -1,0 +1,64 @@
+"""The real models, offline: they load, embed across languages and answer. Run in CI (`make test`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import models
+from rag.config import Settings
+from rag.errors import ModelError
+
+pytestmark = pytest.mark.real_models
+
+
+def _require(name: str):
+    try:
+        return models.require(Settings().models_path, name)
+    except ModelError as exc:
+        pytest.fail(f"{exc} (the real-model tests need `make models`)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from rag.embed import SentenceTransformerEmbedder
+
+    path = _require("embeddinggemma-300m")
+    return SentenceTransformerEmbedder(path, model_id="embeddinggemma-300m", threads=2)
+
+
+def test_embeddinggemma_aligns_german_and_english(real_embedder) -> None:
+    de = "Das chinesische Start-up DeepSeek trainierte sein Modell mit nur 2.048 Grafikkarten."
+    en = "The Chinese start-up DeepSeek trained its model with only 2,048 graphics cards."
+    unrelated = "Im Sommer blühen im Stadtpark viele bunte Blumen."
+    v = real_embedder.embed([de, en, unrelated], "document")
+    assert v.shape == (3, 768)
+    same, other = float(v[0] @ v[1]), float(v[0] @ v[2])
+    assert same > 0.8, same
+    assert other < same - 0.2, (same, other)
+
+
+def test_query_prompt_finds_the_matching_passage(real_embedder) -> None:
+    passages = real_embedder.embed(
+        ["Nvidia verlor an einem Tag 600 Milliarden Dollar an Börsenwert.", "Der Gründer heißt Liang Wenfeng."],
+        "document",
+    )
+    query = real_embedder.embed(["How much market value did Nvidia lose?"], "query")
+    assert int(np.argmax(passages @ query[0])) == 0
+
+
+def test_qwen_answers_a_german_question_from_a_sentence() -> None:
+    from llama_cpp import Llama
+
+    path = _require("qwen2.5-coder-1.5b")
+    llm = Llama(model_path=str(path), n_ctx=512, n_threads=2, verbose=False)
+    out = llm.create_chat_completion(
+        messages=[
+            {"role": "system", "content": "Antworte kurz auf Deutsch, nur mit Angaben aus dem Text."},
+            {"role": "user", "content": "Text: DeepSeek trainierte R1 mit 2.048 GPUs.\nFrage: Wie viele GPUs nutzte DeepSeek?"},
+        ],
+        max_tokens=40,
+        temperature=0.0,
+    )
+    answer = out["choices"][0]["message"]["content"]
+    assert "2.048" in answer or "2048" in answer, answer
