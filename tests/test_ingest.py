@@ -1,0 +1,318 @@
+"""Loaders for .txt, .md, .html and .pdf, and the errors for files that are not articles."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from rag.errors import DocumentError
+from rag.ingest import SUPPORTED_SUFFIXES, derive_title, load_document, load_documents
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+ARTICLE_HTML = """<!doctype html>
+<html lang="de"><head><title>DeepSeek | Portal</title>
+<style>body { color: red }</style>
+<script>var tracking = "Script-Text darf nicht erscheinen";</script></head>
+<body>
+<nav><a href="/">Startseite</a> <a href="/news">Nachrichten</a></nav>
+<header><p>Portal-Kopfzeile</p></header>
+<article>
+  <h1>DeepSeek stellt R1 vor</h1>
+  <p>Das Training kostete ca. 5,6&nbsp;Mio. Dollar. Es   nutzte
+     2.048 GPUs.</p>
+  <div style="display: none">Versteckter Text</div>
+  <p>Gründer <a href="/p/liang">Liang Wenfeng</a> sprach am 27. Januar mit <b>Regierungschef</b> Li Qiang.</p>
+  <ul><li>Nvidia verlor 600 Milliarden Dollar.</li><li>Meta verlor auch.</li></ul>
+  <!-- Kommentar im Quelltext -->
+</article>
+<aside>Anzeige: Jetzt abonnieren</aside>
+<footer>© 2025 Portal GmbH · Impressum · Datenschutz</footer>
+<script>console.log("mehr Script")</script>
+</body></html>
+"""
+
+
+def make_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with a Helvetica text layer, built by hand (no PDF writer needed)."""
+    escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
+    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({line}) Tj T*" for line in escaped) + " ET"
+    stream = content.encode("cp1252")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def encrypt_pdf(data: bytes, user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    # RC4 needs no extra crypto package, unlike AES.
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+PDF_LINES = ["DeepSeek R1 im Test", "Das Training kostete ca. 5,6 Mio. Dollar.", "Gründer ist Liang Wenfeng."]
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+# --- formats --------------------------------------------------------------------------
+
+
+def test_supported_suffixes() -> None:
+    assert {".txt", ".md", ".html", ".htm", ".pdf"} <= SUPPORTED_SUFFIXES
+
+
+def test_txt_is_loaded_unchanged(tmp_path: Path) -> None:
+    raw = "Titel der Meldung\r\n\r\nDeepSeek nutzte 2.048 GPUs.  \r\n"
+    path = write(tmp_path / "meldung.txt", raw)
+    doc = load_document(path)
+    assert doc.text == raw  # offsets refer to the file content itself, line endings included
+    assert doc.doc_id == "meldung.txt"
+    assert doc.path == str(path)
+    assert doc.title == "Titel der Meldung"
+    assert doc.content_hash == hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def test_utf8_bom_is_not_part_of_the_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "bom.txt", b"\xef\xbb\xbfGr\xc3\xb6\xc3\x9fe.\n")
+    assert load_document(path).text == "Größe.\n"
+
+
+def test_utf16_with_bom(tmp_path: Path) -> None:
+    path = write(tmp_path / "utf16.txt", "Über 2.048 GPUs.\nZweite Zeile.".encode("utf-16"))
+    assert load_document(path).text == "Über 2.048 GPUs.\nZweite Zeile."
+
+
+def test_latin1_bytes_decode_as_windows_1252(tmp_path: Path) -> None:
+    text = "Größe über Gebühr: 5,6 Mio. €\nZweite Zeile."
+    path = write(tmp_path / "alt.txt", text.encode("cp1252"))
+    assert load_document(path).text == text
+    path = write(tmp_path / "latin1.txt", "Äpfel und Öl.\nMehr.".encode("latin-1"))
+    assert load_document(path).text == "Äpfel und Öl.\nMehr."
+
+
+def test_markdown_title_from_heading(tmp_path: Path) -> None:
+    raw = "# DeepSeek R1: Der Überblick\n\nDas Modell kostete *5,6 Mio.* Dollar.\n"
+    doc = load_document(write(tmp_path / "notiz.md", raw))
+    assert doc.text == raw
+    assert doc.title == "DeepSeek R1: Der Überblick"
+
+
+def test_html_keeps_only_visible_article_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "seite.html", ARTICLE_HTML)
+    doc = load_document(path)
+    assert doc.text == (
+        "DeepSeek stellt R1 vor\n"
+        "Das Training kostete ca. 5,6 Mio. Dollar. Es nutzte 2.048 GPUs.\n"
+        "Gründer Liang Wenfeng sprach am 27. Januar mit Regierungschef Li Qiang.\n"
+        "Nvidia verlor 600 Milliarden Dollar.\n"
+        "Meta verlor auch."
+    )
+    assert doc.title == "DeepSeek stellt R1 vor"
+    for hidden in [
+        "Script",
+        "Startseite",
+        "Portal-Kopfzeile",
+        "Anzeige",
+        "Impressum",
+        "Versteckt",
+        "Kommentar",
+    ]:
+        assert hidden not in doc.text
+    assert doc.content_hash == hashlib.sha256(ARTICLE_HTML.encode("utf-8")).hexdigest()
+
+
+def test_html_without_article_uses_main_then_body(tmp_path: Path) -> None:
+    html = (
+        "<html><body><nav>Menü</nav><main><h2>Titel</h2><p>Text eins.</p></main>"
+        "<footer>Fuß</footer></body></html>"
+    )
+    assert load_document(write(tmp_path / "main.htm", html)).text == "Titel\nText eins."
+    html = "<html><body><div><p>Nur ein Absatz.</p></div><footer>Fuß</footer></body></html>"
+    assert load_document(write(tmp_path / "body.html", html)).text == "Nur ein Absatz."
+
+
+def test_html_picks_the_longest_article(tmp_path: Path) -> None:
+    html = "<article><p>Teaser.</p></article><article><p>Der eigentliche, lange Artikel.</p></article>"
+    assert load_document(write(tmp_path / "zwei.html", html)).text == "Der eigentliche, lange Artikel."
+
+
+def test_html_without_visible_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "leer.html", "<html><head><script>x()</script></head><body><nav>Menü</nav></body></html>"
+    )
+    with pytest.raises(DocumentError, match=r"leer\.html.*no text"):
+        load_document(path)
+
+
+def test_pdf_text_layer(tmp_path: Path) -> None:
+    data = make_pdf(PDF_LINES)
+    doc = load_document(write(tmp_path / "bericht.pdf", data))
+    assert doc.text == "\n".join(PDF_LINES)
+    assert doc.title == "DeepSeek R1 im Test"
+    assert doc.content_hash == hashlib.sha256(data).hexdigest()
+
+
+def test_pdf_encrypted_with_empty_user_password_opens(tmp_path: Path) -> None:
+    path = write(tmp_path / "offen.pdf", encrypt_pdf(make_pdf(PDF_LINES), user_password=""))
+    assert load_document(path).text == "\n".join(PDF_LINES)
+
+
+def test_pdf_encrypted_with_password_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "geheim.pdf", encrypt_pdf(make_pdf(PDF_LINES), user_password="geheim"))
+    with pytest.raises(DocumentError, match=r"geheim\.pdf.*encrypted"):
+        load_document(path)
+
+
+def test_pdf_without_text_layer(tmp_path: Path) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(width=612, height=792)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    path = write(tmp_path / "scan.pdf", buffer.getvalue())
+    with pytest.raises(DocumentError, match=r"scan\.pdf.*no text layer"):
+        load_document(path)
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.4\nkaputt kaputt", b"kein PDF, nur Text"])
+def test_damaged_pdf(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(DocumentError, match=r"kaputt\.pdf"):
+        load_document(write(tmp_path / "kaputt.pdf", data))
+
+
+# --- broken files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("bild.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary"),
+        ("rauschen.txt", bytes(range(1, 32)) * 20 + b"abc", "binary"),
+        ("leer.txt", b"", "empty"),
+        ("blank.md", b"  \n\t\r\n  ", "empty"),
+        ("kaputt.txt", b"Text mit \x81\x8d\x90 Bytes, die nirgends gelten", "cannot decode"),
+        ("tabelle.docx", b"PK\x03\x04", "unsupported file type"),
+        ("ohne_endung", b"Text", "unsupported file type"),
+    ],
+)
+def test_broken_files(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+    path = write(tmp_path / name, data)
+    with pytest.raises(DocumentError, match=reason) as error:
+        load_document(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="cannot read"):
+        load_document(tmp_path / "fehlt.txt")
+
+
+# --- folders and batches -------------------------------------------------------------
+
+
+def test_folder_mixing_good_and_bad_files(tmp_path: Path) -> None:
+    folder = tmp_path / "artikel"
+    write(folder / "b_gut.txt", "Titel B\nInhalt B.")
+    write(folder / "a_gut.md", "# Titel A\nInhalt A.")
+    write(folder / "sub" / "c_seite.html", "<article><h1>Titel C</h1><p>Inhalt C.</p></article>")
+    write(folder / "d_bericht.pdf", make_pdf(PDF_LINES))
+    write(folder / "kaputt.txt", b"\x00\x01\x02binary")
+    write(folder / "leer.md", b"")
+    write(folder / "geheim.pdf", encrypt_pdf(make_pdf(PDF_LINES), user_password="pw"))
+    write(folder / "bild.png", b"\x89PNG")  # not a supported type: ignored inside folders
+    write(folder / ".versteckt.txt", "Versteckt.")  # hidden: ignored
+    write(folder / ".cache" / "alt.txt", "Versteckter Ordner.")
+
+    documents, skipped = load_documents([folder])
+
+    assert [d.doc_id for d in documents] == ["a_gut.md", "b_gut.txt", "d_bericht.pdf", "c_seite.html"]
+    assert [d.title for d in documents] == ["Titel A", "Titel B", "DeepSeek R1 im Test", "Titel C"]
+    reasons = {path.name: reason for path, reason in skipped}
+    assert set(reasons) == {"kaputt.txt", "leer.md", "geheim.pdf"}
+    assert reasons["kaputt.txt"].startswith("binary file")  # the path is beside it, not repeated in it
+    assert "empty" in reasons["leer.md"]
+    assert "encrypted" in reasons["geheim.pdf"]
+
+
+def test_explicit_paths_report_unsupported_and_missing(tmp_path: Path) -> None:
+    good = write(tmp_path / "gut.txt", "Ein Text.")
+    docx = write(tmp_path / "brief.docx", b"PK")
+    missing = tmp_path / "fehlt.md"
+    documents, skipped = load_documents([good, docx, missing, good])
+    assert [d.doc_id for d in documents] == ["gut.txt"]
+    assert [(path, "unsupported" in reason or "no such file" in reason) for path, reason in skipped] == [
+        (docx, True),
+        (missing, True),
+    ]
+
+
+def test_same_file_name_in_two_folders_is_skipped(tmp_path: Path) -> None:
+    first = write(tmp_path / "a" / "artikel.txt", "Erster.")
+    second = write(tmp_path / "b" / "artikel.txt", "Zweiter.")
+    documents, skipped = load_documents([tmp_path / "a", tmp_path / "b"])
+    assert [d.path for d in documents] == [str(first)]
+    assert len(skipped) == 1 and skipped[0][0] == second and "duplicate" in skipped[0][1]
+
+
+def test_loads_the_seed_corpus() -> None:
+    documents, skipped = load_documents([CORPUS])
+    assert skipped == []
+    assert [d.doc_id for d in documents] == sorted(p.name for p in CORPUS.glob("*.txt"))
+    for doc in documents:
+        assert doc.text == (CORPUS / doc.doc_id).read_text(encoding="utf-8")
+        assert 0 < len(doc.title) <= 100
+    titles = {d.doc_id: d.title for d in documents}
+    assert (
+        titles["001_632e2609b1775729.txt"]
+        == "Chinas KI-Durchbruch: Deepseek stellt Tech-Giganten vor große Fragen"
+    )
+    assert titles["000_e6de1ff470927a21.txt"].endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("# Überschrift\n\nText.", "Überschrift"),
+        ("Kurze Zeile\nLanger Text folgt.", "Kurze Zeile"),
+        ("\n\n  28.01.2025  \n-\nText.", "Text."),
+        ("Ein Satz. Noch einer.", "Ein Satz."),
+        ("Nur eine Zeile ohne Punkt", "Nur eine Zeile ohne Punkt"),
+        (
+            "Ein sehr langer erster Satz, der weit über die Grenze von neunzig Zeichen hinausgeht und "
+            "deshalb gekürzt werden muss. Zweiter Satz.",
+            "Ein sehr langer erster Satz, der weit über die Grenze von neunzig Zeichen hinausgeht und…",
+        ),
+        ("", ""),
+    ],
+)
+def test_derive_title(text: str, title: str) -> None:
+    assert derive_title(text) == title
+    assert len(derive_title(text)) <= 90 or "\n" in text
