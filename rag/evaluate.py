@@ -1,0 +1,104 @@
+"""Evaluation against a gold set: retrieval first (recall@k, MRR), split by language and type."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from rag.gold import GoldItem
+from rag.metrics import first_relevant_rank, summarise
+from rag.retrieve import RetrievalSettings, Retriever
+from rag.types import Hit
+
+KS = (1, 3, 5, 10)
+MODES: dict[str, dict[str, bool]] = {
+    "dense": {"dense": True, "keyword": False},
+    "keyword": {"dense": False, "keyword": True},
+    "fused": {"dense": True, "keyword": True},
+}
+
+
+def hit_texts(hit: Hit) -> str:
+    """Text of a hit and the duplicates collapsed into it: all of them count as retrieved."""
+    return "\n".join([hit.chunk.text, *(d.text for d in hit.duplicates)])
+
+
+def retrieval_rows(retriever: Retriever, items: Sequence[GoldItem], *, progress: bool = False) -> list[dict[str, Any]]:
+    """One row per answerable item: rank of the first hit holding gold evidence, latency."""
+    rows = []
+    for item in tqdm([i for i in items if i.answerable], desc="retrieval", disable=not progress, unit="q"):
+        started = time.perf_counter()
+        hits = retriever.search(item.standalone_question, max(KS))
+        seconds = time.perf_counter() - started
+        rows.append(
+            {
+                "id": item.id,
+                "lang": item.lang,
+                "type": item.type,
+                "rank": first_relevant_rank(item.evidence, (hit_texts(h) for h in hits)),
+                "seconds": seconds,
+                "top": [h.chunk.chunk_id for h in hits[:5]],
+            }
+        )
+    return rows
+
+
+def evaluate_retrieval(
+    retriever: Retriever, items: Sequence[GoldItem], modes: Sequence[str] = ("fused",), *, progress: bool = False
+) -> dict[str, Any]:
+    """Scores for each mode (dense only, keyword only, fused) on the same retriever and items."""
+    base = retriever.settings
+    report: dict[str, Any] = {"modes": {}}
+    try:
+        for mode in modes:
+            retriever.settings = RetrievalSettings(**{**base.__dict__, **MODES[mode]})
+            rows = retrieval_rows(retriever, items, progress=progress)
+            latencies = [r["seconds"] for r in rows]
+            report["modes"][mode] = {
+                "summary": summarise(rows, keys=("lang", "type"), ks=KS),
+                "latency_ms": {
+                    "median": 1000 * statistics.median(latencies) if latencies else 0.0,
+                    "p95": 1000 * _p95(latencies),
+                },
+                "rows": rows,
+            }
+    finally:
+        retriever.settings = base
+    return report
+
+
+def _p95(values: Sequence[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def retrieval_table(report: dict[str, Any]) -> str:
+    """A plain-text table: one line per mode and group."""
+    head = f"{'mode':8} {'group':18} {'n':>4} " + " ".join(f"{'R@' + str(k):>6}" for k in KS) + f" {'MRR':>6}"
+    lines = [head, "-" * len(head)]
+    for mode, data in report["modes"].items():
+        summary = data["summary"]
+        groups = [("all", summary["overall"])]
+        groups += [(f"lang={k}", v) for k, v in summary["by_lang"].items()]
+        groups += [(f"type={k}", v) for k, v in summary["by_type"].items()]
+        for name, s in groups:
+            cells = " ".join(f"{s[f'recall@{k}']:6.3f}" for k in KS)
+            lines.append(f"{mode:8} {name:18} {s['n']:4d} {cells} {s['mrr']:6.3f}")
+        lat = data["latency_ms"]
+        lines.append(f"{mode:8} {'latency ms':18} median {lat['median']:.1f}  p95 {lat['p95']:.1f}")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,181 @@
+"""The on-disk index: incremental updates, manifests, locking, crash safety (with fakes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakes import FakeEmbedder
+from rag.errors import IndexLockedError, IndexStateError
+from rag.index import IndexConfig, IndexLock, current_version, load_index, update_index
+from rag.types import Chunk, Document
+
+CONFIG = IndexConfig("fake", "f" * 64, 64, chunk_tokens=50, overlap_sentences=0)
+
+
+def doc(doc_id: str, text: str) -> Document:
+    return Document(doc_id, doc_id, doc_id, text, hashlib.sha256(text.encode()).hexdigest())
+
+
+def paragraphs(d: Document) -> list[Chunk]:
+    """One chunk per line: enough to exercise the index without the real chunker."""
+    out, pos = [], 0
+    for n, line in enumerate(d.text.split("\n")):
+        if line.strip():
+            out.append(Chunk(f"{d.doc_id}#{n}", d.doc_id, d.title, pos, pos + len(line), line, len(line.split())))
+        pos += len(line) + 1
+    return out
+
+
+def run(index_dir: Path, docs: list[Document], embedder: FakeEmbedder | None = None, **kw):
+    embedder = embedder or FakeEmbedder()
+    return update_index(
+        index_dir,
+        CONFIG,
+        docs,
+        chunk=paragraphs,
+        embed=lambda texts: embedder.embed(texts, "document"),
+        detect_lang=lambda text: "de",
+        **kw,
+    )
+
+
+A = doc("a.txt", "DeepSeek nutzte 2.048 GPUs.\nDas Training kostete 5,6 Millionen Dollar.")
+B = doc("b.txt", "Nvidia verlor 600 Milliarden Dollar an einem Tag.")
+C = doc("c.txt", "Liang Wenfeng gründete DeepSeek.\nDer Sitz ist in Hangzhou.")
+
+
+def test_build_then_nothing_to_do(tmp_path: Path) -> None:
+    emb = FakeEmbedder()
+    first = run(tmp_path, [A, B], emb)
+    assert sorted(first.added) == ["a.txt", "b.txt"] and first.chunks == 3 and first.embedded_chunks == 3
+    second = run(tmp_path, [A, B], emb)
+    assert second.nothing_to_do and second.version is None and sorted(second.unchanged) == ["a.txt", "b.txt"]
+    assert emb.calls == [(3, "document")]  # the second run embedded nothing
+
+
+def test_add_change_remove_touch_only_that_document(tmp_path: Path) -> None:
+    emb = FakeEmbedder()
+    run(tmp_path, [A, B], emb)
+    before = load_index(tmp_path, CONFIG)
+    changed_b = doc("b.txt", "Nvidia verlor an einem Tag 589 Milliarden Dollar.\nDer Kurs fiel um 17 Prozent.")
+    report = run(tmp_path, [A, changed_b, C], emb)
+    assert report.added == ["c.txt"] and report.changed == ["b.txt"] and report.unchanged == ["a.txt"]
+    assert emb.calls[-1] == (4, "document")  # only b (2 lines) and c (2 lines) were embedded
+    after = load_index(tmp_path, CONFIG)
+    a_rows_before = [i for i, c in enumerate(before.chunks) if c.doc_id == "a.txt"]
+    a_rows_after = [i for i, c in enumerate(after.chunks) if c.doc_id == "a.txt"]
+    np.testing.assert_array_equal(before.vectors[a_rows_before], after.vectors[a_rows_after])
+    assert len({c.chunk_id for c in after.chunks}) == len(after.chunks) == 6  # never duplicated
+    pruned = run(tmp_path, [A, C], emb, prune=True)
+    assert pruned.removed == ["b.txt"]
+    final = load_index(tmp_path, CONFIG)
+    assert {c.doc_id for c in final.chunks} == {"a.txt", "c.txt"} and final.dense.ntotal == len(final.chunks)
+    explicit = run(tmp_path, [], emb, remove=["a.txt"])
+    assert explicit.removed == ["a.txt"]
+    assert {c.doc_id for c in load_index(tmp_path, CONFIG).chunks} == {"c.txt"}
+
+
+def test_without_prune_missing_documents_stay(tmp_path: Path) -> None:
+    run(tmp_path, [A, B])
+    assert run(tmp_path, [A]).nothing_to_do
+    assert set(load_index(tmp_path, CONFIG).documents) == {"a.txt", "b.txt"}
+
+
+def test_offsets_resolve_against_stored_documents(tmp_path: Path) -> None:
+    run(tmp_path, [A, B, C])
+    index = load_index(tmp_path, CONFIG)
+    for c in index.chunks:
+        assert index.documents[c.doc_id].text[c.start : c.end] == c.text
+
+
+def test_manifest_describes_the_index_and_mismatch_is_refused(tmp_path: Path) -> None:
+    run(tmp_path, [A, B])
+    manifest = json.loads((current_version(tmp_path) / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["embedding"] == {"model": "fake", "sha256": "f" * 64, "dimension": 64}
+    assert manifest["chunker"] == {"chunk_tokens": 50, "overlap_sentences": 0}
+    assert manifest["documents"]["a.txt"]["content_hash"] == A.content_hash
+    assert manifest["counts"] == {"documents": 2, "chunks": 3, "tokens": 18}
+    other = IndexConfig("other-model", "0" * 64, 64, 50, 0)
+    with pytest.raises(IndexStateError, match=r"other-model.*rag index --rebuild"):
+        load_index(tmp_path, other)
+
+
+def test_changed_chunker_settings_rechunk_everything(tmp_path: Path) -> None:
+    emb = FakeEmbedder()
+    run(tmp_path, [A, B], emb)
+    from dataclasses import replace
+
+    report = update_index(
+        tmp_path, replace(CONFIG, chunk_tokens=99), [A, B], chunk=paragraphs,
+        embed=lambda t: emb.embed(t, "document"), detect_lang=lambda t: "de",
+    )  # fmt: skip
+    assert report.version is not None and emb.calls[-1] == (3, "document")
+
+
+def test_missing_index_and_damaged_files_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(IndexStateError, match="run `rag index`"):
+        load_index(tmp_path, CONFIG)
+    run(tmp_path, [A])
+    live = current_version(tmp_path)
+    (live / "chunks.jsonl").write_text('{"broken": \n')
+    with pytest.raises(IndexStateError, match=r"chunks.jsonl.*rebuild"):
+        load_index(tmp_path, CONFIG)
+    run(tmp_path, [A], rebuild=True)
+    live = current_version(tmp_path)
+    (live / "dense.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexStateError, match="rebuild"):
+        load_index(tmp_path, CONFIG)
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    with IndexLock(tmp_path), pytest.raises(IndexLockedError, match="another process"):
+        run(tmp_path, [A])
+
+
+def _build_and_stall(index_dir: str, stage: str) -> None:
+    """Build a+b+c, stalling at ``stage`` so the parent can kill the process right there."""
+    import rag.index as index_module
+
+    def stall(*args, **kwargs):
+        time.sleep(30)
+
+    emb = FakeEmbedder()
+    embed = lambda texts: emb.embed(texts, "document")  # noqa: E731
+    if stage == "embedding":
+        embed = lambda texts: stall()  # noqa: E731
+    elif stage == "writing":  # staging folder written, not yet renamed into place
+        index_module._fsync_tree = stall
+    elif stage == "after-swap":  # new version live, old not yet collected
+        index_module._collect_garbage = stall
+    update_index(Path(index_dir), CONFIG, [A, B, C], chunk=paragraphs, embed=embed, detect_lang=lambda t: "de")
+
+
+@pytest.mark.parametrize("stage", ["embedding", "writing", "after-swap"])
+def test_killed_writer_leaves_a_whole_index(tmp_path: Path, stage: str) -> None:
+    run(tmp_path, [A])
+    before = load_index(tmp_path, CONFIG)
+    proc = multiprocessing.get_context("fork").Process(target=_build_and_stall, args=(str(tmp_path), stage))
+    proc.start()
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    after = load_index(tmp_path, CONFIG)
+    ids = [c.chunk_id for c in after.chunks]
+    if stage == "after-swap":
+        assert {c.doc_id for c in after.chunks} == {"a.txt", "b.txt", "c.txt"}  # the new one, whole
+    else:
+        assert after.version == before.version and ids == [c.chunk_id for c in before.chunks]  # the old one
+    assert after.dense.ntotal == len(after.chunks) == after.vectors.shape[0]
+    run(tmp_path, [A, B, C], prune=True)  # the lock died with the process; the next run works and cleans up
+    assert not list(tmp_path.glob(".building-*"))
+    assert len(list(tmp_path.glob("v-*"))) <= 2
