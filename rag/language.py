@@ -1,0 +1,168 @@
+"""Which language a question is in, and the fixed refusal sentences.
+
+The service answers in the question's language, German or English, so all we
+need is a two-way decision on short, often sloppy input: "Nvidia Verlust",
+"how mny GPUs did deepseek use", "Und die Chips?". Three steps, first that
+decides wins:
+
+1. Words that exist in only one of the two languages (function words,
+   question words, the domain's vocabulary) vote. Cheap, and decisive for
+   any question phrased as a sentence.
+2. Otherwise py3langid (a character n-gram model shipped inside its wheel,
+   restricted to de/en) decides if it is at least 70% sure. Product names
+   and codes ("DeepSeek", "H800") are removed first: they are not language.
+3. Otherwise the default, German: the corpus is German news, so a question
+   like "H800 Chips?" is most likely from a German reader, and a German
+   answer can quote the articles verbatim.
+
+``tests/test_language.py`` holds the questions used to choose this and the
+accuracy measured for each library tried.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
+
+DEFAULT_LANGUAGE = "de"
+
+# The one sentence the answer model writes when the articles hold no answer (read-only).
+REFUSAL: Mapping[str, str] = MappingProxyType(
+    {
+        "de": "Dazu enthalten die Artikel keine Angabe.",
+        "en": "The articles do not say.",
+    }
+)
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Words that are (nearly) only German or only English. Words spelled the same in
+# both ("in", "an", "was", "will", "war", "also", "so", "man", "chips") are left
+# out on purpose: they would pull short questions the wrong way.
+_GERMAN_WORDS = _word_set(
+    """
+    der die das den dem des ein eine einer einen einem eines kein keine keinen
+    wie wieviel wieviele wer wen wem wessen wo wann warum wieso weshalb welche welcher welches welchen
+    ist sind hat haben hatte hatten wurde wurden wird werden gibt gab kann können konnte sollen soll
+    und oder aber nicht auch noch schon nur sehr mehr viele viel wenig weniger als
+    mit für von vom zu zum zur im ins auf aus bei beim nach über unter gegen ohne um bis seit laut durch
+    sich es er sie ihr ihre sein seine seinen ich du wir uns mich dich dazu davon darüber daran
+    diese dieser dieses diesen jetzt heute hier dort denn doch ob dass dann erst wenn weil damit sowie
+    etwa genau gegenüber jedoch trotz wegen während
+    gekostet kostete kosten kostet genutzt nutzte benutzt benutzte verwendet verwendete gegründet gründete
+    verlor verloren verlust verluste gründer unternehmen aktie aktien börse börsenwert marktwert
+    entwicklungskosten trainingskosten sanktionen modell modelle rechenleistung grafikkarten
+    milliarden millionen prozent geld artikel quelle unterschied zwischen chef sagte sagt meint
+    behauptet reagierte steht hinter veröffentlicht westliche konzerne brauchen braucht
+    """
+)
+_ENGLISH_WORDS = _word_set(
+    """
+    the a of to did does do done is are were be been being has have had
+    how what which who whom whose when where why many much
+    and or but not no only very more less than with for from about by into on at after before
+    against between without because it its they their them this that these those he she his her we you
+    there here any some according said say says claim claimed think thinks then if because while
+    though however despite during versus
+    cost costs spend spent use used using uses lose lost loss losses founder founded found company
+    companies share shares stock market value valuation sanctions model models training trained train
+    billion million percent percentage money articles article source difference react reacted
+    behind released release need needs western chip own owns
+    """
+)
+_WORD = re.compile(r"[^\W\d_]+")
+# Tokens that name things rather than belong to a language: digits, inner capitals, acronyms.
+_NAME_TOKEN = re.compile(r"\S*\d\S*|\S*[a-zäöü][A-ZÄÖÜ]\S*|\b[A-ZÄÖÜ]{2,}s?\b")
+MIN_MODEL_CONFIDENCE = 0.7
+
+
+def word_votes(text: str) -> tuple[int, int]:
+    """Count the words of ``text`` that exist only in German and only in English.
+
+    >>> word_votes("Wie viele GPUs?")
+    (2, 0)
+    >>> word_votes("How many GPUs?")
+    (0, 2)
+    >>> word_votes("H800 Chips?")
+    (0, 0)
+    """
+    words = _WORD.findall(text.lower())
+    return sum(w in _GERMAN_WORDS for w in words), sum(w in _ENGLISH_WORDS for w in words)
+
+
+@functools.cache
+def _identifier() -> LanguageIdentifier:
+    # Loaded on first use (about 1 s) and kept: the model is read-only once restricted.
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(["de", "en"])
+    return identifier
+
+
+def model_guess(text: str) -> tuple[str, float] | None:
+    """py3langid's ``(language, probability)`` for ``text`` without names; None if nothing is left.
+
+    >>> model_guess("DeepSeek H800")
+    """
+    rest = " ".join(_NAME_TOKEN.sub(" ", text).split())
+    if not _WORD.search(rest):
+        return None
+    lang, probability = _identifier().classify(rest)
+    return str(lang), float(probability)
+
+
+def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
+    """Return ``"de"`` or ``"en"`` for a (short) question; ``default`` when undecided.
+
+    >>> detect_language("Wie viele GPUs nutzte DeepSeek?")
+    'de'
+    >>> detect_language("how mny chips did deepseek use")
+    'en'
+    >>> detect_language("Nvidia Verlust")
+    'de'
+    >>> detect_language("H800 Chips?")
+    'de'
+    """
+    german, english = word_votes(text)
+    if german != english:
+        return "de" if german > english else "en"
+    guess = model_guess(text)
+    if guess is not None and guess[1] >= MIN_MODEL_CONFIDENCE:
+        return guess[0]
+    return default
+
+
+_REFUSAL_TAIL = re.compile(r"[\s\.\!\*_\"'“”„»«]*(?:\[[^\]]*\][\s\.]*)*$")
+
+
+def _normalise_sentence(text: str) -> str:
+    collapsed = " ".join(text.strip().strip("*_\"'“”„»«").split())
+    return _REFUSAL_TAIL.sub("", collapsed).lower()
+
+
+def is_refusal(text: str, lang: str | None = None) -> bool:
+    """Whether ``text`` is the fixed refusal sentence (of ``lang``, or of either language).
+
+    Tolerates surrounding whitespace, emphasis, a missing final period and a
+    stray citation marker after it.
+
+    >>> is_refusal("Dazu enthalten die Artikel keine Angabe.", "de")
+    True
+    >>> is_refusal("  The articles do not say [1]  ")
+    True
+    >>> is_refusal("The articles do not say how many GPUs.", "en")
+    False
+    """
+    candidates = [REFUSAL[lang]] if lang is not None and lang in REFUSAL else list(REFUSAL.values())
+    seen = _normalise_sentence(text)
+    return any(seen == _normalise_sentence(sentence) for sentence in candidates)

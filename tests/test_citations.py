@@ -1,0 +1,421 @@
+"""Citation markers, answer sentences, fact checks, repairs, quotes and conflicts.
+
+Everything runs on three small fake articles; a passage is a slice of one of
+them, so every quote can be checked against the article by its offsets.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.citations import (
+    Marker,
+    best_quote,
+    check_support,
+    ground,
+    parse_citations,
+    resolve,
+    split_answer_sentences,
+    split_sentences,
+)
+from rag.support import (
+    Name,
+    check_claim,
+    extract_names,
+    extract_quantities,
+    find_conflicts,
+    name_in,
+    number_keys,
+    prepare,
+)
+from rag.types import Chunk, Hit, Passage
+
+ARTICLES = {
+    "a.txt": (
+        "DeepSeek im Porträt\n\n"
+        "Das Start-up DeepSeek aus Hangzhou wurde 2023 von Liang Wenfeng gegründet. "
+        "Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs. "
+        "Die Entwicklungskosten lagen bei 5,6 Millionen US-Dollar.\n"
+    ),
+    "b.txt": (
+        "Nvidia unter Druck\n\n"
+        "Für das Training nutzte das Start-up nur 2.000 Nvidia-Chips. "
+        "Die Kosten betrugen lediglich 6 Millionen Dollar. "
+        "Nvidia verlor am 27.01.2025 fast 600 Milliarden Dollar an Marktwert.\n"
+    ),
+    "c.txt": (
+        "Reaktionen\n\n"
+        "Microsoft-CEO Satya Nadella nannte R1 super beeindruckend. "
+        "Elon Musk bezweifelte die Angaben. "
+        "Westliche Konzerne setzen etwa 16.000 Chips ein.\n"
+    ),
+    "d.txt": "Kopie\n\nFür das Training nutzte das Start-up nur 2.000 Nvidia-Chips. Mehr nicht.\n",
+}
+
+
+def chunk_of(doc_id: str, first_words: str = "", last_words: str = "") -> Chunk:
+    """The chunk of ``doc_id`` from ``first_words`` to the end of ``last_words`` (default: the body)."""
+    article = ARTICLES[doc_id]
+    start = article.index(first_words) if first_words else article.index("\n\n") + 2
+    end = article.index(last_words) + len(last_words) if last_words else len(article.rstrip())
+    return Chunk(f"{doc_id}#{start}", doc_id, article.split("\n")[0], start, end, article[start:end], 40)
+
+
+def passage(number: int, chunk: Chunk, duplicates: tuple[Chunk, ...] = ()) -> Passage:
+    return Passage(
+        number, Hit(chunk, 1.0 / number, number, duplicates=duplicates), chunk.text, chunk.start, chunk.end
+    )
+
+
+@pytest.fixture
+def passages() -> list[Passage]:
+    return [
+        passage(1, chunk_of("a.txt", "Für das Training", "US-Dollar.")),
+        passage(2, chunk_of("b.txt")),
+        passage(3, chunk_of("c.txt")),
+        passage(4, chunk_of("a.txt", "Das Start-up", "gegründet.")),
+    ]
+
+
+def assert_exact(citations: tuple) -> None:
+    for c in citations:
+        assert ARTICLES[c.doc_id][c.start : c.end] == c.quote, c
+
+
+# --- markers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("GPUs [1].", [(1,)]),
+        ("GPUs [1, 3].", [(1, 3)]),
+        ("GPUs [1,3].", [(1, 3)]),
+        ("GPUs [1][2].", [(1,), (2,)]),
+        ("GPUs [1-3].", [(1, 2, 3)]),
+        ("GPUs [1–3].", [(1, 2, 3)]),
+        ("GPUs [1, 3-4].", [(1, 3, 4)]),
+        ("GPUs [3-1].", [(1, 2, 3)]),
+        ("GPUs [Passage 2].", [(2,)]),
+        ("GPUs [Quelle 2].", [(2,)]),
+        ("GPUs [Quellen 1, 2].", [(1, 2)]),
+        ("GPUs [Source 2].", [(2,)]),
+        ("GPUs 【2】.", [(2,)]),
+        ("GPUs [^1].", [(1,)]),
+        ("GPUs [1; 2] [1 und 2] [1 and 2].", [(1, 2), (1, 2), (1, 2)]),
+        ("GPUs [ 2 ].", [(2,)]),
+        ("GPUs [1-500].", [(1, 500)]),
+        ("GPUs [7].", [(7,)]),
+        ("GPUs [0].", [(0,)]),
+    ],
+)
+def test_parse_citations_variants(text: str, numbers: list[tuple[int, ...]]) -> None:
+    assert [m.numbers for m in parse_citations(text)] == numbers
+
+
+@pytest.mark.parametrize("text", ["(1)", "(1, 2)", "[a]", "[]", "[2025]", "Liste: 1. GPUs", "[1a]", "keine"])
+def test_parse_citations_ignores_non_markers(text: str) -> None:
+    assert parse_citations(text) == []
+
+
+def test_marker_spans_are_exact() -> None:
+    text = "DeepSeek nutzte 2.048 GPUs [1, 3] und 【2】."
+    markers = parse_citations(text)
+    assert markers == [Marker(27, 33, (1, 3)), Marker(38, 41, (2,))]
+    assert [text[m.start : m.end] for m in markers] == ["[1, 3]", "【2】"]
+
+
+# --- sentences -------------------------------------------------------------------------------
+
+
+def spans_text(text: str) -> list[str]:
+    return [text[s:e] for s, e in split_answer_sentences(text)]
+
+
+def test_marker_after_period_belongs_to_previous_sentence() -> None:
+    text = "DeepSeek nutzte 2.048 GPUs. [1] Die Kosten lagen bei 5,6 Mio. Dollar. [2][3]"
+    assert spans_text(text) == [
+        "DeepSeek nutzte 2.048 GPUs. [1]",
+        "Die Kosten lagen bei 5,6 Mio. Dollar. [2][3]",
+    ]
+
+
+def test_german_numbers_dates_and_abbreviations_do_not_split() -> None:
+    text = (
+        "Am 28.01.2025 bzw. am 28. Januar kostete R1 ca. 5,6 Mio. Dollar, z. B. für 2.048 GPUs [1]. "
+        "Dann fiel Nvidia."
+    )
+    assert spans_text(text) == [
+        "Am 28.01.2025 bzw. am 28. Januar kostete R1 ca. 5,6 Mio. Dollar, z. B. für 2.048 GPUs [1].",
+        "Dann fiel Nvidia.",
+    ]
+
+
+def test_lines_end_sentences_and_marker_lines_join_the_previous() -> None:
+    text = "- DeepSeek: 2.048 GPUs [1]\n- Andere Quelle: 2.000 Chips\n[2]\n\nFazit folgt!"
+    assert spans_text(text) == [
+        "- DeepSeek: 2.048 GPUs [1]",
+        "- Andere Quelle: 2.000 Chips\n[2]",
+        "Fazit folgt!",
+    ]
+
+
+def test_split_sentences_on_empty_and_unterminated_text() -> None:
+    assert split_sentences("") == []
+    assert split_sentences("   \n ") == []
+    assert spans_text("ohne Punkt am Ende") == ["ohne Punkt am Ende"]
+    assert spans_text("Frage? Antwort! Ende.") == ["Frage?", "Antwort!", "Ende."]
+
+
+# --- numbers and names -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("claim", "source"),
+    [
+        ("2.048 GPUs", "2048 GPUs"),
+        ("2048 GPUs", "2.048 GPUs"),
+        ("2,048 GPUs", "2.048 GPUs"),
+        ("5,6 Millionen", "5.6 million"),
+        ("5.6 million dollars", "5,6 Millionen US-Dollar"),
+        ("$6 million", "6 Millionen Dollar"),
+        ("6 Mio. Dollar", "6 Millionen Dollar"),
+        ("600 billion dollars", "600 Milliarden Dollar"),
+        ("$600 Milliarden", "600 Mrd. Dollar"),
+        ("11,1 %", "11.1 percent"),
+        ("1.234,5", "1,234.5"),
+        ("28.01.2025", "am 28. Januar 2025"),
+        ("28. Januar 2025", "28.01.2025"),
+        ("January 28, 2025", "28.01.2025"),
+        ("5,6 Millionen", "5,6 bis 6 Millionen Dollar"),
+        ("16,000 chips", "16.000 Chips"),
+    ],
+)
+def test_number_normalisation_matches(claim: str, source: str) -> None:
+    keys = number_keys(source)
+    assert all(q.keys & keys for q in extract_quantities(claim)), (claim, source)
+
+
+@pytest.mark.parametrize(
+    ("claim", "source"),
+    [
+        ("2.048 GPUs", "2.000 Chips"),
+        ("5,6 Millionen", "6 Millionen"),
+        ("7 Millionen Dollar", "6 Millionen Dollar"),
+    ],
+)
+def test_different_numbers_do_not_match(claim: str, source: str) -> None:
+    keys = number_keys(source)
+    assert not any(q.keys & keys for q in extract_quantities(claim))
+
+
+def test_quantities_units_and_codes() -> None:
+    found = extract_quantities("R1 nutzte 2.000 Nvidia-Chips und H800 für $6 Mio., 11,1% weniger als GPT-4.")
+    assert [(q.surface, q.unit) for q in found] == [
+        ("2.000", "chips"),
+        ("6 Mio", "money"),
+        ("11,1", "percent"),
+    ]
+    assert extract_quantities("5,6 bis 6 Millionen Dollar")[0].value == pytest.approx(5_600_000)
+
+
+@pytest.mark.parametrize(
+    ("claim", "lang", "names"),
+    [
+        ("Laut Elon Musk nutzte DeepSeek mehr Chips als OpenAI.", "de", ["Elon Musk", "DeepSeek", "OpenAI"]),
+        (
+            "Die Entwicklungskosten von R1 und DeepSeek-V3 lagen bei 6 Millionen Dollar.",
+            "de",
+            ["R1", "DeepSeek", "V3"],
+        ),
+        ("Die Aktie fiel, die Firma verlor Marktwert an der Börse.", "de", []),
+        ("Andere Artikel nennen 2.000 Chips.", "de", []),
+        ("Das sagte US-Präsident Donald Trump.", "de", ["US-Präsident Donald Trump"]),
+        ("Microsoft CEO Satya Nadella praised the GPUs.", "en", ["Satya Nadella"]),
+        ("Jensen Huang lobte R1.", "de", ["R1"]),  # a name that starts the sentence goes unchecked
+        ("Shares of Nvidia fell by 17 Percent in January.", "en", ["Nvidia"]),
+        ("The Chinese government and American firms use AI and GPUs.", "en", []),
+    ],
+)
+def test_extract_names(claim: str, lang: str, names: list[str]) -> None:
+    assert [n.surface for n in extract_names(claim, lang)] == names
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "found"),
+    [
+        (Name("DeepSeek", ("DeepSeek",)), "Deepseek benötigte", True),
+        (Name("DeepSeeks", ("DeepSeeks",)), "DeepSeek hat", True),
+        (Name("Nvidia's", ("Nvidia's",)), "die Nvidia-Chips", True),
+        (Name("R1", ("R1",)), "das R10-Modell", False),
+        (Name("H800", ("H800",)), "die Nvidia H800-GPUs", True),
+        (Name("Jensen Huang", ("Jensen", "Huang")), "Elon Musk", False),
+        (Name("Präsident Donald Trump", ("Präsident", "Donald", "Trump")), "Trump sieht", True),
+    ],
+)
+def test_name_in(name: Name, text: str, found: bool) -> None:
+    assert name_in(name, text) is found
+
+
+# --- checking and repairing ------------------------------------------------------------------
+
+
+def test_supported_claim(passages: list[Passage]) -> None:
+    result = check_claim("DeepSeek nutzte 2048 GPUs.", [1], prepare(passages), "de")
+    assert result.supported and result.added == () and result.facts == ("2048", "DeepSeek")
+
+
+def test_fact_in_other_passage_is_repaired(passages: list[Passage]) -> None:
+    result = check_claim("DeepSeek nutzte 2.000 Chips.", [1], prepare(passages), "de")
+    assert result.supported and result.added == (2,)
+
+
+def test_fact_nowhere_is_unsupported(passages: list[Passage]) -> None:
+    result = check_claim("Die Kosten betrugen 7 Millionen Dollar.", [2], prepare(passages), "de")
+    assert not result.supported and result.missing == ("7 Millionen",)
+
+
+def test_passage_references_and_bullets_are_not_numbers(passages: list[Passage]) -> None:
+    result = check_claim(
+        "1. Laut Passage 3 und Quelle 4 nutzte DeepSeek 2.048 GPUs.", [1], prepare(passages), "de"
+    )
+    assert result.supported and result.facts == ("2.048", "DeepSeek")
+
+
+def test_duplicates_count_as_support() -> None:
+    dup = chunk_of("d.txt", "Für das Training", "Nvidia-Chips.")
+    offered = [
+        passage(1, chunk_of("a.txt", "Für das Training", "GPUs.")),
+        passage(2, chunk_of("c.txt"), (dup,)),
+    ]
+    result = check_claim("Es waren 2.000 Nvidia-Chips.", [2], prepare(offered), "de")
+    assert result.supported and result.added == ()
+
+
+def test_check_support_reports_each_sentence(passages: list[Passage]) -> None:
+    answer = "DeepSeek nutzte 2.048 GPUs [1][9]. Dazu enthalten die Artikel keine Angabe."
+    first, second = check_support(answer, passages, "de")
+    assert (first.cited, first.dropped, first.refusal, first.supported) == ((1,), (9,), False, True)
+    assert (second.refusal, second.supported) == (True, True)
+
+
+# --- ground: the entry point ----------------------------------------------------------------
+
+
+def test_ground_resolves_to_exact_sentence_spans(passages: list[Passage]) -> None:
+    g = ground("DeepSeek nutzte 2.048 GPUs [1]. Die Kosten lagen bei 6 Millionen Dollar [2].", passages)
+    assert g.grounded and g.lang == "de" and g.repairs == () and g.unsupported == ()
+    assert [(c.number, c.doc_id, c.quote) for c in g.citations] == [
+        (1, "a.txt", "Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs."),
+        (2, "b.txt", "Die Kosten betrugen lediglich 6 Millionen Dollar."),
+    ]
+    assert_exact(g.citations)
+    assert g.citations[0].chunk_id == passages[0].hit.chunk.chunk_id
+
+
+def test_ground_drops_out_of_range_numbers(passages: list[Passage]) -> None:
+    g = ground("DeepSeek nutzte 2.048 GPUs [1, 7]. Nvidia verlor 600 Milliarden Dollar [9].", passages)
+    assert g.dropped == (7, 9)
+    assert g.text == "DeepSeek nutzte 2.048 GPUs [1]. Nvidia verlor 600 Milliarden Dollar [2]."
+    assert [r.added for r in g.repairs] == [(2,)]
+    assert [c.number for c in g.citations] == [1, 2] and g.grounded
+
+
+def test_ground_repairs_a_wrong_citation(passages: list[Passage]) -> None:
+    g = ground("Zweifel äußerte Elon Musk [1].", passages)
+    assert g.text == "Zweifel äußerte Elon Musk [1][3]."
+    assert [(r.sentence, r.added) for r in g.repairs] == [("Zweifel äußerte Elon Musk.", (3,))]
+    assert [c.number for c in g.citations] == [1, 3] and g.grounded
+    assert g.citations[1].quote == "Elon Musk bezweifelte die Angaben."
+
+
+def test_ground_adds_citations_to_an_uncited_answer(passages: list[Passage]) -> None:
+    g = ground("DeepSeek wurde 2023 von Liang Wenfeng gegründet.", passages)
+    assert g.text == "DeepSeek wurde 2023 von Liang Wenfeng gegründet [4]."
+    assert g.grounded and [c.number for c in g.citations] == [4]
+    assert_exact(g.citations)
+
+
+def test_ground_flags_an_unsupported_sentence(passages: list[Passage]) -> None:
+    g = ground("DeepSeek nutzte 2.048 GPUs [1]. Die Kosten betrugen 7 Millionen Dollar [2].", passages)
+    assert not g.grounded
+    assert g.unsupported == ("Die Kosten betrugen 7 Millionen Dollar.",)
+
+
+def test_ground_flags_an_answer_without_any_citation(passages: list[Passage]) -> None:
+    g = ground("Das ist eine interessante Frage.", passages)
+    assert not g.grounded and g.citations == () and not g.refused
+
+
+@pytest.mark.parametrize("answer", ["Dazu enthalten die Artikel keine Angabe.", "The articles do not say. "])
+def test_ground_accepts_a_refusal_without_citation(passages: list[Passage], answer: str) -> None:
+    g = ground(answer, passages)
+    assert g.refused and g.grounded and g.citations == () and g.conflicts == ()
+
+
+def test_ground_english_answer_on_german_passages(passages: list[Passage]) -> None:
+    g = ground("DeepSeek used 2,048 GPUs [1] and the development cost $5.6 million [1].", passages)
+    assert g.lang == "en" and g.grounded and g.unsupported == ()
+    assert [c.number for c in g.citations] == [1]
+    assert_exact(g.citations)
+
+
+def test_ground_normalises_marker_variants(passages: list[Passage]) -> None:
+    g = ground("DeepSeek nutzte 2.048 GPUs [Quelle 1], andere sagen 2.000 Chips 【2】 [^2] [1-2].", passages)
+    assert g.text == "DeepSeek nutzte 2.048 GPUs [1], andere sagen 2.000 Chips [2] [2] [1][2]."
+
+
+def test_ground_cites_duplicates_under_the_same_number() -> None:
+    dup = chunk_of("d.txt", "Für das Training", "Nvidia-Chips.")
+    offered = [passage(1, chunk_of("b.txt"), (dup,))]
+    g = ground("Das Start-up nutzte 2.000 Nvidia-Chips [1].", offered)
+    assert [(c.number, c.doc_id) for c in g.citations] == [(1, "b.txt"), (1, "d.txt")]
+    assert_exact(g.citations)
+
+
+def test_quote_uses_the_chunk_when_passage_fields_disagree() -> None:
+    chunk = chunk_of("b.txt")
+    odd = Passage(1, Hit(chunk, 1.0, 1), "something else", 0, 14)
+    (citation,) = resolve("Nvidia verlor 600 Milliarden Dollar [1].", [odd])
+    assert citation.quote == "Nvidia verlor am 27.01.2025 fast 600 Milliarden Dollar an Marktwert."
+    assert_exact((citation,))
+
+
+def test_best_quote_falls_back_to_whole_text() -> None:
+    text = "  Ganz anderes Thema hier.  "
+    assert best_quote("Nichts passt.", text, 10, "de") == (12, 36, "Ganz anderes Thema hier.")
+
+
+def test_resolve_keeps_order_of_first_use(passages: list[Passage]) -> None:
+    citations = resolve("A 2.000 Chips [2]. B 2.048 GPUs [1]. C [2].", passages, "de")
+    assert [c.number for c in citations] == [2, 1]
+
+
+# --- conflicts -------------------------------------------------------------------------------
+
+
+def test_conflicting_chip_counts_and_costs(passages: list[Passage]) -> None:
+    lead = "Die Artikel nennen unterschiedliche Werte: "
+    assert find_conflicts(passages, "de") == (
+        lead + '"2.048 GPUs" [1] vs. "2.000 Nvidia-Chips" [2]',
+        lead + '"5,6 Millionen US-Dollar" [1] vs. "6 Millionen Dollar" [2]',
+    )
+
+
+def test_no_conflict_for_far_apart_values_or_agreeing_ranges() -> None:
+    far = [passage(1, chunk_of("a.txt", "Für das Training", "GPUs.")), passage(2, chunk_of("c.txt"))]
+    assert find_conflicts(far) == ()  # 2.048 GPUs vs 16.000 Chips of western rivals
+    article = "Titel\n\nR1 kostete 5,6 bis 6 Millionen Dollar."
+    ARTICLES["range.txt"] = article
+    try:
+        ranged = [passage(1, chunk_of("range.txt")), passage(2, chunk_of("b.txt", "Die Kosten", "Dollar."))]
+        assert find_conflicts(ranged) == ()
+    finally:
+        del ARTICLES["range.txt"]
+
+
+def test_conflicts_in_ground_only_about_what_the_answer_mentions(passages: list[Passage]) -> None:
+    about_chips = ground("DeepSeek nutzte 2.048 GPUs [1].", passages, "en")
+    assert about_chips.conflicts == ('The articles differ: "2.048 GPUs" [1] vs. "2.000 Nvidia-Chips" [2]',)
+    about_founding = ground("DeepSeek wurde 2023 gegründet [4].", passages)
+    assert about_founding.conflicts == ()
