@@ -87,9 +87,12 @@ class Settings(BaseSettings):
     # --- retrieval ---
     top_k: int = Field(default=5, ge=1, le=50, description="Passages returned by search.")
     candidates: int = Field(default=30, ge=1, le=1000, description="Candidates taken from each search side.")
-    rrf_k: int = Field(default=60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    rrf_k: int = Field(default=5, ge=1, le=1000, description="Reciprocal rank fusion constant.")
     keyword_weight: float = Field(
-        default=1.0, ge=0.0, le=10.0, description="Weight of the keyword ranking in the fusion (dense: 1)."
+        default=0.3, ge=0.0, le=10.0, description="Weight of the keyword ranking in the fusion (dense: 1)."
+    )
+    keyword_min_relative: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Keyword hits below this share of the best BM25 score are dropped."
     )
     dense: bool = Field(default=True, description="Use the dense (embedding) side of hybrid search.")
     keyword: bool = Field(default=True, description="Use the keyword (BM25) side of hybrid search.")

@@ -23,7 +23,9 @@ class Embedder(Protocol):
     model_id: str
     dimension: int
 
-    def embed(self, texts: Sequence[str], kind: Kind, *, progress: bool = False) -> np.ndarray: ...
+    def embed(
+        self, texts: Sequence[str], kind: Kind, *, titles: Sequence[str] | None = None, progress: bool = False
+    ) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -43,16 +45,28 @@ class SentenceTransformerEmbedder:
         self.model_id = model_id
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dimension = int(get_dim() or 0)
-        prompts = getattr(self._model, "prompts", {}) or {}
         # EmbeddingGemma was trained with task prompts; a folder without them embeds plain text.
-        self._prompt_names = {k: k for k in ("query", "document") if k in prompts}
+        self._prompts: dict[str, str] = dict(getattr(self._model, "prompts", {}) or {})
 
-    def embed(self, texts: Sequence[str], kind: Kind, *, progress: bool = False) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], kind: Kind, *, titles: Sequence[str] | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """Embed with the model's ``query``/``document`` prompt.
+
+        EmbeddingGemma's document prompt is ``title: none | text: ``; given ``titles`` it
+        becomes ``title: <article title> | text: ``, which lifted recall@5 on the gold set
+        from 0.933 to 0.967 (dense only, see README).
+        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        prompt = self._prompts.get(kind, "")
+        inputs = list(texts)
+        if titles is not None and "title: none" in prompt:
+            inputs = [prompt.replace("title: none", f"title: {t}") + x for t, x in zip(titles, texts, strict=True)]
+            prompt = ""
         vectors = self._model.encode(
-            list(texts),
-            prompt_name=self._prompt_names.get(kind),
+            inputs,
+            prompt=prompt or None,
             batch_size=self._batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

@@ -50,9 +50,15 @@ class IndexConfig:
     chunk_tokens: int
     overlap_sentences: int
     faiss_type: str = "flat"
+    embed_titles: bool = True  # chunks are embedded as "title: <article title> | text: <chunk>"
 
     def chunker(self) -> dict[str, Any]:
-        return {"chunk_tokens": self.chunk_tokens, "overlap_sentences": self.overlap_sentences}
+        """Everything that decides which vectors a document gets; a change re-embeds all documents."""
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "overlap_sentences": self.overlap_sentences,
+            "embed_titles": self.embed_titles,
+        }
 
 
 @dataclass
@@ -285,7 +291,7 @@ class IndexLock:
 
 
 ChunkFn = Callable[[Document], list[Chunk]]
-EmbedFn = Callable[[list[str]], np.ndarray]
+EmbedFn = Callable[[list[Chunk]], np.ndarray]
 LangFn = Callable[[str], str]
 
 
@@ -349,7 +355,7 @@ def update_index(
             langs[doc.doc_id] = detect_lang(doc.text[:2000])
             new_chunks.extend(chunk(doc))
         if new_chunks:
-            rows.append(embed([c.text for c in new_chunks]))
+            rows.append(embed(new_chunks))
         chunks.extend(new_chunks)
         vectors = np.concatenate(rows) if rows else np.zeros((0, config.dimension), dtype=np.float32)
         version = _write_version(index_dir, config, kept, langs, chunks, vectors.astype(np.float32))

@@ -37,6 +37,7 @@ def retrieval_settings(settings: Settings) -> RetrievalSettings:
         candidates=settings.candidates,
         rrf_k=settings.rrf_k,
         keyword_weight=settings.keyword_weight,
+        keyword_min_relative=settings.keyword_min_relative,
         dense=settings.dense,
         keyword=settings.keyword,
         duplicate_cosine=settings.duplicate_cosine,
@@ -83,10 +84,10 @@ def index_documents(
 
     holder: list[Embedder] = [loaded_embedder] if loaded_embedder else []
 
-    def embed(texts: list[str]) -> np.ndarray:
+    def embed(chunks: list[Chunk]) -> np.ndarray:
         if not holder:
             holder.append(embedder(settings))
-        return holder[0].embed(texts, "document", progress=progress)
+        return holder[0].embed([c.text for c in chunks], "document", titles=[c.title for c in chunks], progress=progress)
 
     return update_index(
         settings.index_dir,

@@ -20,7 +20,9 @@ class FakeEmbedder:
         self.dimension = dimension
         self.calls: list[tuple[int, str]] = []
 
-    def embed(self, texts: Sequence[str], kind: str, *, progress: bool = False) -> np.ndarray:
+    def embed(
+        self, texts: Sequence[str], kind: str, *, titles: Sequence[str] | None = None, progress: bool = False
+    ) -> np.ndarray:
         self.calls.append((len(texts), kind))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):

@@ -42,7 +42,7 @@ def run(index_dir: Path, docs: list[Document], embedder: FakeEmbedder | None = N
         CONFIG,
         docs,
         chunk=paragraphs,
-        embed=lambda texts: embedder.embed(texts, "document"),
+        embed=lambda chunks: embedder.embed([c.text for c in chunks], "document"),
         detect_lang=lambda text: "de",
         **kw,
     )
@@ -102,7 +102,7 @@ def test_manifest_describes_the_index_and_mismatch_is_refused(tmp_path: Path) ->
     manifest = json.loads((current_version(tmp_path) / "manifest.json").read_text())
     assert manifest["format_version"] == 1
     assert manifest["embedding"] == {"model": "fake", "sha256": "f" * 64, "dimension": 64}
-    assert manifest["chunker"] == {"chunk_tokens": 50, "overlap_sentences": 0}
+    assert manifest["chunker"] == {"chunk_tokens": 50, "overlap_sentences": 0, "embed_titles": True}
     assert manifest["documents"]["a.txt"]["content_hash"] == A.content_hash
     assert manifest["counts"] == {"documents": 2, "chunks": 3, "tokens": 18}
     other = IndexConfig("other-model", "0" * 64, 64, 50, 0)
@@ -117,7 +117,7 @@ def test_changed_chunker_settings_rechunk_everything(tmp_path: Path) -> None:
 
     report = update_index(
         tmp_path, replace(CONFIG, chunk_tokens=99), [A, B], chunk=paragraphs,
-        embed=lambda t: emb.embed(t, "document"), detect_lang=lambda t: "de",
+        embed=lambda cs: emb.embed([c.text for c in cs], "document"), detect_lang=lambda t: "de",
     )  # fmt: skip
     assert report.version is not None and emb.calls[-1] == (3, "document")
 
@@ -150,9 +150,9 @@ def _build_and_stall(index_dir: str, stage: str) -> None:
         time.sleep(30)
 
     emb = FakeEmbedder()
-    embed = lambda texts: emb.embed(texts, "document")  # noqa: E731
+    embed = lambda chunks: emb.embed([c.text for c in chunks], "document")  # noqa: E731
     if stage == "embedding":
-        embed = lambda texts: stall()  # noqa: E731
+        embed = lambda chunks: stall()  # noqa: E731
     elif stage == "writing":  # staging folder written, not yet renamed into place
         index_module._fsync_tree = stall
     elif stage == "after-swap":  # new version live, old not yet collected
