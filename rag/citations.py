@@ -301,6 +301,7 @@ class Grounding:
     conflicts: tuple[str, ...]
     refused: bool
     grounded: bool
+    claims: int = 0  # sentences that state something (not the refusal sentence)
 
 
 def _rewrite(answer_text: str, checks: Sequence[SentenceCheck], known: set[int]) -> str:
@@ -364,4 +365,5 @@ def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = Non
         conflicts=() if refused else find_conflicts(passages, lang, about=mentioned),
         refused=refused,
         grounded=refused or (not unsupported and bool(citations)),
+        claims=len(claims),
     )

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from rag import models
 from rag.config import Settings, load_settings
 from rag.errors import RagError
+from rag.types import Answer
 
 class _ErrorMappingGroup(TyperGroup):
     """Maps every RagError to one line on stderr and its exit code, for all subcommands."""
@@ -213,6 +214,136 @@ def search_cmd(
         if h.duplicates:
             typer.echo("    also in: " + ", ".join(f"{d.doc_id} {d.start}-{d.end}" for d in h.duplicates))
         typer.echo("    " + h.chunk.text[:300].replace("\n", " ") + ("…" if len(h.chunk.text) > 300 else ""))
+
+
+# ----------------------------------------------------------------------------- ask & chat
+
+
+def _answer_settings(
+    ctx: typer.Context, model: str | None, k: int | None, lang: str | None
+) -> Settings:
+    from rag.errors import InputError
+
+    settings = _settings(ctx)
+    if lang is not None and lang not in ("de", "en"):
+        raise InputError(f"--lang {lang!r}: use de or en")
+    update: dict[str, object] = {}
+    if model is not None:
+        models.get_spec(model)
+        update["answer_model"] = model
+    if k is not None:
+        update["max_passages"] = k
+    return load_settings(**{**settings.model_dump(), **update}) if update else settings
+
+
+def _print_sources(answer: Answer) -> None:
+    if answer.refused:
+        return
+    for c in answer.citations:
+        typer.echo(f"  [{c.number}] {c.title[:70]} ({c.doc_id}, chars {c.start}-{c.end})")
+        typer.echo(f"      \u201e{c.quote}\u201c")
+    for conflict in answer.conflicts:
+        typer.echo(f"  ! the articles disagree: {conflict}")
+    if not answer.grounded:
+        typer.echo("  ! not fully supported by the cited passages:", err=True)
+        for claim in answer.unsupported:
+            typer.echo(f"      - {claim}", err=True)
+
+
+def _show(answer: Answer, streamed: str) -> None:
+    """After streaming: the checked text when it differs from the draft, then sources and timing."""
+    typer.echo("")
+    if answer.text.strip() != streamed.strip():
+        typer.echo(f"checked answer: {answer.text}")
+    _print_sources(answer)
+    t = answer.timings
+    typer.echo(
+        f"  ({'refused, ' if answer.refused else ''}first token {t.get('first_token', 0):.1f} s, "
+        f"total {t.get('total', 0):.1f} s, {answer.tokens_per_second:.1f} tok/s)",
+        err=True,
+    )
+
+
+@app.command("ask")
+def ask_cmd(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question in German or English.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer object as JSON.")] = False,
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=20, help="Passages given to the model.")] = None,
+    model: Annotated[str | None, typer.Option(help="Answer model, e.g. qwen2.5-coder-0.5b.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Answer language (de|en); default: the question's.")] = None,
+) -> None:
+    """Answer a question from the articles, streaming, then list the cited sources."""
+    from rag import runtime
+    from rag.serialize import answer_to_dict
+
+    settings = _answer_settings(ctx, model, k, lang)
+    answerer = runtime.answerer(settings)
+    if as_json:
+        typer.echo(json.dumps(answer_to_dict(answerer(question, lang=lang)), ensure_ascii=False, indent=2))
+        return
+    streamed: list[str] = []
+
+    def emit(piece: str) -> None:
+        streamed.append(piece)
+        typer.echo(piece, nl=False)
+
+    _show(answerer(question, lang=lang, on_token=emit), "".join(streamed))
+
+
+@app.command("chat")
+def chat_cmd(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(help="Answer model.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Answer language (de|en); default: each question's.")] = None,
+) -> None:
+    """Interactive questions with history; follow-ups are rewritten to stand alone (shown). Ctrl-D ends."""
+    from rag import runtime
+    from rag.errors import InputError
+
+    answerer = runtime.answerer(_answer_settings(ctx, model, None, lang))
+    history: list[dict[str, str]] = []
+    typer.echo("Ask about the articles (German or English). Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        streamed: list[str] = []
+
+        def emit(piece: str) -> None:
+            streamed.append(piece)
+            typer.echo(piece, nl=False)
+
+        def show_rewrite(standalone: str) -> None:
+            typer.echo(f"  (understood as: {standalone})")
+
+        try:
+            result = answerer(question, lang=lang, history=history, on_token=emit, on_rewrite=show_rewrite)
+        except InputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        _show(result, "".join(streamed))
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
+
+
+@app.command("serve")
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (env RAG_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (env RAG_PORT).")] = None,
+) -> None:
+    """Run the HTTP service (API, OpenAI-compatible chat, web page at /)."""
+    import uvicorn
+
+    from rag.api import create_app
+
+    settings = _settings(ctx)
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"serving on http://{host}:{port}/  (models load in the background; /health turns 200 when ready)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 @app.command("smoke")

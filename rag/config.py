@@ -74,7 +74,7 @@ class Settings(BaseSettings):
 
     # --- chunking ---
     chunk_tokens: int = Field(
-        default=160, ge=16, le=2048, description="Token budget of one chunk (embedding tokenizer)."
+        default=64, ge=16, le=2048, description="Token budget of one chunk (embedding tokenizer)."
     )
     chunk_overlap_sentences: int = Field(
         default=1, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     candidates: int = Field(default=30, ge=1, le=1000, description="Candidates taken from each search side.")
     rrf_k: int = Field(default=5, ge=1, le=1000, description="Reciprocal rank fusion constant.")
     keyword_weight: float = Field(
-        default=0.3, ge=0.0, le=10.0, description="Weight of the keyword ranking in the fusion (dense: 1)."
+        default=0.2, ge=0.0, le=10.0, description="Weight of the keyword ranking in the fusion (dense: 1)."
     )
     keyword_min_relative: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Keyword hits below this share of the best BM25 score are dropped."
@@ -100,8 +100,34 @@ class Settings(BaseSettings):
         default=0.92, ge=0.5, le=1.0, description="Chunks at least this similar are collapsed as duplicates."
     )
 
+    # --- answering ---
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server to generate with instead of the local model.",
+    )
+    max_passages: int = Field(default=3, ge=1, le=20, description="Passages given to the answer model.")
+    passage_budget_tokens: int = Field(
+        default=400, ge=50, le=8000, description="Token budget of all passages in the answer prompt."
+    )
+    min_dense_score: float = Field(
+        default=0.18, ge=-1.0, le=1.0, description="Refuse without generating when no hit is at least this similar."
+    )
+    max_tokens: int = Field(default=200, ge=1, le=4096, description="Longest answer in tokens.")
+    prompt_lookup: int = Field(
+        default=0, ge=0, le=64, description="Prompt-lookup speculative decoding: tokens drafted per step (0 = off)."
+    )
+    strict: bool = Field(default=True, description="Refuse when no claim of a draft answer is backed by a passage.")
+
     # --- service ---
     api_key: str | None = Field(default=None, description="Bearer token required by the HTTP API when set.")
+    host: str = Field(default="127.0.0.1", description="Address `rag serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `rag serve` listens on.")
+    max_queue: int = Field(default=8, ge=0, le=1000, description="Requests that may wait for the model; more get 503.")
+    max_request_bytes: int = Field(default=64_000, ge=1_000, le=10_000_000, description="Largest JSON request body.")
+    max_upload_bytes: int = Field(
+        default=5_000_000, ge=1_000, le=200_000_000, description="Largest uploaded document."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
 
     @property
     def models_path(self) -> Path:

@@ -29,7 +29,7 @@ class RetrievalSettings:
     # and the keyword list, weighted lower and cut at half its best score, adds names and numbers
     # without pushing a good dense hit down with chunks that only share the word "DeepSeek".
     rrf_k: int = 5
-    keyword_weight: float = 0.3
+    keyword_weight: float = 0.2
     keyword_min_relative: float = 0.5
     dense: bool = True
     keyword: bool = True
@@ -81,12 +81,16 @@ class Retriever:
         settings: RetrievalSettings | None = None,
         reranker: Reranker | None = None,
     ) -> None:
-        self.index = index
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         self.reranker = reranker
-        self._rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self.use_index(index)
         self.last_timings: dict[str, float] = {}
+
+    def use_index(self, index: LoadedIndex) -> None:
+        """Switch to another index version (after documents were added or removed)."""
+        self._rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self.index = index
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         s = self.settings

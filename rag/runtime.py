@@ -7,16 +7,21 @@ classes with explicit inputs, and so tests can pass fakes instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag import models
 from rag.config import Settings
 from rag.embed import Embedder, load_embedder
+from rag.generate import GenerationSettings, Generator, LlamaCppGenerator, OpenAIServerGenerator
 from rag.index import IndexConfig, LoadedIndex, UpdateReport, load_index, update_index
+from rag.pipeline import AnswerSettings, Templates, answer
+from rag.prompt import load_template
 from rag.retrieve import RetrievalSettings, Retriever
-from rag.types import Chunk, Document
+from rag.types import Answer, Chunk, Document
 
 
 def index_config(settings: Settings) -> IndexConfig:
@@ -108,6 +113,72 @@ def open_index(settings: Settings) -> LoadedIndex:
 
 def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) -> Retriever:
     return Retriever(open_index(settings), loaded_embedder or embedder(settings), retrieval_settings(settings))
+
+
+def generator(settings: Settings) -> Generator:
+    if settings.llm_url:
+        return OpenAIServerGenerator(settings.llm_url, model_id=settings.answer_model)
+    path = models.require(settings.models_path, settings.answer_model)
+    return LlamaCppGenerator(
+        path,
+        model_id=settings.answer_model,
+        n_ctx=settings.n_ctx,
+        threads=settings.threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
+        prompt_lookup=settings.prompt_lookup,
+    )
+
+
+def templates(settings: Settings) -> Templates:
+    return Templates(
+        answer={lang: load_template(settings.prompts_dir, f"answer.{lang}") for lang in ("de", "en")},
+        rewrite=load_template(settings.prompts_dir, "rewrite"),
+    )
+
+
+def answer_settings(settings: Settings) -> AnswerSettings:
+    return AnswerSettings(
+        k=max(settings.top_k, settings.max_passages),
+        max_passages=settings.max_passages,
+        passage_budget_tokens=settings.passage_budget_tokens,
+        min_dense_score=settings.min_dense_score,
+        strict=settings.strict,
+        generation=GenerationSettings(max_tokens=settings.max_tokens),
+    )
+
+
+@dataclass
+class Answerer:
+    """Everything `pipeline.answer` needs, loaded once (CLI command, HTTP lifespan, eval run)."""
+
+    retriever: Retriever
+    generator: Generator
+    templates: Templates
+    count_tokens: Callable[[str], int]
+    settings: AnswerSettings
+
+    def __call__(self, question: str, **kwargs: Any) -> Answer:
+        """``pipeline.answer`` with these components; ``settings=`` overrides them for one call."""
+        kwargs.setdefault("settings", self.settings)
+        return answer(
+            question,
+            retriever=self.retriever,
+            generator=self.generator,
+            templates=self.templates,
+            count_tokens=self.count_tokens,
+            **kwargs,
+        )
+
+
+def answerer(settings: Settings) -> Answerer:
+    return Answerer(
+        retriever=open_retriever(settings),
+        generator=generator(settings),
+        templates=templates(settings),
+        count_tokens=token_counter(settings),
+        settings=answer_settings(settings),
+    )
 
 
 def corpus_paths(settings: Settings, paths: list[Path] | None) -> list[Path]:

@@ -105,6 +105,7 @@ class Answer:
     text: str
     lang: str
     refused: bool
+    grounded: bool = True  # False when a claim has no supporting passage or nothing is cited
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     conflicts: tuple[str, ...] = ()

@@ -37,3 +37,40 @@ class FakeEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text))
+
+
+class FakeGenerator:
+    """Answers by copying the first sentence of the passage sharing most words with the question.
+
+    With ``script`` it replays fixed replies in order instead (to test grounding and refusals).
+    """
+
+    model_id = "fake-llm"
+
+    def __init__(self, script: Sequence[str] = ()) -> None:
+        from rag.generate import Usage
+
+        self.script = list(script)
+        self.calls: list[list[dict[str, str]]] = []
+        self.last_usage = Usage()
+
+    def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+        from rag.generate import Usage
+
+        self.calls.append(list(messages))
+        reply = self.script.pop(0) if self.script else self._copy_best(messages[-1]["content"])
+        pieces = re.findall(r"\S+\s*", reply)
+        for piece in pieces:
+            yield piece
+        self.last_usage = Usage(sum(len(m["content"].split()) for m in messages), len(pieces))
+
+    @staticmethod
+    def _copy_best(user: str) -> str:
+        blocks = re.findall(r"^\[(\d+)\] (.+?)(?=\n\n\[|\n\n(?:Frage|Question):)", user, re.S | re.M)
+        question = re.search(r"(?:Frage|Question): (.*)$", user, re.S)
+        words = set(_WORD.findall((question.group(1) if question else "").lower()))
+        if not blocks:
+            return "The articles do not say."
+        number, text = max(blocks, key=lambda b: len(words & set(_WORD.findall(b[1].lower()))))
+        sentence = re.split(r"(?<=[.!?])\s", text.strip())[0].rstrip(".")
+        return f"{sentence} [{number}]."

@@ -1,0 +1,154 @@
+"""Answer generation behind a one-method interface: ``Generator.stream(messages)``.
+
+Two backends send the same chat messages:
+  * `LlamaCppGenerator`: a local GGUF model in llama-cpp-python (imported only here);
+  * `OpenAIServerGenerator`: any OpenAI-compatible server (``python -m llama_cpp.server``,
+    vLLM, ...), so generation can move to another machine.
+Both stream text pieces as they are produced and leave token counts in ``last_usage``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.errors import ModelError
+
+Message = dict[str, str]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_tokens: int = 200
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+
+
+class Generator(Protocol):
+    model_id: str
+    last_usage: Usage
+
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]: ...
+
+
+class LlamaCppGenerator:
+    """A GGUF chat model on the CPU (or GPU layers when a GPU build is installed)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        model_id: str,
+        n_ctx: int = 2048,
+        threads: int = 2,
+        n_gpu_layers: int = 0,
+        flash_attn: bool = True,
+        prompt_lookup: int = 0,
+    ) -> None:
+        if not path.is_file():
+            raise ModelError(f"answer model not found at {path}; run `rag models fetch`")
+        from llama_cpp import Llama
+
+        extra: dict[str, Any] = {}
+        if prompt_lookup:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            # llama-cpp-python 0.3.36 needs all logits for speculative decoding (see DESIGN.md).
+            extra = {"draft_model": LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup), "logits_all": True}
+        self._llm = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=n_gpu_layers,
+            flash_attn=flash_attn,
+            verbose=False,
+            **extra,
+        )
+        self.model_id = model_id
+        self.last_usage = Usage()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+        self.last_usage = Usage()
+        chunks = self._llm.create_chat_completion(
+            messages=list(messages),  # type: ignore[arg-type]
+            stream=True,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            stop=list(settings.stop) or None,
+        )
+        produced = 0
+        for chunk in chunks:
+            piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+            if piece:
+                produced += 1
+                yield piece
+        # After the call the context holds prompt + completion; what is left of it is the prompt.
+        completion = max(produced, 0)
+        self.last_usage = Usage(max(self._llm.n_tokens - completion, 0), completion)
+
+
+class OpenAIServerGenerator:
+    """Sends the messages to an OpenAI-compatible ``/v1/chat/completions`` and streams the reply."""
+
+    def __init__(self, base_url: str, *, model_id: str, api_key: str | None = None, timeout: float = 300.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self.model_id = model_id
+        self.last_usage = Usage()
+
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+        import httpx
+
+        self.last_usage = Usage()
+        body = {
+            "model": self.model_id,
+            "messages": list(messages),
+            "stream": True,
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "stream_options": {"include_usage": True},
+        }
+        if settings.stop:
+            body["stop"] = list(settings.stop)
+        produced = 0
+        try:
+            with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise ModelError(
+                        f"generation server {self._client.base_url} answered {response.status_code}: "
+                        f"{response.text[:200]}"
+                    )
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = json.loads(data)
+                    if event.get("usage"):
+                        self.last_usage = Usage(event["usage"]["prompt_tokens"], event["usage"]["completion_tokens"])
+                    for choice in event.get("choices", []):
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            produced += 1
+                            yield piece
+        except httpx.HTTPError as exc:
+            raise ModelError(f"generation server {self._client.base_url} unreachable ({exc}); check RAG_LLM_URL") from exc
+        if not self.last_usage.completion_tokens:
+            self.last_usage.completion_tokens = produced

@@ -1,0 +1,193 @@
+"""The answering pipeline as one plain function a debugger can step through.
+
+    question -> language -> (follow-up rewrite) -> hybrid search -> relevance gate
+             -> passages within a token budget -> prompt -> stream tokens -> ground citations -> Answer
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.citations import ground
+from rag.errors import InputError
+from rag.generate import GenerationSettings, Generator, Message
+from rag.language import REFUSAL, detect_language
+from rag.prompt import PromptTemplate, format_history, format_passages
+from rag.retrieve import Retriever, select_passages
+from rag.types import Answer, Hit, Passage
+
+MAX_QUESTION_CHARS = 2000
+
+# Words that make a question lean on what was said before ("Und wie viel hat das gekostet?").
+_BACK_REFERENCE = re.compile(
+    r"\b(das|dies\w*|es|er|sie|ihm|ihn|ihr\w*|dort|damals|dafür|davon|darüber|dabei|deren|dessen|"
+    r"it|its|they|them|their|that|this|those|these|there|he|she|his|her)\b|^(und|and|what about|how about|"
+    r"und was|auch|also)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    k: int = 5  # hits considered before passage selection
+    max_passages: int = 3
+    passage_budget_tokens: int = 400
+    # Below this cosine of the best dense hit, no passage is about the question: refuse without
+    # generating. Set on eval/gold.jsonl below the lowest-scoring answerable question (README).
+    min_dense_score: float = 0.18
+    # Replace an answer none of whose claims the passages support by the refusal sentence.
+    strict: bool = True
+    generation: GenerationSettings = GenerationSettings()
+
+
+@dataclass(frozen=True)
+class Templates:
+    answer: dict[str, PromptTemplate]  # by language
+    rewrite: PromptTemplate | None = None
+
+
+def refers_back(question: str, history: Sequence[Message]) -> bool:
+    """Does a chat question need its history to be understood? Only then is it rewritten."""
+    return bool(history) and (len(question.split()) <= 3 or _BACK_REFERENCE.search(question.strip()) is not None)
+
+
+def rewrite_question(
+    question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate
+) -> str:
+    """A standalone version of a follow-up question, written by the answer model."""
+    messages = template.render(history=format_history(history[-4:]), question=question)
+    text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",))))
+    rewritten = text.strip().strip('"„“”').strip()
+    return rewritten or question
+
+
+def is_relevant(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
+    """The relevance gate: some hit's dense score clears the floor, or the keyword side matched."""
+    return any(
+        (h.dense_score is not None and h.dense_score >= settings.min_dense_score) or h.keyword_rank is not None
+        for h in hits
+    )
+
+
+def answer(
+    question: str,
+    *,
+    retriever: Retriever,
+    generator: Generator,
+    templates: Templates,
+    count_tokens: Callable[[str], int],
+    settings: AnswerSettings = AnswerSettings(),
+    history: Sequence[Message] = (),
+    lang: str | None = None,
+    on_token: Callable[[str], None] | None = None,
+    on_rewrite: Callable[[str], None] | None = None,
+) -> Answer:
+    """Answer one question from the indexed articles, citing the passages used.
+
+    ``on_token`` receives the draft answer as it streams; the returned Answer holds the
+    checked text (citations normalised and repaired, or the refusal when nothing is backed).
+    """
+    started = time.perf_counter()
+    question = question.strip()
+    if not question or len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question must have 1 to {MAX_QUESTION_CHARS} characters, got {len(question)}")
+    lang = lang or detect_language(question)
+    timings: dict[str, float] = {}
+    standalone = question
+    if templates.rewrite is not None and refers_back(question, history):
+        standalone = rewrite_question(question, history, generator, templates.rewrite)
+        timings["rewrite"] = time.perf_counter() - started
+        if on_rewrite is not None and standalone != question:
+            on_rewrite(standalone)
+    t = time.perf_counter()
+    hits = retriever.search(standalone, settings.k)
+    timings["retrieve"] = time.perf_counter() - t
+    rewritten = standalone if standalone != question else None
+    if not is_relevant(hits, settings):
+        return _refusal(question, lang, rewritten, timings, started, on_token)
+    t = time.perf_counter()
+    passages = select_passages(
+        hits, budget_tokens=settings.passage_budget_tokens, max_passages=settings.max_passages,
+        count_tokens=count_tokens,
+    )  # fmt: skip
+    messages = templates.answer[lang if lang in templates.answer else "en"].render(
+        passages=format_passages(passages), question=standalone
+    )
+    timings["prompt"] = time.perf_counter() - t
+    text, first_token_at, gen_started = _generate(generator, messages, settings.generation, on_token)
+    done = time.perf_counter()
+    timings["first_token"] = (first_token_at or done) - started
+    timings["generation"] = done - gen_started
+    return _grounded_answer(question, lang, text, passages, rewritten, timings, started, generator, settings)
+
+
+def _generate(
+    generator: Generator, messages: list[Message], settings: GenerationSettings, on_token: Callable[[str], None] | None
+) -> tuple[str, float | None, float]:
+    pieces: list[str] = []
+    first: float | None = None
+    gen_started = time.perf_counter()
+    for piece in generator.stream(messages, settings):
+        if first is None:
+            first = time.perf_counter()
+        pieces.append(piece)
+        if on_token is not None:
+            on_token(piece)
+    return "".join(pieces), first, gen_started
+
+
+def _grounded_answer(
+    question: str,
+    lang: str,
+    text: str,
+    passages: list[Passage],
+    rewritten: str | None,
+    timings: dict[str, float],
+    started: float,
+    generator: Generator,
+    settings: AnswerSettings,
+) -> Answer:
+    t = time.perf_counter()
+    g = ground(text, passages, lang)
+    timings["ground"] = time.perf_counter() - t
+    usage = generator.last_usage
+    refused, final_text, citations = g.refused, g.text, g.citations
+    if settings.strict and not refused and g.unsupported and len(g.unsupported) == g.claims:
+        # No claim of the draft is backed by a passage: say so instead of showing a guess.
+        refused, final_text, citations = True, REFUSAL.get(lang, REFUSAL["en"]), ()
+    timings["total"] = time.perf_counter() - started
+    return Answer(
+        question=question,
+        text=final_text.strip(),
+        lang=lang,
+        refused=refused,
+        grounded=refused or g.grounded,
+        citations=citations,
+        passages=tuple(passages),
+        conflicts=() if refused else g.conflicts,
+        unsupported=g.unsupported,
+        rewritten_question=rewritten,
+        timings=timings,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        tokens_per_second=usage.completion_tokens / timings["generation"] if timings.get("generation") else 0.0,
+    )
+
+
+def _refusal(
+    question: str,
+    lang: str,
+    rewritten: str | None,
+    timings: dict[str, float],
+    started: float,
+    on_token: Callable[[str], None] | None,
+) -> Answer:
+    text = REFUSAL.get(lang, REFUSAL["en"])
+    if on_token is not None:
+        on_token(text)
+    timings["total"] = time.perf_counter() - started
+    timings["first_token"] = timings["total"]
+    return Answer(question=question, text=text, lang=lang, refused=True, rewritten_question=rewritten, timings=timings)

@@ -1,0 +1,178 @@
+"""The HTTP service through the app factory, with fake models: shapes, streaming, errors, documents."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fakes import FakeEmbedder, FakeGenerator
+from rag.api import create_app
+from rag.pipeline import AnswerSettings, Templates
+from rag.prompt import load_template
+from rag.retrieve import RetrievalSettings, Retriever
+from rag.runtime import Answerer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app_settings(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Index built with fakes through the real runtime path (fake embedder, word-count tokenizer)."""
+    from rag import runtime
+    from test_index import A, B, C
+
+    monkeypatch.setattr(runtime, "token_counter", lambda s: (lambda t: len(t.split())))
+    monkeypatch.setattr(runtime, "embedder", lambda s: FakeEmbedder(768))
+    settings = settings.model_copy(update={"corpus_dir": tmp_path / "corpus", "min_dense_score": 0.1})
+    settings.corpus_dir.mkdir()
+    for d in (A, B, C):
+        (settings.corpus_dir / d.doc_id).write_text(d.text)
+    from rag.ingest import load_documents
+
+    docs, _ = load_documents([settings.corpus_dir])
+    runtime.index_documents(settings, docs)
+    return settings
+
+
+def fake_answerer(settings) -> Answerer:
+    from rag import runtime
+
+    return Answerer(
+        retriever=Retriever(runtime.open_index(settings), FakeEmbedder(768), RetrievalSettings(k=3)),
+        generator=FakeGenerator(),
+        templates=Templates(answer={lang: load_template(ROOT / "prompts", f"answer.{lang}") for lang in ("de", "en")}),
+        count_tokens=lambda t: len(t.split()),
+        settings=AnswerSettings(min_dense_score=0.1),
+    )
+
+
+def _ready(client: TestClient) -> None:
+    for _ in range(100):
+        if client.get("/health").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(client.get("/health").json())
+
+
+@pytest.fixture
+def client(app_settings):
+    with TestClient(create_app(app_settings, build=fake_answerer)) as c:
+        _ready(c)
+        yield c
+
+
+def test_health_loading_then_ready(app_settings) -> None:
+    def slow(settings):
+        time.sleep(0.5)
+        return fake_answerer(settings)
+
+    with TestClient(create_app(app_settings, build=slow)) as c:
+        first = c.get("/health")
+        assert first.status_code == 503 and first.json()["status"] == "loading"
+        _ready(c)
+        body = c.get("/health").json()
+        assert body["documents"] == 3 and body["chunks"] > 0 and body["model"] == "fake-llm"
+
+
+def test_ask_returns_the_answer_object(client) -> None:
+    r = client.post("/v1/ask", json={"question": "Wie viele GPUs nutzte DeepSeek?"})
+    assert r.status_code == 200
+    a = r.json()
+    assert "2.048" in a["text"] and a["citations"][0]["doc_id"] == "a.txt" and a["lang"] == "de"
+    assert {"refused", "grounded", "passages", "timings", "conflicts"} <= set(a)
+
+
+def test_ask_streams_tokens_then_the_answer(client) -> None:
+    with client.stream("POST", "/v1/ask", json={"question": "Wie viele GPUs nutzte DeepSeek?", "stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [block for block in r.read().decode().split("\n\n") if block]
+    kinds = [e.split("\n")[0] for e in events]
+    assert kinds[0] == "event: token" and kinds[-1] == "event: answer" and len(kinds) > 2
+    final = json.loads(events[-1].split("data: ", 1)[1])
+    assert final["citations"]
+
+
+def test_chat_completions_openai_shape(client) -> None:
+    body = {"model": "x", "messages": [{"role": "user", "content": "How many GPUs did DeepSeek use?"}]}
+    r = client.post("/v1/chat/completions", json=body).json()
+    assert r["object"] == "chat.completion" and r["choices"][0]["message"]["role"] == "assistant"
+    assert "[1]" in r["choices"][0]["message"]["content"] and r["citations"] and r["usage"]["completion_tokens"] > 0
+    with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as s:
+        lines = [ln for ln in s.read().decode().splitlines() if ln.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    last = json.loads(lines[-2][6:])
+    assert last["choices"][0]["finish_reason"] == "stop" and last["citations"]
+    content = "".join(json.loads(ln[6:])["choices"][0]["delta"].get("content", "") for ln in lines[:-1])
+    assert "[1]" in content
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/ask", {"question": ""}, 422),
+        ("/v1/ask", {"question": "x", "k": 0}, 422),
+        ("/v1/ask", {"nope": 1}, 422),
+        ("/v1/chat/completions", {"messages": []}, 422),
+        ("/v1/chat/completions", {"messages": [{"role": "assistant", "content": "hi"}]}, 400),
+        ("/v1/chat/completions", {"messages": [{"role": "wizard", "content": "hi"}]}, 422),
+    ],
+)
+def test_bad_input_is_4xx_in_one_shape(client, path, body, status) -> None:
+    r = client.post(path, json=body)
+    assert r.status_code == status
+    assert set(r.json()["error"]) == {"type", "message"}
+
+
+def test_oversized_request_is_413(client) -> None:
+    r = client.post("/v1/ask", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge"
+
+
+def test_documents_add_answer_and_delete(client, app_settings) -> None:
+    assert [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]] == ["a.txt", "b.txt", "c.txt"]
+    text = "Die Firma Zhipu trainierte GLM mit 777 Beschleunigern."
+    r = client.post("/v1/documents", files={"file": ("zhipu.txt", text.encode(), "text/plain")})
+    assert r.status_code == 201 and r.json()["added"]
+    assert (app_settings.corpus_dir / "zhipu.txt").read_text() == text
+    a = client.post("/v1/ask", json={"question": "Womit trainierte Zhipu GLM? 777 Beschleuniger"}).json()
+    assert "777" in a["text"] and a["citations"][0]["doc_id"] == "zhipu.txt"
+    assert client.get("/v1/documents/zhipu.txt").json()["text"] == text
+    assert client.delete("/v1/documents/zhipu.txt").json()["deleted"]
+    assert "zhipu.txt" not in [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]]
+    assert client.delete("/v1/documents/zhipu.txt").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "x.exe", ".hidden.txt", "a/b.txt"])
+def test_upload_rejects_unsafe_names(client, app_settings, name) -> None:
+    r = client.post("/v1/documents", files={"file": (name, b"hello world", "text/plain")})
+    assert r.status_code in (400, 422)
+    assert not (app_settings.corpus_dir.parent / "evil.txt").exists()
+
+
+def test_failed_upload_changes_nothing(client, app_settings) -> None:
+    before = client.get("/health").json()["index"]
+    r = client.post("/v1/documents", files={"file": ("empty.txt", b"   ", "text/plain")})
+    assert r.status_code == 422
+    assert client.get("/health").json()["index"] == before
+    assert sorted(p.name for p in app_settings.corpus_dir.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_api_key_guards_everything_but_health(app_settings) -> None:
+    secured = app_settings.model_copy(update={"api_key": "s3cret"})
+    with TestClient(create_app(secured, build=fake_answerer)) as c:
+        _ready(c)
+        assert c.get("/v1/documents").status_code == 401
+        assert c.post("/v1/ask", json={"question": "x"}).status_code == 401
+        ok = c.get("/v1/documents", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+def test_metrics_and_models(client) -> None:
+    client.post("/v1/ask", json={"question": "Wie viele GPUs nutzte DeepSeek?"})
+    text = client.get("/metrics").text
+    assert "rag_requests_total" in text and 'rag_stage_seconds_count{stage="retrieve"}' in text
+    assert client.get("/v1/models").json()["data"][0]["id"]

@@ -1,0 +1,107 @@
+"""The answering pipeline end to end with fakes: language, gate, grounding, strict refusals, rewrite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fakes import FakeEmbedder, FakeGenerator
+from rag.errors import InputError
+from rag.index import load_index
+from rag.pipeline import AnswerSettings, Templates, answer, refers_back
+from rag.prompt import load_template
+from rag.retrieve import RetrievalSettings, Retriever
+from test_index import CONFIG, A, B, C, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def parts(tmp_path: Path):
+    run(tmp_path, [A, B, C])
+    retriever = Retriever(load_index(tmp_path, CONFIG), FakeEmbedder(), RetrievalSettings(k=3))
+    templates = Templates(
+        answer={lang: load_template(ROOT / "prompts", f"answer.{lang}") for lang in ("de", "en")},
+        rewrite=load_template(ROOT / "prompts", "rewrite"),
+    )
+    return retriever, templates
+
+
+def ask(parts, question, generator=None, **kw):
+    retriever, templates = parts
+    return answer(
+        question,
+        retriever=retriever,
+        generator=generator or FakeGenerator(),
+        templates=templates,
+        count_tokens=lambda t: len(t.split()),
+        settings=kw.pop("settings", AnswerSettings(min_dense_score=0.2)),
+        **kw,
+    )
+
+
+def test_answer_cites_the_passage_it_copies(parts) -> None:
+    tokens: list[str] = []
+    a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", on_token=tokens.append)
+    assert a.lang == "de" and not a.refused and a.grounded
+    assert "2.048 GPUs" in a.text and "".join(tokens).strip() == a.text
+    assert a.citations and a.citations[0].doc_id == "a.txt"
+    c = a.citations[0]
+    assert A.text[c.start : c.end] == c.quote
+    assert {"retrieve", "prompt", "first_token", "generation", "total"} <= set(a.timings)
+    assert a.completion_tokens > 0
+
+
+def test_english_question_gets_english_prompt(parts) -> None:
+    gen = FakeGenerator()
+    ask(parts, "How many GPUs did DeepSeek use?", generator=gen)
+    assert "Answer in English" in gen.calls[0][0]["content"]
+    assert gen.calls[0][0]["role"] == "system" and gen.calls[0][1]["role"] == "user"
+
+
+def test_irrelevant_question_is_refused_without_generation(parts) -> None:
+    gen = FakeGenerator()
+    a = ask(parts, "Quantenchromodynamik Gluonen Wetter", generator=gen,
+            settings=AnswerSettings(min_dense_score=0.99))  # fmt: skip
+    assert a.refused and a.text == "Dazu enthalten die Artikel keine Angabe." and gen.calls == []
+
+
+def test_unsupported_draft_becomes_a_refusal_in_strict_mode(parts) -> None:
+    invented = "DeepSeek hat 10 Mitarbeiter [1]."
+    a = ask(parts, "Wie viele Mitarbeiter hat DeepSeek?", generator=FakeGenerator([invented]))
+    assert a.refused and a.unsupported and not a.citations
+    lenient = ask(parts, "Wie viele Mitarbeiter hat DeepSeek?", generator=FakeGenerator([invented]),
+                  settings=AnswerSettings(min_dense_score=0.2, strict=False))  # fmt: skip
+    assert not lenient.refused and not lenient.grounded
+    assert len(lenient.unsupported) == 1 and "10 Mitarbeiter" in lenient.unsupported[0]
+
+
+def test_model_refusal_is_recognised(parts) -> None:
+    a = ask(parts, "Wie alt ist Liang Wenfeng?", generator=FakeGenerator(["Dazu enthalten die Artikel keine Angabe."]))
+    assert a.refused and a.grounded and a.citations == ()
+
+
+def test_follow_up_is_rewritten_only_when_it_refers_back(parts) -> None:
+    history = [{"role": "user", "content": "Wer gründete DeepSeek?"}, {"role": "assistant", "content": "Liang Wenfeng [1]."}]
+    assert refers_back("Und wo ist der Sitz?", history)
+    assert not refers_back("Wie viele GPUs nutzte DeepSeek für R1?", history)
+    assert not refers_back("Und wo ist der Sitz?", [])
+    seen: list[str] = []
+    gen = FakeGenerator(["Wo ist der Sitz von DeepSeek?", "Der Sitz ist in Hangzhou [1]."])
+    a = ask(parts, "Und wo ist der Sitz?", generator=gen, history=history, on_rewrite=seen.append)
+    assert a.rewritten_question == "Wo ist der Sitz von DeepSeek?" == seen[0]
+    assert "Hangzhou" in a.text and not a.refused
+    assert "Wer gründete DeepSeek?" in gen.calls[0][1]["content"]  # the rewrite saw the history
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 2001])
+def test_bad_questions_are_input_errors(parts, bad: str) -> None:
+    with pytest.raises(InputError, match="1 to 2000 characters"):
+        ask(parts, bad)
+
+
+def test_lang_override(parts) -> None:
+    gen = FakeGenerator()
+    a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=gen, lang="en")
+    assert a.lang == "en" and "Answer in English" in gen.calls[0][0]["content"]
