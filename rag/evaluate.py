@@ -102,3 +102,39 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".partial")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool = False) -> dict[str, Any]:
+    """Run the full pipeline on every item (follow-ups with their first question as history) and score it."""
+    from rag.scoring import aggregate, latency, score
+    from rag.serialize import answer_to_dict
+
+    documents = answerer.retriever.index.documents
+    by_id: dict[str, tuple[GoldItem, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for item in tqdm(items, desc="answers", disable=not progress, unit="q"):
+        history: list[dict[str, str]] = []
+        if item.follow_up_of and item.follow_up_of in by_id:
+            first_item, first_answer = by_id[item.follow_up_of]
+            history = [
+                {"role": "user", "content": first_item.question},
+                {"role": "assistant", "content": first_answer.text},
+            ]
+        answer = answerer(item.question, history=history)
+        by_id[item.id] = (item, answer)
+        row = score(item, answer, documents)
+        row.update(
+            question=item.question,
+            answer=answer.text,
+            refused=answer.refused,
+            timings=answer.timings,
+            tokens_per_second=answer.tokens_per_second,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            detail=answer_to_dict(answer),
+        )
+        rows.append(row)
+    return {"summary": aggregate(rows), "latency": latency(rows), "rows": rows}
