@@ -92,7 +92,9 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
     app.state.gate = ModelGate(settings.max_queue)
     app.state.metrics = Metrics()
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
     _install_guards(app, settings)
     _install_error_handlers(app)
     _install_routes(app)
@@ -111,7 +113,9 @@ def _install_guards(app: FastAPI, settings: Settings) -> None:
             given = request.headers.get("authorization", "")
             expected = f"Bearer {settings.api_key}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
-                return _error(401, "Unauthorized", "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`")
+                return _error(
+                    401, "Unauthorized", "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`"
+                )
         length = request.headers.get("content-length")
         limit = settings.max_upload_bytes if path == "/v1/documents" else settings.max_request_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
@@ -157,7 +161,7 @@ def _sse(event: str | None, data: Any) -> str:
 # ----------------------------------------------------------------------------- routes
 
 
-def _install_routes(app: FastAPI) -> None:  # noqa: C901  (one place that lists every route)
+def _install_routes(app: FastAPI) -> None:
     @app.get("/health")
     async def health(request: Request) -> JSONResponse:
         answerer: Answerer | None = request.app.state.answerer
@@ -200,12 +204,16 @@ def _install_routes(app: FastAPI) -> None:  # noqa: C901  (one place that lists 
         request.app.state.metrics.observe(result)
         return result
 
-    async def streamed(request: Request, question: str, history: list[dict[str, str]], **kw: Any) -> AsyncIterator[tuple[str, Any]]:
+    async def streamed(
+        request: Request, question: str, history: list[dict[str, str]], **kw: Any
+    ) -> AsyncIterator[tuple[str, Any]]:
         answerer = _ready(request)
         gate: ModelGate = request.app.state.gate
         await gate.__aenter__()
         try:
-            async for kind, value in stream_answer(lambda on_token: answerer(question, history=history, on_token=on_token, **kw)):
+            async for kind, value in stream_answer(
+                lambda on_token: answerer(question, history=history, on_token=on_token, **kw)
+            ):
                 if kind == "answer":
                     request.app.state.metrics.observe(value)
                 yield kind, value
@@ -258,7 +266,9 @@ def _install_routes(app: FastAPI) -> None:  # noqa: C901  (one place that lists 
                     "object": "chat.completion",
                     "created": created,
                     "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text}, "finish_reason": "stop"}],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": result.text}, "finish_reason": "stop"}
+                    ],
                     "usage": _usage(result),
                     **_rag_fields(result),
                 }
@@ -288,7 +298,11 @@ def _install_routes(app: FastAPI) -> None:  # noqa: C901  (one place that lists 
     async def documents(request: Request) -> dict[str, Any]:
         index = _ready(request).retriever.index
         info = index.manifest["documents"]
-        return {"documents": [{"doc_id": d, **{k: info[d][k] for k in ("title", "chunks", "tokens", "lang")}} for d in sorted(info)]}
+        return {
+            "documents": [
+                {"doc_id": d, **{k: info[d][k] for k in ("title", "chunks", "tokens", "lang")}} for d in sorted(info)
+            ]
+        }
 
     @app.get("/v1/documents/{doc_id}")
     async def document(doc_id: str, request: Request) -> dict[str, Any]:
@@ -345,7 +359,13 @@ def _usage(a: Answer) -> dict[str, int]:
 
 def _rag_fields(a: Answer) -> dict[str, Any]:
     d = answer_to_dict(a)
-    return {"citations": d["citations"], "rag": {k: d[k] for k in ("text", "refused", "grounded", "conflicts", "unsupported", "rewritten_question", "timings")}}
+    return {
+        "citations": d["citations"],
+        "rag": {
+            k: d[k]
+            for k in ("text", "refused", "grounded", "conflicts", "unsupported", "rewritten_question", "timings")
+        },
+    }
 
 
 def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes) -> Any:

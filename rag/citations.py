@@ -194,15 +194,11 @@ def best_quote(claim: str, text: str, offset: int, lang: str) -> tuple[int, int,
     return offset + start, offset + end, text[start:end]
 
 
-def _citation(
-    number: int, chunk: Chunk, claims: Sequence[str], text: str, offset: int, lang: str
-) -> Citation:
+def _citation(number: int, chunk: Chunk, claims: Sequence[str], text: str, offset: int, lang: str) -> Citation:
     # A passage cited by several sentences is quoted where it backs one of them best.
     scored = [_scored_quote(claim, text, lang) for claim in claims]
     _, start, end = max(scored, key=lambda s: s[0])
-    return Citation(
-        number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end]
-    )
+    return Citation(number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end])
 
 
 def resolve_uses(
@@ -256,9 +252,7 @@ class SentenceCheck:
         return self.refusal or self.result.supported
 
 
-def check_support(
-    answer_text: str, passages: Sequence[Passage], lang: str | None = None
-) -> tuple[SentenceCheck, ...]:
+def check_support(answer_text: str, passages: Sequence[Passage], lang: str | None = None) -> tuple[SentenceCheck, ...]:
     """Check each sentence of the answer against the passages it cites (see `rag.support.check_claim`)."""
     lang = lang or detect_language(answer_text)
     sources = prepare(passages)

@@ -6,9 +6,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,10 +16,11 @@ from rag.config import Settings, load_settings
 from rag.errors import RagError
 from rag.types import Answer
 
+
 class _ErrorMappingGroup(TyperGroup):
     """Maps every RagError to one line on stderr and its exit code, for all subcommands."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except RagError as exc:
@@ -40,7 +40,7 @@ eval_app = typer.Typer(help="Score the pipeline against a gold question set.")
 app.add_typer(eval_app, name="eval")
 
 
-def _settings(ctx: typer.Context) -> Settings:
+def _settings(ctx: Any) -> Settings:
     settings = ctx.obj
     assert isinstance(settings, Settings)  # set by the callback below; never user input
     return settings
@@ -106,7 +106,7 @@ def models_list(
 ) -> None:
     """Show every known model: role, whether it is present, and its size on disk."""
     settings = _settings(ctx)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in models.MODELS.items():
         path = models.model_path(settings.models_path, name)
         present = path.exists()
@@ -210,7 +210,9 @@ def search_cmd(
     for h in hits:
         dense_part = f"dense #{h.dense_rank} {h.dense_score:.3f}" if h.dense_rank else "dense -"
         kw_part = f"bm25 #{h.keyword_rank} {h.keyword_score:.2f}" if h.keyword_rank else "bm25 -"
-        typer.echo(f"[{h.rank}] {h.chunk.doc_id} {h.chunk.start}-{h.chunk.end}  rrf {h.score:.4f}  {dense_part}  {kw_part}")
+        typer.echo(
+            f"[{h.rank}] {h.chunk.doc_id} {h.chunk.start}-{h.chunk.end}  rrf {h.score:.4f}  {dense_part}  {kw_part}"
+        )
         if h.duplicates:
             typer.echo("    also in: " + ", ".join(f"{d.doc_id} {d.start}-{d.end}" for d in h.duplicates))
         typer.echo("    " + h.chunk.text[:300].replace("\n", " ") + ("…" if len(h.chunk.text) > 300 else ""))
@@ -219,9 +221,7 @@ def search_cmd(
 # ----------------------------------------------------------------------------- ask & chat
 
 
-def _answer_settings(
-    ctx: typer.Context, model: str | None, k: int | None, lang: str | None
-) -> Settings:
+def _answer_settings(ctx: Any, model: str | None, k: int | None, lang: str | None) -> Settings:
     from rag.errors import InputError
 
     settings = _settings(ctx)
@@ -303,6 +303,12 @@ def chat_cmd(
 
     answerer = runtime.answerer(_answer_settings(ctx, model, None, lang))
     history: list[dict[str, str]] = []
+    streamed: list[str] = []
+
+    def emit(piece: str) -> None:
+        streamed.append(piece)
+        typer.echo(piece, nl=False)
+
     typer.echo("Ask about the articles (German or English). Empty line or Ctrl-D to quit.")
     while True:
         try:
@@ -311,11 +317,7 @@ def chat_cmd(
             break
         if not question:
             break
-        streamed: list[str] = []
-
-        def emit(piece: str) -> None:
-            streamed.append(piece)
-            typer.echo(piece, nl=False)
+        streamed.clear()
 
         def show_rewrite(standalone: str) -> None:
             typer.echo(f"  (understood as: {standalone})")
@@ -355,7 +357,10 @@ def smoke_cmd(ctx: typer.Context) -> None:
     embedder = runtime.embedder(settings)
     de, en = "DeepSeek trainierte R1 mit 2.048 GPUs.", "DeepSeek trained R1 with 2,048 GPUs."
     vectors = embedder.embed([de, en], "document")
-    typer.echo(f"embedding  {settings.embedding_model}: dim {vectors.shape[1]}, cos(de, en) = {float(vectors[0] @ vectors[1]):.3f}")
+    typer.echo(
+        f"embedding  {settings.embedding_model}: dim {vectors.shape[1]}, "
+        f"cos(de, en) = {float(vectors[0] @ vectors[1]):.3f}"
+    )
     retriever = runtime.open_retriever(settings, embedder)
     top = retriever.search("Wie viele GPUs nutzte DeepSeek?", 1)
     if top:
@@ -371,7 +376,9 @@ def eval_cmd(
     gold: Annotated[Path, typer.Option(help="Gold file (JSON lines, format in DESIGN.md).")] = Path("eval/gold.jsonl"),
     out: Annotated[Path, typer.Option(help="Folder for the reports.")] = Path("eval/reports/latest"),
     retrieval_only: Annotated[bool, typer.Option(help="Score retrieval only (no answer model).")] = False,
-    modes: Annotated[str, typer.Option(help="Retrieval modes to compare: dense,keyword,fused.")] = "dense,keyword,fused",
+    modes: Annotated[
+        str, typer.Option(help="Retrieval modes to compare: dense,keyword,fused.")
+    ] = "dense,keyword,fused",
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     ids: Annotated[str | None, typer.Option(help="Only these question ids, comma-separated.")] = None,
     model: Annotated[str | None, typer.Option(help="Answer model.")] = None,

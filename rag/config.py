@@ -43,20 +43,14 @@ class Settings(BaseSettings):
     index_dir: Path = Field(
         default=PROJECT_ROOT / "index", description="Folder of the built index (FAISS, BM25, chunks)."
     )
-    corpus_dir: Path = Field(
-        default=PROJECT_ROOT / "corpus", description="Folder of source articles to index."
-    )
-    prompts_dir: Path = Field(
-        default=PROJECT_ROOT / "prompts", description="Folder of prompt template files."
-    )
+    corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Folder of source articles to index.")
+    prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", description="Folder of prompt template files.")
 
     # --- models ---
     embedding_model: Literal["embeddinggemma-300m"] = Field(
         default="embeddinggemma-300m", description="Sentence-transformers embedding model."
     )
-    answer_model: AnswerModel = Field(
-        default="qwen2.5-coder-1.5b", description="GGUF model that writes answers."
-    )
+    answer_model: AnswerModel = Field(default="qwen2.5-coder-1.5b", description="GGUF model that writes answers.")
 
     # --- compute ---
     threads: int = Field(
@@ -124,9 +118,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port `rag serve` listens on.")
     max_queue: int = Field(default=8, ge=0, le=1000, description="Requests that may wait for the model; more get 503.")
     max_request_bytes: int = Field(default=64_000, ge=1_000, le=10_000_000, description="Largest JSON request body.")
-    max_upload_bytes: int = Field(
-        default=5_000_000, ge=1_000, le=200_000_000, description="Largest uploaded document."
-    )
+    max_upload_bytes: int = Field(default=5_000_000, ge=1_000, le=200_000_000, description="Largest uploaded document.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
 
     @property

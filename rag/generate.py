@@ -91,7 +91,8 @@ class LlamaCppGenerator:
         )
         produced = 0
         for chunk in chunks:
-            piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+            delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+            piece: str | None = delta.get("content")
             if piece:
                 produced += 1
                 yield piece
@@ -149,6 +150,8 @@ class OpenAIServerGenerator:
                             produced += 1
                             yield piece
         except httpx.HTTPError as exc:
-            raise ModelError(f"generation server {self._client.base_url} unreachable ({exc}); check RAG_LLM_URL") from exc
+            raise ModelError(
+                f"generation server {self._client.base_url} unreachable ({exc}); check RAG_LLM_URL"
+            ) from exc
         if not self.last_usage.completion_tokens:
             self.last_usage.completion_tokens = produced

@@ -22,9 +22,7 @@ from typing import Any
 
 from rag.errors import InputError
 
-GOLD_TYPES: frozenset[str] = frozenset(
-    {"fact", "number", "cross_lingual", "multi_doc", "paraphrase", "unanswerable"}
-)
+GOLD_TYPES: frozenset[str] = frozenset({"fact", "number", "cross_lingual", "multi_doc", "paraphrase", "unanswerable"})
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "id",
@@ -114,13 +112,9 @@ def load_gold(path: Path) -> list[GoldItem]:
         except ValueError as exc:
             raise InputError(f"{path}, line {number}: {exc}") from exc
         if item.id in seen:
-            raise InputError(
-                f"{path}, line {number}: duplicate id {item.id!r} (first used on line {seen[item.id]})"
-            )
+            raise InputError(f"{path}, line {number}: duplicate id {item.id!r} (first used on line {seen[item.id]})")
         if item.follow_up_of is not None and item.follow_up_of not in seen:
-            raise InputError(
-                f"{path}, line {number}: follow_up_of {item.follow_up_of!r} names no earlier question"
-            )
+            raise InputError(f"{path}, line {number}: follow_up_of {item.follow_up_of!r} names no earlier question")
         seen[item.id] = number
         items.append(item)
     if not items:

@@ -112,11 +112,11 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
         with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
+            for line_no, line in enumerate(fh, 1):  # noqa: B007  (line_no names the bad line below)
                 if line.strip():
                     rows.append(json.loads(line))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f" line {n}" if "n" in locals() else ""
+        where = f" line {line_no}" if "line_no" in locals() else ""
         raise IndexStateError(f"{path}{where} is unreadable ({exc}); run `rag index --rebuild`") from exc
     return rows
 
@@ -160,7 +160,9 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
         dense = faiss.read_index(str(path / "dense.faiss"))
         keyword = KeywordIndex.load(path / "bm25", len(chunks))
     except (OSError, ValueError, RuntimeError) as exc:
-        raise IndexStateError(f"{path} has a damaged vector or keyword file ({exc}); run `rag index --rebuild`") from exc
+        raise IndexStateError(
+            f"{path} has a damaged vector or keyword file ({exc}); run `rag index --rebuild`"
+        ) from exc
     expected = manifest["counts"]["chunks"]
     if not (len(chunks) == vectors.shape[0] == dense.ntotal == expected):
         raise IndexStateError(
@@ -171,7 +173,9 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
         d: Document(doc_id=d, title=r["title"], path=r["path"], text=r["text"], content_hash=r["content_hash"])
         for d, r in docs.items()
     }
-    return LoadedIndex(path, manifest, documents, chunks, vectors, dense, keyword, {d: r["lang"] for d, r in docs.items()})
+    return LoadedIndex(
+        path, manifest, documents, chunks, vectors, dense, keyword, {d: r["lang"] for d, r in docs.items()}
+    )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -181,6 +185,7 @@ def build_faiss(vectors: np.ndarray, faiss_type: str) -> Any:
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if faiss_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -232,7 +237,11 @@ def _write_version(
     KeywordIndex.build([tokenize(c.text, langs[c.doc_id]) for c in chunks]).save(staging / "bm25")
     manifest = {
         "format_version": FORMAT_VERSION,
-        "embedding": {"model": config.embedding_model, "sha256": config.embedding_sha256, "dimension": config.dimension},
+        "embedding": {
+            "model": config.embedding_model,
+            "sha256": config.embedding_sha256,
+            "dimension": config.dimension,
+        },
         "chunker": config.chunker(),
         "faiss": {"type": config.faiss_type},
         "documents": {

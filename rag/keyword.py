@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,13 +28,121 @@ _STEMMER_NAMES = {"de": "german", "en": "english"}
 
 # Short function words; the BM25 idf would down-weight them anyway, but they bloat query expansion.
 _STOPWORDS = frozenset(
-    """
-    der die das den dem des ein eine einen einem einer eines und oder aber auch als an auf aus bei bis
-    durch für gegen hat haben hatte ich ihr im in ist mit nach nicht noch nur ob sich sie so über um
-    unter von vor war was wer wie wo wurde zu zum zur es er wir man sein seine dass daß da dann denn
-    the a an and or but of to in on at by for with from is are was were be been has have had it its
-    this that these those what which who whom how why when where did do does as not no than then
-    """.split()
+    [
+        "der",
+        "die",
+        "das",
+        "den",
+        "dem",
+        "des",
+        "ein",
+        "eine",
+        "einen",
+        "einem",
+        "einer",
+        "eines",
+        "und",
+        "oder",
+        "aber",
+        "auch",
+        "als",
+        "an",
+        "auf",
+        "aus",
+        "bei",
+        "bis",
+        "durch",
+        "für",
+        "gegen",
+        "hat",
+        "haben",
+        "hatte",
+        "ich",
+        "ihr",
+        "im",
+        "in",
+        "ist",
+        "mit",
+        "nach",
+        "nicht",
+        "noch",
+        "nur",
+        "ob",
+        "sich",
+        "sie",
+        "so",
+        "über",
+        "um",
+        "unter",
+        "von",
+        "vor",
+        "war",
+        "was",
+        "wer",
+        "wie",
+        "wo",
+        "wurde",
+        "zu",
+        "zum",
+        "zur",
+        "es",
+        "er",
+        "wir",
+        "man",
+        "sein",
+        "seine",
+        "dass",
+        "daß",
+        "da",
+        "dann",
+        "denn",
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "has",
+        "have",
+        "had",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "why",
+        "when",
+        "where",
+        "did",
+        "do",
+        "does",
+        "as",
+        "not",
+        "no",
+        "than",
+        "then",
+    ]
 )
 
 
@@ -60,7 +169,7 @@ def _raw_tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=4)
-def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+def _stemmer(lang: str) -> Any:
     import Stemmer  # PyStemmer
 
     return Stemmer.Stemmer(_STEMMER_NAMES.get(lang, "german"))

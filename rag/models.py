@@ -66,9 +66,7 @@ def _gemma_parts() -> tuple[Part, ...]:
 
 
 def _split_parts(prefix: str, module: str, version: str, count: int) -> tuple[Part, ...]:
-    return tuple(
-        Part(f"{prefix}{n}", version, f"{module}{n}/data/part{n:02d}.bin") for n in range(1, count + 1)
-    )
+    return tuple(Part(f"{prefix}{n}", version, f"{module}{n}/data/part{n:02d}.bin") for n in range(1, count + 1))
 
 
 MODELS: dict[str, ModelSpec] = {

@@ -1,7 +1,7 @@
 """The answering pipeline as one plain function a debugger can step through.
 
-    question -> language -> (follow-up rewrite) -> hybrid search -> relevance gate
-             -> passages within a token budget -> prompt -> stream tokens -> ground citations -> Answer
+question -> language -> (follow-up rewrite) -> hybrid search -> relevance gate
+         -> passages within a token budget -> prompt -> stream tokens -> ground citations -> Answer
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.citations import ground
 from rag.errors import InputError
@@ -40,7 +40,7 @@ class AnswerSettings:
     min_dense_score: float = 0.18
     # Replace an answer none of whose claims the passages support by the refusal sentence.
     strict: bool = True
-    generation: GenerationSettings = GenerationSettings()
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ def refers_back(question: str, history: Sequence[Message]) -> bool:
     return bool(history) and (len(question.split()) <= 3 or _BACK_REFERENCE.search(question.strip()) is not None)
 
 
-def rewrite_question(
-    question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate
-) -> str:
+def rewrite_question(question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate) -> str:
     """A standalone version of a follow-up question, written by the answer model."""
     messages = template.render(history=format_history(history[-4:]), question=question)
     text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",))))

@@ -50,7 +50,10 @@ def failures(rows: list[dict[str, Any]]) -> list[str]:
         if r.get("cites") is False:
             what.append("no citation")
         if what:
-            out.append(f"- **{r['id']}** ({r['lang']}, {r['type']}) {r['question']}  \n  → {r['answer']!r}  \n  *{', '.join(what)}*")
+            out.append(
+                f"- **{r['id']}** ({r['lang']}, {r['type']}) {r['question']}  \n"
+                f"  → {r['answer']!r}  \n  *{', '.join(what)}*"
+            )
     return out
 
 
@@ -128,7 +131,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
         for m in ("correct", "refusal_ok"):
             if old is not None and old.get(m) is not None and old.get(m) != r.get(m):
                 flipped.append(f"  {r['id']} {m}: {old[m]} -> {r[m]}  ({r['question'][:60]})")
-    return "\n".join(lines + ["questions that flipped:", *(flipped or ["  none"])])
+    return "\n".join([*lines, "questions that flipped:", *(flipped or ["  none"])])
 
 
 def _get(summary: dict[str, Any], dotted: str) -> dict[str, Any] | None:

@@ -70,7 +70,11 @@ def chunker(settings: Settings) -> Callable[[Document], list[Chunk]]:
 
     count = token_counter(settings)
     return lambda doc: chunk_document(
-        doc, clean(doc.text), count, max_tokens=settings.chunk_tokens, overlap_sentences=settings.chunk_overlap_sentences
+        doc,
+        clean(doc.text),
+        count,
+        max_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.chunk_overlap_sentences,
     )
 
 
@@ -92,7 +96,9 @@ def index_documents(
     def embed(chunks: list[Chunk]) -> np.ndarray:
         if not holder:
             holder.append(embedder(settings))
-        return holder[0].embed([c.text for c in chunks], "document", titles=[c.title for c in chunks], progress=progress)
+        return holder[0].embed(
+            [c.text for c in chunks], "document", titles=[c.title for c in chunks], progress=progress
+        )
 
     return update_index(
         settings.index_dir,

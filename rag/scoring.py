@@ -108,5 +108,9 @@ def latency(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
     out = {s: {"median": statistics.median(v), "p95": _percentile(v, 0.95), "n": len(v)} for s, v in stages.items()}
     speeds = [r["tokens_per_second"] for r in rows if r.get("tokens_per_second")]
     if speeds:
-        out["tokens_per_second"] = {"median": statistics.median(speeds), "p95": _percentile(speeds, 0.95), "n": len(speeds)}
+        out["tokens_per_second"] = {
+            "median": statistics.median(speeds),
+            "p95": _percentile(speeds, 0.95),
+            "n": len(speeds),
+        }
     return out

@@ -44,9 +44,7 @@ _CURRENCY_BEFORE = re.compile(r"(?:[$€£]|US\$|USD|EUR)\s?$")
 _PERCENT_AFTER = re.compile(r"\s?(?:%|prozent\b|percent\b|per cent\b)", re.IGNORECASE)
 _UNIT_WORDS = re.compile(r"[\w\-]+|[$€£%]")
 _MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|[$€£]$")
-_CHIPS = re.compile(
-    r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$"
-)
+_CHIPS = re.compile(r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$")
 
 _TOKEN = re.compile(r"[^\W_](?:[\w\-]*[^\W_])?(?:['’]s)?")
 _CODE = re.compile(r"(?<![^\W_])[A-Za-z]+-?\d+(?:[.,]\d+)?[A-Za-z]*")
@@ -155,9 +153,7 @@ def _unit_after(text: str, end: int) -> tuple[str | None, int]:
 def _dates(text: str) -> list[Quantity]:
     """ "28.01.2025" and "28. Januar 2025"; "January 28, 2025" is left to its numbers 28 and 2025."""
     found = []
-    numeric = [
-        (m, int(m[1]), int(m[2]), int(m[3]) + 2000 * (len(m[3]) == 2)) for m in _DATE_NUMERIC.finditer(text)
-    ]
+    numeric = [(m, int(m[1]), int(m[2]), int(m[3]) + 2000 * (len(m[3]) == 2)) for m in _DATE_NUMERIC.finditer(text)]
     named = [(m, int(m[1]), _MONTHS[m[2].lower()], int(m[3] or 0)) for m in _DATE_DAY_MONTH.finditer(text)]
     for match, day, month, year in numeric + named:
         if 1 <= day <= 31 and 1 <= month <= 12:
@@ -365,9 +361,7 @@ def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lan
     """
     claim = _REFERENCE.sub(" ", _BULLET.sub("", claim))
     # A bare digit ("Platz 1", "in 2 Tagen") is too often a paraphrase to demand it verbatim.
-    quantities = [
-        q for q in extract_quantities(claim) if q.unit or q.scale or not re.fullmatch(r"\d", q.surface)
-    ]
+    quantities = [q for q in extract_quantities(claim) if q.unit or q.scale or not re.fullmatch(r"\d", q.surface)]
     names = extract_names(claim, lang)
     facts: list[tuple[str, set[int]]] = []
     for quantity in quantities:
@@ -429,9 +423,7 @@ def _mentioned(cluster: list[tuple[Quantity, Passage]], about: Sequence[Quantity
     )
 
 
-_CONFLICT_LEAD = MappingProxyType(
-    {"de": "Die Artikel nennen unterschiedliche Werte: ", "en": "The articles differ: "}
-)
+_CONFLICT_LEAD = MappingProxyType({"de": "Die Artikel nennen unterschiedliche Werte: ", "en": "The articles differ: "})
 
 
 def find_conflicts(

@@ -60,8 +60,7 @@ class FakeGenerator:
         self.calls.append(list(messages))
         reply = self.script.pop(0) if self.script else self._copy_best(messages[-1]["content"])
         pieces = re.findall(r"\S+\s*", reply)
-        for piece in pieces:
-            yield piece
+        yield from pieces
         self.last_usage = Usage(sum(len(m["content"].split()) for m in messages), len(pieces))
 
     @staticmethod

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import FakeEmbedder, FakeGenerator
 from fastapi.testclient import TestClient
 
-from fakes import FakeEmbedder, FakeGenerator
 from rag.api import create_app
 from rag.pipeline import AnswerSettings, Templates
 from rag.prompt import load_template
@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def app_settings(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Index built with fakes through the real runtime path (fake embedder, word-count tokenizer)."""
-    from rag import runtime
     from test_index import A, B, C
 
-    monkeypatch.setattr(runtime, "token_counter", lambda s: (lambda t: len(t.split())))
+    from rag import runtime
+
+    monkeypatch.setattr(runtime, "token_counter", lambda s: lambda t: len(t.split()))
     monkeypatch.setattr(runtime, "embedder", lambda s: FakeEmbedder(768))
     settings = settings.model_copy(update={"corpus_dir": tmp_path / "corpus", "min_dense_score": 0.1})
     settings.corpus_dir.mkdir()

@@ -62,9 +62,7 @@ def chunk_of(doc_id: str, first_words: str = "", last_words: str = "") -> Chunk:
 
 
 def passage(number: int, chunk: Chunk, duplicates: tuple[Chunk, ...] = ()) -> Passage:
-    return Passage(
-        number, Hit(chunk, 1.0 / number, number, duplicates=duplicates), chunk.text, chunk.start, chunk.end
-    )
+    return Passage(number, Hit(chunk, 1.0 / number, number, duplicates=duplicates), chunk.text, chunk.start, chunk.end)
 
 
 @pytest.fixture
@@ -142,8 +140,7 @@ def test_marker_after_period_belongs_to_previous_sentence() -> None:
 
 def test_german_numbers_dates_and_abbreviations_do_not_split() -> None:
     text = (
-        "Am 28.01.2025 bzw. am 28. Januar kostete R1 ca. 5,6 Mio. Dollar, z. B. für 2.048 GPUs [1]. "
-        "Dann fiel Nvidia."
+        "Am 28.01.2025 bzw. am 28. Januar kostete R1 ca. 5,6 Mio. Dollar, z. B. für 2.048 GPUs [1]. Dann fiel Nvidia."
     )
     assert spans_text(text) == [
         "Am 28.01.2025 bzw. am 28. Januar kostete R1 ca. 5,6 Mio. Dollar, z. B. für 2.048 GPUs [1].",
@@ -276,9 +273,7 @@ def test_fact_nowhere_is_unsupported(passages: list[Passage]) -> None:
 
 
 def test_passage_references_and_bullets_are_not_numbers(passages: list[Passage]) -> None:
-    result = check_claim(
-        "1. Laut Passage 3 und Quelle 4 nutzte DeepSeek 2.048 GPUs.", [1], prepare(passages), "de"
-    )
+    result = check_claim("1. Laut Passage 3 und Quelle 4 nutzte DeepSeek 2.048 GPUs.", [1], prepare(passages), "de")
     assert result.supported and result.facts == ("2.048", "DeepSeek")
 
 

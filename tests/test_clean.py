@@ -285,9 +285,7 @@ def test_advert_drops_the_heading_above_it() -> None:
 
 def test_tail_marker_late_in_text_drops_everything_after_it() -> None:
     body = "\n".join(f"Absatz {i} erzählt etwas Wichtiges über DeepSeek und Nvidia." for i in range(6))
-    text = (
-        body + "\nRelated articles\nNvidia falls\nA long paragraph that looks like prose but is a teaser.\n"
-    )
+    text = body + "\nRelated articles\nNvidia falls\nA long paragraph that looks like prose but is a teaser.\n"
     kept = _kept(text, clean(text))
     assert kept == body.split("\n")
 

@@ -82,9 +82,7 @@ def test_all_types_present(gold: list[GoldItem]) -> None:
     assert {item.type for item in gold} == GOLD_TYPES
 
 
-def test_every_article_is_a_source_of_several_questions(
-    gold: list[GoldItem], articles: dict[str, str]
-) -> None:
+def test_every_article_is_a_source_of_several_questions(gold: list[GoldItem], articles: dict[str, str]) -> None:
     counts = Counter(s for item in gold for s in item.sources)
     assert {name: counts[name] for name in articles if counts[name] < 5} == {}
 

