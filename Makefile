@@ -56,5 +56,10 @@ lint: install ## ruff + mypy
 	$(BIN)/ruff format --check rag tests bench
 	$(BIN)/mypy
 
+bench: index ## benchmarks (bench/README.md): retrieval latency, FAISS at scale (quick), ingestion (quick)
+	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_faiss.py --quick
+	$(BIN)/python bench/bench_ingest.py --quick
+
 clean-venv: ## remove the virtualenv (models and pip cache stay)
 	rm -rf $(VENV)

@@ -1,0 +1,59 @@
+"""Retrieval latency on the gold questions: question in, passages out, query embedding included.
+
+    .venv/bin/python bench/bench_retrieval.py [--repeat 3] [--gold eval/gold.jsonl]
+
+Uses the built index (`make index`) and the real EmbeddingGemma. Prints median and p95 per stage
+(query embedding, dense search, keyword search, end to end) and writes bench/results/retrieval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import runtime  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.gold import load_gold  # noqa: E402
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
+    parser.add_argument("--repeat", type=int, default=3, help="passes over all questions")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
+    args = parser.parse_args()
+    settings = Settings()
+    retriever = runtime.open_retriever(settings)
+    questions = [i.standalone_question for i in load_gold(args.gold)]
+    retriever.search(questions[0])  # warm-up
+    stages: dict[str, list[float]] = {"end_to_end": []}
+    for _ in range(args.repeat):
+        for q in questions:
+            t = time.perf_counter()
+            retriever.search(q)
+            stages["end_to_end"].append(time.perf_counter() - t)
+            for stage, seconds in retriever.last_timings.items():
+                stages.setdefault(stage, []).append(seconds)
+    rows = {s: {"median_ms": 1000 * statistics.median(v), "p95_ms": 1000 * _p95(v), "n": len(v)} for s, v in stages.items()}
+    print(f"retrieval over {len(questions)} gold questions x {args.repeat}, {len(retriever.index.chunks)} chunks")
+    print(f"{'stage':16} {'median ms':>10} {'p95 ms':>10}")
+    for stage, r in rows.items():
+        print(f"{stage:16} {r['median_ms']:10.1f} {r['p95_ms']:10.1f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"chunks": len(retriever.index.chunks), "stages": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
