@@ -46,7 +46,9 @@ def main() -> None:
             stages["end_to_end"].append(time.perf_counter() - t)
             for stage, seconds in retriever.last_timings.items():
                 stages.setdefault(stage, []).append(seconds)
-    rows = {s: {"median_ms": 1000 * statistics.median(v), "p95_ms": 1000 * _p95(v), "n": len(v)} for s, v in stages.items()}
+    rows = {
+        s: {"median_ms": 1000 * statistics.median(v), "p95_ms": 1000 * _p95(v), "n": len(v)} for s, v in stages.items()
+    }
     print(f"retrieval over {len(questions)} gold questions x {args.repeat}, {len(retriever.index.chunks)} chunks")
     print(f"{'stage':16} {'median ms':>10} {'p95 ms':>10}")
     for stage, r in rows.items():
