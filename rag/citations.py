@@ -19,13 +19,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.conflicts import find_conflicts
 from rag.language import detect_language, is_refusal
 from rag.support import (
     ClaimCheck,
     check_claim,
     extract_names,
     extract_quantities,
-    find_conflicts,
     name_in,
     number_keys,
     prepare,

@@ -18,12 +18,12 @@ from rag.citations import (
     split_answer_sentences,
     split_sentences,
 )
+from rag.conflicts import find_conflicts
 from rag.support import (
     Name,
     check_claim,
     extract_names,
     extract_quantities,
-    find_conflicts,
     name_in,
     number_keys,
     prepare,
