@@ -12,7 +12,7 @@
 It also writes ``bench/results/embedding_inputs.json`` (the exact model inputs for the
 corpus chunks) for ``bench/bench_onnx.py``.
 
-    .venv/bin/python bench/bench_ingest.py            # about 8-10 min on 2 cores
+    .venv/bin/python bench/bench_ingest.py            # about 5 min on 2 free cores
     .venv/bin/python bench/bench_ingest.py --quick    # under a minute
 """
 
