@@ -21,11 +21,7 @@ sys.path.insert(0, str(ROOT))
 from rag import runtime  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.gold import load_gold  # noqa: E402
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+from rag.metrics import percentile  # noqa: E402
 
 
 def main() -> None:
@@ -47,7 +43,8 @@ def main() -> None:
             for stage, seconds in retriever.last_timings.items():
                 stages.setdefault(stage, []).append(seconds)
     rows = {
-        s: {"median_ms": 1000 * statistics.median(v), "p95_ms": 1000 * _p95(v), "n": len(v)} for s, v in stages.items()
+        s: {"median_ms": 1000 * statistics.median(v), "p95_ms": 1000 * percentile(v, 0.95), "n": len(v)}
+        for s, v in stages.items()
     }
     print(f"retrieval over {len(questions)} gold questions x {args.repeat}, {len(retriever.index.chunks)} chunks")
     print(f"{'stage':16} {'median ms':>10} {'p95 ms':>10}")

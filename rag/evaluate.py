@@ -12,7 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from rag.gold import GoldItem
-from rag.metrics import first_relevant_rank, summarise
+from rag.metrics import first_relevant_rank, percentile, summarise
 from rag.retrieve import RetrievalSettings, Retriever
 from rag.types import Hit
 
@@ -64,20 +64,13 @@ def evaluate_retrieval(
                 "summary": summarise(rows, keys=("lang", "type"), ks=KS),
                 "latency_ms": {
                     "median": 1000 * statistics.median(latencies) if latencies else 0.0,
-                    "p95": 1000 * _p95(latencies),
+                    "p95": 1000 * percentile(latencies, 0.95),
                 },
                 "rows": rows,
             }
     finally:
         retriever.settings = base
     return report
-
-
-def _p95(values: Sequence[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def retrieval_table(report: dict[str, Any]) -> str:

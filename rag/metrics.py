@@ -133,6 +133,16 @@ def summarise(
     return summary
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1); 0.0 for no values.
+
+    >>> percentile([3.0, 1.0, 2.0], 0.95), percentile([], 0.5)
+    (3.0, 0.0)
+    """
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
 def _check_ranks(ranks: Sequence[int | None]) -> None:
     for r in ranks:
         if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 1):

@@ -13,7 +13,7 @@ from typing import Any
 from rag.citations import parse_citations
 from rag.gold import GoldItem
 from rag.language import detect_language
-from rag.metrics import evidence_hit, normalise_whitespace
+from rag.metrics import evidence_hit, normalise_whitespace, percentile
 from rag.types import Answer, Citation, Document
 
 RATES = (
@@ -76,11 +76,6 @@ def _rate(values: Iterable[Any]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
-
-
 def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Rates of every measure, overall and split by language and by question type."""
 
@@ -105,12 +100,12 @@ def latency(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
     for r in rows:
         for stage, seconds in r.get("timings", {}).items():
             stages.setdefault(stage, []).append(seconds)
-    out = {s: {"median": statistics.median(v), "p95": _percentile(v, 0.95), "n": len(v)} for s, v in stages.items()}
+    out = {s: {"median": statistics.median(v), "p95": percentile(v, 0.95), "n": len(v)} for s, v in stages.items()}
     speeds = [r["tokens_per_second"] for r in rows if r.get("tokens_per_second")]
     if speeds:
         out["tokens_per_second"] = {
             "median": statistics.median(speeds),
-            "p95": _percentile(speeds, 0.95),
+            "p95": percentile(speeds, 0.95),
             "n": len(speeds),
         }
     return out
