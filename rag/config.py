@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # --- answering ---
     llm_url: str | None = Field(
         default=None,
-        description="Base URL of an OpenAI-compatible server to generate with instead of the local model.",
+        description="Base URL of an OpenAI-compatible server (with or without /v1) to generate with instead of the local model.",
     )
     max_passages: int = Field(default=3, ge=1, le=20, description="Passages given to the answer model.")
     passage_budget_tokens: int = Field(

@@ -108,7 +108,9 @@ class OpenAIServerGenerator:
         import httpx
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        # Both spellings users copy from other tools work: http://host:port and http://host:port/v1.
+        root = base_url.rstrip("/").removesuffix("/v1")
+        self._client = httpx.Client(base_url=root, headers=headers, timeout=timeout)
         self.model_id = model_id
         self.last_usage = Usage()
 

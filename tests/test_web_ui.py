@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 from fakes import FakeGenerator
+from live import WAIT_S, serve
 from test_api import app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
 
-from rag.api import create_app
 from rag.pipeline import AnswerSettings
 from rag.runtime import Answerer
 
@@ -38,7 +34,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 APT = "apt-get update && apt-get install -y chromium chromium-driver"
 SCREENSHOT = ROOT / "eval" / "reports" / "web-ui.png"
-WAIT_S = 10
 WIDE, NARROW = (1280, 860), (390, 800)
 
 # ----------------------------------------------------------------------------- browser and server
@@ -84,36 +79,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
-
-
-@contextmanager
-def serve(settings: Any, build: Callable[[Any], Answerer]) -> Iterator[str]:
-    """The app on a free loopback port, uvicorn in a background thread; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, build=build), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise AssertionError(f"the app did not become ready at {url}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
-        sock.close()
 
 
 def open_page(driver: Any, url: str, size: tuple[int, int] = WIDE) -> None:
