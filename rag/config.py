@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # --- answering ---
     llm_url: str | None = Field(
         default=None,
-        description="Base URL of an OpenAI-compatible server (with or without /v1) to generate with instead of the local model.",
+        description="OpenAI-compatible server URL (with or without /v1) to generate with instead of the local model.",
     )
     max_passages: int = Field(default=3, ge=1, le=20, description="Passages given to the answer model.")
     passage_budget_tokens: int = Field(
@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=200, ge=1, le=4096, description="Longest answer in tokens.")
     prompt_lookup: int = Field(
         default=0, ge=0, le=64, description="Prompt-lookup speculative decoding: tokens drafted per step (0 = off)."
+    )
+    answer_cache: int = Field(
+        default=256,
+        ge=0,
+        le=100_000,
+        description="Answers kept for repeated questions (0 = off); reset by index changes.",
     )
     strict: bool = Field(default=True, description="Refuse when no claim of a draft answer is backed by a passage.")
 

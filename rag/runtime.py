@@ -6,14 +6,16 @@ classes with explicit inputs, and so tests can pass fakes instead.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag import models
+from rag.cache import AnswerCache, cache_key
 from rag.config import Settings
 from rag.embed import Embedder, load_embedder
 from rag.generate import GenerationSettings, Generator, LlamaCppGenerator, OpenAIServerGenerator
@@ -163,11 +165,33 @@ class Answerer:
     templates: Templates
     count_tokens: Callable[[str], int]
     settings: AnswerSettings
+    cache: AnswerCache = field(default_factory=lambda: AnswerCache(0))
 
     def __call__(self, question: str, **kwargs: Any) -> Answer:
-        """``pipeline.answer`` with these components; ``settings=`` overrides them for one call."""
+        """``pipeline.answer`` with these components; ``settings=`` overrides them for one call.
+
+        A repeated question (same history, language, settings and index version) is answered from
+        the cache: the callbacks still see the rewrite and the whole text, as one piece.
+        """
+        started = time.perf_counter()
         kwargs.setdefault("settings", self.settings)
-        return answer(
+        key = cache_key(
+            index_version=self.retriever.index.version,
+            model_id=self.generator.model_id,
+            question=question,
+            history=kwargs.get("history", ()),
+            lang=kwargs.get("lang"),
+            settings=kwargs["settings"],
+        )
+        hit = self.cache.get(key)
+        if hit is not None:
+            if hit.rewritten_question and kwargs.get("on_rewrite"):
+                kwargs["on_rewrite"](hit.rewritten_question)
+            if kwargs.get("on_token"):
+                kwargs["on_token"](hit.text)
+            elapsed = time.perf_counter() - started
+            return replace(hit, cached=True, timings={"first_token": elapsed, "total": elapsed})
+        result = answer(
             question,
             retriever=self.retriever,
             generator=self.generator,
@@ -175,6 +199,8 @@ class Answerer:
             count_tokens=self.count_tokens,
             **kwargs,
         )
+        self.cache.put(key, result)
+        return result
 
 
 def answerer(settings: Settings) -> Answerer:
@@ -184,6 +210,7 @@ def answerer(settings: Settings) -> Answerer:
         templates=templates(settings),
         count_tokens=token_counter(settings),
         settings=answer_settings(settings),
+        cache=AnswerCache(settings.answer_cache),
     )
 
 

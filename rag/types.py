@@ -115,3 +115,4 @@ class Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tokens_per_second: float = 0.0
+    cached: bool = False  # served from the answer cache (same question, history and index version)

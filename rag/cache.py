@@ -1,0 +1,61 @@
+"""An in-memory answer cache for repeated questions.
+
+Keyed by everything that decides an answer: the index version (so adding or removing a document
+invalidates every entry at once), the answer model, the question with its whitespace normalised,
+the conversation so far, the language override and the answer settings. Least recently used
+entries go first; ``max_entries=0`` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+
+from rag.types import Answer
+
+Key = tuple[Hashable, ...]
+
+
+def cache_key(
+    *,
+    index_version: str,
+    model_id: str,
+    question: str,
+    history: Sequence[dict[str, str]],
+    lang: str | None,
+    settings: Hashable,
+) -> Key:
+    turns = tuple((t.get("role", ""), " ".join(t.get("content", "").split())) for t in history)
+    return (index_version, model_id, " ".join(question.split()), turns, lang, settings)
+
+
+class AnswerCache:
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[Key, Answer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Key) -> Answer | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: Key, value: Answer) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,61 @@
+"""The answer cache: repeated questions skip the model; a changed index, history or setting does not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_api import app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
+
+from rag.cache import AnswerCache, cache_key
+from rag.pipeline import AnswerSettings
+
+Q = "How many GPUs did DeepSeek use?"
+
+
+def cached_answerer(settings, entries: int = 8):
+    return replace(fake_answerer(settings), cache=AnswerCache(entries))
+
+
+def test_a_repeated_question_is_answered_from_the_cache(app_settings) -> None:  # noqa: F811
+    a = cached_answerer(app_settings)
+    first = a(Q)
+    seen: list[str] = []
+    again = a("  How many GPUs   did DeepSeek use? ", on_token=seen.append)
+    assert len(a.generator.calls) == 1, "the second answer must not reach the model"
+    assert again.cached and not first.cached
+    assert again.text == first.text and again.citations == first.citations and seen == [first.text]
+    assert set(again.timings) == {"first_token", "total"}
+    assert (a.cache.hits, a.cache.misses) == (1, 1)
+
+
+def test_history_language_and_settings_are_part_of_the_key(app_settings) -> None:  # noqa: F811
+    a = cached_answerer(app_settings)
+    a(Q)
+    a(Q, history=[{"role": "user", "content": "Was ist DeepSeek?"}, {"role": "assistant", "content": "Ein Labor."}])
+    a(Q, lang="de")
+    a(Q, settings=AnswerSettings(min_dense_score=0.1, max_passages=1))
+    assert len(a.generator.calls) == 4 and a.cache.hits == 0
+
+
+def test_an_index_change_invalidates_every_answer(app_settings) -> None:  # noqa: F811
+    from rag import runtime
+    from rag.ingest import load_documents
+
+    a = cached_answerer(app_settings)
+    a(Q)
+    (app_settings.corpus_dir / "new.txt").write_text("Meta plant ein neues Rechenzentrum in Louisiana.\n")
+    docs, _ = load_documents([app_settings.corpus_dir])
+    runtime.index_documents(app_settings, docs)
+    a.retriever.use_index(runtime.open_index(app_settings))
+    assert not a(Q).cached and len(a.generator.calls) == 2
+
+
+def test_least_recently_used_entries_go_first_and_zero_turns_it_off() -> None:
+    cache = AnswerCache(2)
+    keys = [cache_key(index_version="v1", model_id="m", question=q, history=(), lang=None, settings=1) for q in "abc"]
+    for k in keys:
+        cache.put(k, object())  # type: ignore[arg-type]
+    assert len(cache) == 2 and cache.get(keys[0]) is None and cache.get(keys[2]) is not None
+    off = AnswerCache(0)
+    off.put(keys[0], object())  # type: ignore[arg-type]
+    assert len(off) == 0 and off.get(keys[0]) is None
