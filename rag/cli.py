@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -19,7 +20,11 @@ from rag.types import Answer
 
 
 class _ErrorMappingGroup(TyperGroup):
-    """Maps every RagError to one line on stderr and its exit code, for all subcommands."""
+    """Maps every RagError to one line on stderr and its exit code, for all subcommands.
+
+    An OSError that no stage turned into a RagError (a folder without write access, a disk
+    failing mid-read) is still one line naming the file, exit code 74 (EX_IOERR), not a traceback.
+    """
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -27,6 +32,11 @@ class _ErrorMappingGroup(TyperGroup):
         except RagError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from exc
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # output piped into `head`: click ends quietly
+                raise
+            typer.echo(f"error: {exc.strerror or exc}: {exc.filename or '?'}", err=True)
+            raise typer.Exit(code=74) from exc
 
 
 app = typer.Typer(

@@ -45,6 +45,13 @@ class IndexLockedError(IndexStateError):
     http_status = 409
 
 
+class StorageError(RagError):
+    """Writing to disk failed (disk full, no permission, read-only file system); what was live stays live."""
+
+    exit_code = 7
+    http_status = 507
+
+
 class DocumentError(RagError):
     """A document cannot be read or indexed (binary, empty, bad encoding, encrypted)."""
 

@@ -9,17 +9,23 @@ Layout (every version complete on its own; ``CURRENT`` names the live one)::
         documents.jsonl        each document's text, so citation offsets always resolve
         chunks.jsonl           one Chunk per line, row i = FAISS id i = BM25 row i
         vectors.npy            float32 embeddings (reused for unchanged documents)
-        dense.faiss            exact inner product (or HNSW)
+        dense.faiss            exact inner product below 20k vectors, IVF-SQ8 above (rag/dense.py)
         bm25/                  bm25s files
 
 A writer builds a new version in a hidden folder, renames it into place and only
 then swaps ``CURRENT`` (``os.replace`` is atomic), so a process killed at any
 point leaves the previous index loadable and whole. A file lock refuses a
-second writer.
+second writer. The manifest records the size and sha256 of every other file in
+its version, and loading checks them, so a damaged or truncated file is named
+instead of silently answering from altered vectors. A write that fails (disk
+full, read-only) removes its staging folder and leaves the live version live.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -31,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexLockedError, IndexStateError
+from rag.dense import EXACT_BELOW, build_dense, prepare_for_search
+from rag.errors import IndexLockedError, IndexStateError, StorageError
 from rag.keyword import KeywordIndex, tokenize
 from rag.types import Chunk, Document
 
@@ -49,7 +56,8 @@ class IndexConfig:
     dimension: int
     chunk_tokens: int
     overlap_sentences: int
-    faiss_type: str = "flat"
+    faiss_type: str = "auto"  # auto | flat | hnsw | ivf-sq8 (rag/dense.py)
+    exact_below: int = EXACT_BELOW  # auto: exact search below this many vectors, IVF-SQ8 above
     embed_titles: bool = True  # chunks are embedded as "title: <article title> | text: <chunk>"
 
     def chunker(self) -> dict[str, Any]:
@@ -102,7 +110,14 @@ def current_version(index_dir: Path) -> Path | None:
     pointer = index_dir / _POINTER
     if not pointer.is_file():
         return None
-    path = index_dir / pointer.read_text().strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexStateError(f"{pointer} is unreadable ({exc}); run `rag index --rebuild`") from exc
+    # Only a version folder beside the pointer; never a path that leads elsewhere.
+    if not name.startswith("v-") or "/" in name or "\\" in name or name in (".", ".."):
+        raise IndexStateError(f"{pointer} holds {name[:60]!r}, not a version name; run `rag index --rebuild`")
+    path = index_dir / name
     if not path.is_dir():
         raise IndexStateError(f"{pointer} names {path.name}, which does not exist; run `rag index --rebuild`")
     return path
@@ -153,48 +168,87 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
     except (OSError, ValueError) as exc:
         raise IndexStateError(f"{manifest_file} is unreadable ({exc}); run `rag index --rebuild`") from exc
     check_manifest(manifest, config, manifest_file)
-    docs = {row["doc_id"]: row for row in _read_jsonl(path / "documents.jsonl")}
-    chunks = [Chunk(**row) for row in _read_jsonl(path / "chunks.jsonl")]
+    if not isinstance(manifest.get("counts"), dict) or not isinstance(manifest["counts"].get("chunks"), int):
+        raise IndexStateError(f"{manifest_file} has no chunk count; run `rag index --rebuild`")
+    check_files(path, manifest)
+    docs_file, chunks_file = path / "documents.jsonl", path / "chunks.jsonl"
     try:
-        vectors = np.load(path / "vectors.npy")
-        dense = faiss.read_index(str(path / "dense.faiss"))
-        keyword = KeywordIndex.load(path / "bm25", len(chunks))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise IndexStateError(
-            f"{path} has a damaged vector or keyword file ({exc}); run `rag index --rebuild`"
-        ) from exc
+        docs = {row["doc_id"]: row for row in _read_jsonl(docs_file)}
+        documents = {
+            d: Document(doc_id=d, title=r["title"], path=r["path"], text=r["text"], content_hash=r["content_hash"])
+            for d, r in docs.items()
+        }
+        langs = {d: str(r["lang"]) for d, r in docs.items()}
+    except (KeyError, TypeError) as exc:
+        raise IndexStateError(f"{docs_file} has a malformed row ({exc!r}); run `rag index --rebuild`") from exc
+    try:
+        chunks = [Chunk(**row) for row in _read_jsonl(chunks_file)]
+    except TypeError as exc:
+        raise IndexStateError(f"{chunks_file} has a malformed row ({exc}); run `rag index --rebuild`") from exc
+    loading = path / "vectors.npy"
+    try:
+        vectors = np.load(loading, allow_pickle=False)
+        loading = path / "dense.faiss"
+        dense = faiss.read_index(str(loading))
+        prepare_for_search(dense)
+        loading = path / "bm25"
+        keyword = KeywordIndex.load(loading, len(chunks))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # faiss reports bad files as RuntimeError
+        raise IndexStateError(f"{loading} is damaged ({exc}); run `rag index --rebuild`") from exc
     expected = manifest["counts"]["chunks"]
     if not (len(chunks) == vectors.shape[0] == dense.ntotal == expected):
         raise IndexStateError(
             f"{path}: {len(chunks)} chunks, {vectors.shape[0]} vectors, {dense.ntotal} in FAISS, "
             f"manifest says {expected}; run `rag index --rebuild`"
         )
-    documents = {
-        d: Document(doc_id=d, title=r["title"], path=r["path"], text=r["text"], content_hash=r["content_hash"])
-        for d, r in docs.items()
+    return LoadedIndex(path, manifest, documents, chunks, vectors, dense, keyword, langs)
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _describe_files(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file under ``folder``, by path relative to it."""
+    return {
+        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": _file_digest(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
     }
-    return LoadedIndex(
-        path, manifest, documents, chunks, vectors, dense, keyword, {d: r["lang"] for d, r in docs.items()}
-    )
+
+
+def check_files(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a version whose files differ from what its manifest recorded (truncated, altered, missing).
+
+    Indexes written before the manifest listed its files are accepted as they are.
+    """
+    for name, want in (manifest.get("files") or {}).items():
+        file = path / name
+        try:
+            size = file.stat().st_size
+            if size != want["bytes"]:
+                raise IndexStateError(
+                    f"{file} has {size:,} bytes, manifest.json says {want['bytes']:,} (truncated or altered); "
+                    "run `rag index --rebuild`"
+                )
+            if _file_digest(file) != want["sha256"]:
+                raise IndexStateError(
+                    f"{file} differs from the sha256 in manifest.json (altered or damaged); run `rag index --rebuild`"
+                )
+        except OSError as exc:
+            raise IndexStateError(f"{file} is unreadable ({exc.strerror}); run `rag index --rebuild`") from exc
+        except (KeyError, TypeError) as exc:
+            raise IndexStateError(
+                f"{path / 'manifest.json'} has a malformed file list; run `rag index --rebuild`"
+            ) from exc
 
 
 # ----------------------------------------------------------------------------- writing
 
 
-def build_faiss(vectors: np.ndarray, faiss_type: str) -> Any:
-    import faiss
-
-    dim = vectors.shape[1]
-    index: Any
-    if faiss_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 64
-    else:
-        index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(vectors)
-    return index
+def build_faiss(vectors: np.ndarray, faiss_type: str, exact_below: int = EXACT_BELOW) -> Any:
+    return build_dense(vectors, faiss_type, exact_below)[0]
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -210,6 +264,15 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (it lives in the directory entry, not in a file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_version(
     index_dir: Path,
     config: IndexConfig,
@@ -218,11 +281,49 @@ def _write_version(
     chunks: list[Chunk],
     vectors: np.ndarray,
 ) -> Path:
-    import faiss
+    """Write a complete version beside the live one and swap ``CURRENT`` to it.
 
+    A failed write (disk full, read-only, no permission) removes the staging folder and
+    raises StorageError; ``CURRENT`` still names the previous version.
+    """
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     staging = index_dir / f".building-v-{stamp}"
-    staging.mkdir(parents=True)
+    final = index_dir / f"v-{stamp}"
+    pointer_tmp = index_dir / f".{_POINTER}.tmp"
+    try:
+        staging.mkdir(parents=True)
+        _write_files(staging, config, documents, langs, chunks, vectors)
+        _fsync_tree(staging)
+        os.replace(staging, final)
+        _fsync_dir(index_dir)  # the folder's new name is on disk before any pointer names it
+        pointer_tmp.write_text(final.name)
+        with pointer_tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(pointer_tmp, index_dir / _POINTER)  # the moment the new index goes live
+    except OSError as exc:
+        for leftover in (staging, final):
+            shutil.rmtree(leftover, ignore_errors=True)
+        pointer_tmp.unlink(missing_ok=True)
+        hint = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the folder's permissions"
+        raise StorageError(
+            f"cannot write the index in {index_dir} ({exc.strerror or exc}: {exc.filename or ''}); "
+            f"{hint} and run `rag index` again; the previous index is unchanged"
+        ) from exc
+    with contextlib.suppress(OSError):  # live already; this only hurries the pointer to disk
+        _fsync_dir(index_dir)
+    return final
+
+
+def _write_files(
+    staging: Path,
+    config: IndexConfig,
+    documents: dict[str, Document],
+    langs: dict[str, str],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+) -> None:
+    import faiss
+
     per_doc: dict[str, dict[str, int]] = {d: {"chunks": 0, "tokens": 0} for d in documents}
     for c in chunks:
         per_doc[c.doc_id]["chunks"] += 1
@@ -233,7 +334,10 @@ def _write_version(
     )
     _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
     np.save(staging / "vectors.npy", vectors)
-    faiss.write_index(build_faiss(vectors, config.faiss_type), str(staging / "dense.faiss"))
+    # Serialised in memory and written by Python, so a full disk is an OSError like every other write
+    # (faiss.write_index reports it as a bare RuntimeError).
+    dense, dense_info = build_dense(vectors, config.faiss_type, config.exact_below)
+    (staging / "dense.faiss").write_bytes(faiss.serialize_index(dense).tobytes())
     KeywordIndex.build([tokenize(c.text, langs[c.doc_id]) for c in chunks]).save(staging / "bm25")
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -243,24 +347,16 @@ def _write_version(
             "dimension": config.dimension,
         },
         "chunker": config.chunker(),
-        "faiss": {"type": config.faiss_type},
+        "faiss": dense_info,
         "documents": {
             d: {"content_hash": doc.content_hash, "title": doc.title, "path": doc.path, "lang": langs[d], **per_doc[d]}
             for d, doc in sorted(documents.items())
         },
         "counts": {"documents": len(documents), "chunks": len(chunks), "tokens": sum(c.n_tokens for c in chunks)},
+        "files": _describe_files(staging),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    _fsync_tree(staging)
-    final = index_dir / f"v-{stamp}"
-    os.replace(staging, final)
-    pointer_tmp = index_dir / f".{_POINTER}.tmp"
-    pointer_tmp.write_text(final.name)
-    with pointer_tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(pointer_tmp, index_dir / _POINTER)  # the moment the new index goes live
-    return final
 
 
 def _collect_garbage(index_dir: Path) -> None:
@@ -280,7 +376,6 @@ class IndexLock:
     def __init__(self, index_dir: Path) -> None:
         from filelock import FileLock
 
-        index_dir.mkdir(parents=True, exist_ok=True)
         self._path = index_dir / ".lock"
         self._lock = FileLock(str(self._path), timeout=0)
 
@@ -288,11 +383,17 @@ class IndexLock:
         from filelock import Timeout
 
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except Timeout:
             raise IndexLockedError(
                 f"another process is writing the index ({self._path} is locked); wait for it to finish"
             ) from None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the index lock {self._path} ({exc.strerror or exc}); "
+                "check that the index folder is writable (RAG_INDEX_DIR)"
+            ) from exc
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -326,11 +427,15 @@ def update_index(
     report = UpdateReport()
     with IndexLock(index_dir):
         old = None
+        rebuild_dense = False
         if not rebuild and current_version(index_dir) is not None:
             old = load_index(index_dir, config)
-            if old.manifest.get("chunker") != config.chunker() or old.manifest["faiss"]["type"] != config.faiss_type:
+            if old.manifest.get("chunker") != config.chunker():
                 old = None  # settings changed: every document is chunked and indexed again
                 rebuild = True
+            else:  # another FAISS structure reuses the stored vectors: a new version, no embedding
+                wanted = {"type": config.faiss_type, "exact_below": config.exact_below}
+                rebuild_dense = any(old.manifest["faiss"].get(k) != v for k, v in wanted.items())
         seen = {d.doc_id: d for d in documents}
         kept: dict[str, Document] = {} if old is None else dict(old.documents)
         langs: dict[str, str] = {} if old is None else dict(old.langs)
@@ -345,7 +450,7 @@ def update_index(
                 fresh.append(doc)
         report.removed = sorted(d for d in drop if d in kept)
         replaced = set(report.changed) | set(report.removed)
-        if report.nothing_to_do and not rebuild:
+        if report.nothing_to_do and not rebuild and not rebuild_dense:
             report.chunks = len(old.chunks) if old else 0
             report.seconds = time.perf_counter() - started
             return report

