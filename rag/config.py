@@ -74,8 +74,12 @@ class Settings(BaseSettings):
         default=1, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
     )
 
-    faiss_type: Literal["flat", "hnsw"] = Field(
-        default="flat", description="Dense index: exact inner product (flat) or approximate (hnsw)."
+    faiss_type: Literal["auto", "flat", "hnsw", "ivf-sq8"] = Field(
+        default="auto",
+        description="Dense index: auto (exact below faiss_exact_below vectors, IVF-SQ8 above) or a fixed kind.",
+    )
+    faiss_exact_below: int = Field(
+        default=20_000, ge=1, description="With faiss_type=auto: exact search below this many vectors."
     )
 
     # --- retrieval ---

@@ -35,6 +35,7 @@ def index_config(settings: Settings) -> IndexConfig:
         chunk_tokens=settings.chunk_tokens,
         overlap_sentences=settings.chunk_overlap_sentences,
         faiss_type=settings.faiss_type,
+        exact_below=settings.faiss_exact_below,
     )
 
 

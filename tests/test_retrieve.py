@@ -23,7 +23,7 @@ def test_rrf_worked_examples() -> None:
     assert [i for i, _ in rrf([[5], [6]], k=60)] == [5, 6]  # ties broken by id, deterministic
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf-sq8"])
 def test_faiss_matches_numpy_brute_force(kind: str) -> None:
     rng = np.random.default_rng(0)
     data = rng.normal(size=(2000, 32)).astype(np.float32)
