@@ -236,6 +236,8 @@ def check_files(path: Path, manifest: dict[str, Any]) -> None:
                 raise IndexStateError(
                     f"{file} differs from the sha256 in manifest.json (altered or damaged); run `rag index --rebuild`"
                 )
+        except FileNotFoundError as exc:
+            raise IndexStateError(f"{file} is missing; run `rag index --rebuild`") from exc
         except OSError as exc:
             raise IndexStateError(f"{file} is unreadable ({exc.strerror}); run `rag index --rebuild`") from exc
         except (KeyError, TypeError) as exc:
@@ -305,8 +307,9 @@ def _write_version(
             shutil.rmtree(leftover, ignore_errors=True)
         pointer_tmp.unlink(missing_ok=True)
         hint = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the folder's permissions"
+        where = f": {exc.filename}" if exc.filename else ""
         raise StorageError(
-            f"cannot write the index in {index_dir} ({exc.strerror or exc}: {exc.filename or ''}); "
+            f"cannot write the index in {index_dir} ({exc.strerror or exc}{where}); "
             f"{hint} and run `rag index` again; the previous index is unchanged"
         ) from exc
     with contextlib.suppress(OSError):  # live already; this only hurries the pointer to disk

