@@ -100,13 +100,13 @@ def open_page(driver: Any, url: str, size: tuple[int, int] = WIDE) -> None:
     )
 
 
-def wait_for(driver: Any, condition: Callable[[Any], Any], what: str) -> Any:
+def wait_for(driver: Any, condition: Callable[[Any], Any], what: str, wait_s: float = WAIT_S) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(condition, message=f"timed out waiting for {what}")
+    return WebDriverWait(driver, wait_s, poll_frequency=0.05).until(condition, message=f"timed out waiting for {what}")
 
 
-def ask(driver: Any, question: str) -> Any:
+def ask(driver: Any, question: str, wait_s: float = WAIT_S) -> Any:
     """Type a question, press the button, wait until its answer is final (or failed); return the turn."""
     from selenium.webdriver.common.by import By
 
@@ -120,7 +120,7 @@ def ask(driver: Any, question: str) -> Any:
         turns = d.find_elements(By.CSS_SELECTOR, ".turn")
         return len(turns) > before and turns[-1].get_attribute("data-state") in ("final", "error") and turns[-1]
 
-    return wait_for(driver, finished, f"the answer to {question!r}")
+    return wait_for(driver, finished, f"the answer to {question!r}", wait_s)
 
 
 def latest_answer(driver: Any) -> Any:
@@ -452,4 +452,41 @@ def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_sett
             {"role": "user", "content": "Und wie viele GPUs?"},
             {"role": "assistant", "content": final["text"]},
         ]
+        assert console_errors(browser) == []
+
+
+@pytest.mark.real_models
+@pytest.mark.parametrize(
+    ("question", "lang", "expected"),
+    [
+        ("Wie viele GPUs nutzte DeepSeek für das Training von R1?", "de", "2.048"),
+        ("Who founded DeepSeek?", "en", "Liang Wenfeng"),
+    ],
+)
+def test_real_models_answer_with_working_citation_links(browser, question, lang, expected) -> None:
+    """The default models and the built index (`make index`), as a user sees them; screenshots kept."""
+    from selenium.webdriver.common.by import By
+
+    from rag import runtime
+    from rag.config import Settings
+    from rag.index import current_version
+
+    settings = Settings(answer_cache=0)
+    if current_version(settings.index_dir) is None:
+        pytest.fail(f"no index in {settings.index_dir}; run `make index`", pytrace=False)
+    with serve(settings, runtime.answerer, wait_s=300) as url:
+        open_page(browser, url)
+        turn = ask(browser, question, wait_s=300)
+        assert turn.get_attribute("data-state") == "final"
+        answer = latest_answer(browser)
+        assert expected in answer.text and answer.get_attribute("lang") == lang
+        assert not turn.find_elements(By.CSS_SELECTOR, ".refusal")
+        sources = browser.find_element(By.ID, "sources").text
+        mark = open_first_citation(browser, turn)
+        quote = text_content(browser, mark)
+        assert quote and quote in sources, "the highlighted span is the quoted source sentence"
+        assert quote in text_content(browser, browser.find_element(By.ID, "doc-text"))
+        assert wait_for(browser, lambda d: mark_in_view(d), "the highlight scrolled into view")
+        shot = SCREENSHOT.with_name(f"web-ui-real-{lang}.png")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         assert console_errors(browser) == []
