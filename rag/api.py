@@ -7,7 +7,6 @@ while loading); routes reach them through `app.state`. Errors leave in one JSON 
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import threading
@@ -32,11 +31,22 @@ from rag.errors import DocumentError, InputError, RagError
 from rag.generate import GenerationSettings
 from rag.runtime import Answerer
 from rag.serialize import answer_to_dict
-from rag.service import Busy, Metrics, ModelGate, stream_answer
+from rag.service import (
+    ERROR_RESPONSES,
+    Busy,
+    Guard,
+    Metrics,
+    ModelGate,
+    PayloadTooLarge,
+    error_response,
+    prepend,
+    stream_answer,
+)
 from rag.types import Answer
 
 WEB_PAGE = Path(__file__).parent / "web" / "index.html"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(txt|md|html|htm|pdf)$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(txt|md|html|htm|pdf)")  # fullmatch: "$" passes "\n"
+PUBLIC_PATHS = frozenset({"/health", "/"})  # the page asks for the key itself; browsers cannot send one
 
 
 # ----------------------------------------------------------------------------- request bodies
@@ -87,62 +97,63 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
         yield
         loader.join(timeout=0)
 
-    app = FastAPI(title="rag", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="rag", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
     app.state.gate = ModelGate(settings.max_queue)
     app.state.metrics = Metrics()
+
+    # Added last is outermost: CORS answers preflights (which carry no key) and puts its headers on a
+    # 401 too, so a page on an allowed origin can read why; then the counter (refused requests count
+    # as route "other"); the guard is innermost, as its body counting must raise inside the route.
+    app.add_middleware(
+        Guard,
+        api_key=settings.api_key,
+        public=PUBLIC_PATHS,
+        limit_for=lambda path: settings.max_upload_bytes if path == "/v1/documents" else settings.max_request_bytes,
+    )
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        # The route's template, not the raw path: one label per route, however many paths scanners try.
+        route = getattr(request.scope.get("route"), "path", "other")
+        app.state.metrics.requests.labels(route, str(response.status_code)).inc()
+        return response
+
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    _install_guards(app, settings)
     _install_error_handlers(app)
     _install_routes(app)
     return app
-
-
-def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
-
-
-def _install_guards(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        path = request.url.path
-        if settings.api_key and path not in ("/health", "/"):
-            given = request.headers.get("authorization", "")
-            expected = f"Bearer {settings.api_key}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return _error(
-                    401, "Unauthorized", "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`"
-                )
-        length = request.headers.get("content-length")
-        limit = settings.max_upload_bytes if path == "/v1/documents" else settings.max_request_bytes
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return _error(413, "PayloadTooLarge", f"request body over {limit} bytes")
-        response: Response = await call_next(request)
-        app.state.metrics.requests.labels(_route_label(path), str(response.status_code)).inc()
-        return response
-
-
-def _route_label(path: str) -> str:
-    return "/v1/documents/{doc_id}" if path.startswith("/v1/documents/") else path[:40]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         headers = {"Retry-After": "5"} if isinstance(exc, Busy) or exc.http_status == 503 else None
-        return _error(exc.http_status, type(exc).__name__, str(exc), headers)
+        return error_response(exc.http_status, type(exc).__name__, str(exc), headers)
+
+    @app.exception_handler(PayloadTooLarge)
+    async def too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
+        return error_response(413, "PayloadTooLarge", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        # Runs in Starlette's outermost layer, which re-raises `exc` afterwards, so the server log keeps
+        # the traceback. The client gets the one error shape and the exception's type, not its message
+        # (which may quote a document or a question).
+        return error_response(500, "InternalError", f"internal error ({type(exc).__name__}); see the server log")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        return _error(422, "ValidationError", problems)
+        return error_response(422, "ValidationError", problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "HTTPError", str(exc.detail))
+        return error_response(exc.status_code, "HTTPError", str(exc.detail))
 
 
 def _ready(request: Request) -> Answerer:
@@ -232,7 +243,7 @@ def _install_routes(app: FastAPI) -> None:
         first = await anext(events)  # raise Busy / loading errors as a status code, before the stream starts
 
         async def body_iter() -> AsyncIterator[str]:
-            async for kind, value in _prepend(first, events):
+            async for kind, value in prepend(first, events):
                 if kind == "token":
                     yield _sse("token", {"text": value})
                 elif kind == "answer":
@@ -283,7 +294,7 @@ def _install_routes(app: FastAPI) -> None:
                                    "model": model, "choices": [choice], **extra})  # fmt: skip
 
             yield chunk({"role": "assistant"}, None)
-            async for kind, value in _prepend(first, events):
+            async for kind, value in prepend(first, events):
                 if kind == "token":
                     yield chunk({"content": value}, None)
                 elif kind == "answer":
@@ -316,7 +327,7 @@ def _install_routes(app: FastAPI) -> None:
         from starlette.concurrency import run_in_threadpool
 
         name = Path(file.filename or "").name
-        if not _SAFE_NAME.match(name) or name != (file.filename or ""):
+        if not _SAFE_NAME.fullmatch(name) or name != (file.filename or ""):
             raise InputError(
                 f"file name {file.filename!r} not accepted: use letters, digits, . _ - and a .txt/.md/.html/.pdf suffix"
             )
@@ -345,13 +356,6 @@ class DocumentNotFound(RagError):
     http_status = 404
 
 
-async def _prepend(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
-    yield first
-    if first[0] == "token":
-        async for item in rest:
-            yield item
-
-
 def _usage(a: Answer) -> dict[str, int]:
     return {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
             "total_tokens": a.prompt_tokens + a.completion_tokens}  # fmt: skip
@@ -376,17 +380,19 @@ def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes
     settings.corpus_dir.mkdir(parents=True, exist_ok=True)
     target = settings.corpus_dir / name
     staging = settings.corpus_dir / f".upload-{uuid.uuid4().hex}-{name}"
-    staging.write_bytes(data)
     try:
+        staging.write_bytes(data)
         doc = load_document(staging)
         doc = replace(doc, doc_id=name, path=str(target))
         report = runtime.index_documents(settings, [doc], loaded_embedder=answerer.retriever.embedder)
         staging.replace(target)
-    except (RagError, OSError) as exc:
-        staging.unlink(missing_ok=True)
-        if isinstance(exc, RagError):
-            raise
-        raise DocumentError(f"{name}: {exc}") from exc
+    except DocumentError as exc:
+        # The loader names the file it read; the client should see its own file name, not the server's folders.
+        raise DocumentError(str(exc).replace(str(staging), name)) from exc
+    except OSError as exc:
+        raise DocumentError(f"{name}: {exc.strerror or type(exc).__name__}") from exc
+    finally:
+        staging.unlink(missing_ok=True)  # gone already when the upload succeeded
     answerer.retriever.use_index(runtime.open_index(settings))
     return report
 
