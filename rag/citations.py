@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.conflicts import find_conflicts
-from rag.language import detect_language, is_refusal
+from rag.language import REFUSAL, detect_language, is_refusal
 from rag.support import (
     ClaimCheck,
     check_claim,
@@ -32,6 +32,8 @@ from rag.support import (
     stems,
 )
 from rag.types import Chunk, Citation, Passage
+
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
 
 _MARKER = re.compile(
     r"[\[【［]\s*(?:(?:passagen?|quellen?|sources?|abschnitt|ref\.?)\s*)?"
@@ -246,10 +248,11 @@ class SentenceCheck:
     dropped: tuple[int, ...]
     refusal: bool
     result: ClaimCheck
+    empty: bool = False  # only markers, numbers or punctuation ("[1] [2]"): states nothing, counts as no answer
 
     @property
     def supported(self) -> bool:
-        return self.refusal or self.result.supported
+        return self.refusal or self.empty or self.result.supported
 
 
 def check_support(answer_text: str, passages: Sequence[Passage], lang: str | None = None) -> tuple[SentenceCheck, ...]:
@@ -264,17 +267,19 @@ def check_support(answer_text: str, passages: Sequence[Passage], lang: str | Non
         dropped = tuple(dict.fromkeys(n for n in numbers if n not in known))
         claim = _remove_markers(answer_text[start:end])
         refusal = is_refusal(claim)
-        result = ClaimCheck(()) if refusal else check_claim(claim, cited, sources, lang)
-        checks.append(SentenceCheck(start, end, claim, cited, dropped, refusal, result))
+        empty = not refusal and not _WORD.search(claim)
+        result = ClaimCheck(()) if refusal or empty else check_claim(claim, cited, sources, lang)
+        checks.append(SentenceCheck(start, end, claim, cited, dropped, refusal, result, empty))
     return tuple(checks)
 
 
 @dataclass(frozen=True)
 class Repair:
-    """Citations added to a sentence whose facts stand in passages it did not cite."""
+    """Citations added to a sentence whose facts stand in passages it did not cite, or removed from it."""
 
     sentence: str
     added: tuple[int, ...]
+    removed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -299,10 +304,12 @@ class Grounding:
 
 
 def _rewrite(answer_text: str, checks: Sequence[SentenceCheck], known: set[int]) -> str:
-    """Canonical markers, unknown numbers removed, repaired numbers appended to their sentences."""
+    """Canonical markers; unknown and wrong numbers removed, repaired numbers appended to their sentences."""
     edits: list[tuple[int, int, str]] = []
+    removed = [(c.start, c.end, set(c.result.removed)) for c in checks if c.result.removed]
     for marker in parse_citations(answer_text):
-        kept = "".join(f"[{n}]" for n in marker.numbers if n in known)
+        wrong = next((r for start, end, r in removed if start <= marker.start < end), set())
+        kept = "".join(f"[{n}]" for n in marker.numbers if n in known and n not in wrong)
         start = marker.start
         if not kept and start > 0 and answer_text[start - 1] == " ":
             start -= 1
@@ -312,7 +319,7 @@ def _rewrite(answer_text: str, checks: Sequence[SentenceCheck], known: set[int])
             continue
         added = "".join(f"[{n}]" for n in check.result.added)
         sentence = answer_text[check.start : check.end]
-        markers = [m for m in parse_citations(sentence) if set(m.numbers) & known]
+        markers = [m for m in parse_citations(sentence) if (set(m.numbers) & known) - set(check.result.removed)]
         if markers:
             at = check.start + markers[-1].end
             edits.append((at, at, added))
@@ -343,17 +350,22 @@ def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = Non
     lang = lang or detect_language(answer_text)
     known = {p.number for p in passages}
     checks = check_support(answer_text, passages, lang)
-    claims = [c for c in checks if not c.refusal]
-    uses = [(n, c.claim) for c in claims for n in (*c.cited, *c.result.added)]
+    claims = [c for c in checks if not c.refusal and not c.empty]
+    uses = [(n, c.claim) for c in claims for n in (*c.cited, *c.result.added) if n not in c.result.removed]
     citations = resolve_uses(uses, passages, lang)
     refused = bool(checks) and not claims
+    if refused and not any(c.refusal for c in checks):  # nothing but markers and numbers: say it plainly
+        answer_text = REFUSAL.get(lang, REFUSAL["en"])
+        checks = check_support(answer_text, passages, lang)
     unsupported = tuple(c.claim for c in claims if not c.result.supported)
     mentioned = extract_quantities(_remove_markers(answer_text))
     return Grounding(
         text=_rewrite(answer_text, checks, known),
         lang=lang,
         citations=citations,
-        repairs=tuple(Repair(c.claim, c.result.added) for c in claims if c.result.added),
+        repairs=tuple(
+            Repair(c.claim, c.result.added, c.result.removed) for c in claims if c.result.added or c.result.removed
+        ),
         unsupported=unsupported,
         dropped=tuple(dict.fromkeys(n for c in checks for n in c.dropped)),
         conflicts=() if refused else find_conflicts(passages, lang, about=mentioned),

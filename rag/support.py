@@ -335,14 +335,16 @@ def prepare(passages: Sequence[Passage]) -> list[Source]:
 class ClaimCheck:
     """Outcome for one answer sentence.
 
-    ``added``: passage numbers to cite in addition (repair); ``missing``: facts
-    that no offered passage states; ``supported`` is False exactly when some
-    fact is missing.
+    ``added``: passage numbers to cite in addition (repair); ``removed``: cited
+    passages that state none of the sentence's facts while others do (repair);
+    ``missing``: facts that no offered passage states; ``supported`` is False
+    exactly when some fact is missing.
     """
 
     facts: tuple[str, ...]
     added: tuple[int, ...] = ()
     missing: tuple[str, ...] = ()
+    removed: tuple[int, ...] = ()
 
     @property
     def supported(self) -> bool:
@@ -354,7 +356,8 @@ def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lan
 
     Single digits without unit or scale are not checked. Facts found only in
     uncited sources are repaired by citing those (fewest sources that cover
-    them, most word overlap first). A claim without facts and without citation
+    them, most word overlap first); a cited source that holds none of the facts
+    is dropped, as long as some source holds one. A claim without facts and without citation
     gets the source it shares most words with, if that is at least half of its
     words.
     """
@@ -386,4 +389,6 @@ def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lan
         best_number = max(candidates, key=lambda n: (sum(n in w for w in uncovered), overlap[n], -n))
         added.append(best_number)
         uncovered = [where for where in uncovered if best_number not in where]
-    return ClaimCheck(surfaces, tuple(sorted(added)), missing)
+    found_somewhere = any(where for _, where in facts)
+    removed = tuple(n for n in cited if found_somewhere and not any(n in where for _, where in facts))
+    return ClaimCheck(surfaces, tuple(sorted(added)), missing, removed)

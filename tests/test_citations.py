@@ -318,10 +318,32 @@ def test_ground_drops_out_of_range_numbers(passages: list[Passage]) -> None:
 
 def test_ground_repairs_a_wrong_citation(passages: list[Passage]) -> None:
     g = ground("Zweifel äußerte Elon Musk [1].", passages)
-    assert g.text == "Zweifel äußerte Elon Musk [1][3]."
-    assert [(r.sentence, r.added) for r in g.repairs] == [("Zweifel äußerte Elon Musk.", (3,))]
-    assert [c.number for c in g.citations] == [1, 3] and g.grounded
-    assert g.citations[1].quote == "Elon Musk bezweifelte die Angaben."
+    assert g.text == "Zweifel äußerte Elon Musk [3]."  # [1] says nothing of Musk: replaced, not kept
+    assert [(r.sentence, r.added, r.removed) for r in g.repairs] == [("Zweifel äußerte Elon Musk.", (3,), (1,))]
+    assert [c.number for c in g.citations] == [3] and g.grounded
+    assert g.citations[0].quote == "Elon Musk bezweifelte die Angaben."
+
+
+def test_a_citation_holding_one_of_the_facts_is_kept(passages: list[Passage]) -> None:
+    g = ground("Laut Elon Musk nutzte DeepSeek nur 2.048 GPUs [1][2].", passages)
+    assert g.text == "Laut Elon Musk nutzte DeepSeek nur 2.048 GPUs [1][3]."  # [2] holds none of the three facts
+    assert [c.number for c in g.citations] == [1, 3]
+
+
+def test_an_unsupported_claim_keeps_its_citations(passages: list[Passage]) -> None:
+    g = ground("DeepSeek hat 10 Mitarbeiter [1].", passages)
+    assert g.text == "DeepSeek hat 10 Mitarbeiter [1]." and g.unsupported and not g.grounded
+
+
+@pytest.mark.parametrize("draft", ["[1] [2]", "[2][3].", "[1] 2048 [2][3]", "– [1]"])
+def test_an_answer_of_markers_and_numbers_only_is_a_refusal(passages: list[Passage], draft: str) -> None:
+    g = ground(draft, passages, "de")
+    assert g.refused and g.text == "Dazu enthalten die Artikel keine Angabe." and g.citations == ()
+
+
+def test_a_trailing_marker_line_still_cites_the_sentence_before(passages: list[Passage]) -> None:
+    g = ground("DeepSeek nutzte 2.048 GPUs.\n[1]", passages, "de")
+    assert not g.refused and [c.number for c in g.citations] == [1]
 
 
 def test_ground_adds_citations_to_an_uncited_answer(passages: list[Passage]) -> None:
