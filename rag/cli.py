@@ -354,8 +354,25 @@ def serve_cmd(
 
     settings = _settings(ctx)
     host, port = host or settings.host, port or settings.port
+    if not settings.api_key and not _is_loopback(host):
+        typer.echo(
+            f"warning: listening on {host} without RAG_API_KEY: anyone who reaches this port can ask, "
+            "upload and delete documents; set RAG_API_KEY (SECURITY.md)",
+            err=True,
+        )
     typer.echo(f"serving on http://{host}:{port}/  (models load in the background; /health turns 200 when ready)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 @app.command("smoke")

@@ -1,0 +1,71 @@
+"""Local only: nothing reaches the network at run time, and serving beyond loopback without a key warns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rag.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("host", "key", "warned"),
+    [("127.0.0.1", None, False), ("::1", None, False), ("0.0.0.0", None, True), ("0.0.0.0", "s3cret", False)],
+)
+def test_serve_beyond_loopback_without_a_key_warns(
+    monkeypatch: pytest.MonkeyPatch, host: str, key: str | None, warned: bool
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
+    monkeypatch.setattr("rag.api.create_app", lambda settings: None)
+    if key:
+        monkeypatch.setenv("RAG_API_KEY", key)
+    else:
+        monkeypatch.delenv("RAG_API_KEY", raising=False)
+    result = runner.invoke(app, ["serve", "--host", host])
+    assert result.exit_code == 0, result.output
+    assert ("without RAG_API_KEY" in result.output) is warned
+
+
+# Every way out is closed before anything of the project is imported; the environment holds no
+# HF_HUB_OFFLINE, so the adapters themselves must not try (local_files_only, a local GGUF path).
+_NO_NETWORK = textwrap.dedent(
+    """
+    import socket, sys
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted: " + repr(args[:2]))
+    socket.socket.connect = refuse
+    socket.socket.connect_ex = refuse
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
+
+    from rag import runtime
+    from rag.config import Settings
+    from rag.generate import GenerationSettings
+
+    settings = Settings(answer_model="smollm2-135m", n_ctx=512)
+    vectors = runtime.embedder(settings).embed(["DeepSeek trainierte R1 mit 2.048 GPUs."], "document")
+    text = "".join(runtime.generator(settings).stream([{"role": "user", "content": "Say hi."}], GenerationSettings(8)))
+    print("ok", vectors.shape, repr(text))
+    """
+)
+
+
+@pytest.mark.real_models
+def test_models_load_and_run_with_the_network_closed() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "RAG_ANSWER"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_NETWORK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "network access attempted" not in done.stderr, done.stderr[-3000:]
+    assert done.stdout.startswith("ok (1, 768)"), done.stdout
