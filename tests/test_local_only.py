@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_api import _ready, app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
 from typer.testing import CliRunner
 
 from rag.cli import app
@@ -35,6 +36,26 @@ def test_serve_beyond_loopback_without_a_key_warns(
     result = runner.invoke(app, ["serve", "--host", host])
     assert result.exit_code == 0, result.output
     assert ("without RAG_API_KEY" in result.output) is warned
+
+
+def test_cors_is_closed_by_default(app_settings) -> None:  # noqa: F811
+    """No RAG_CORS_ORIGINS: a page on another origin can neither preflight nor read a response."""
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_app
+
+    assert app_settings.cors_origins == []
+    with TestClient(create_app(app_settings, build=fake_answerer)) as c:
+        _ready(c)
+        origin = {"Origin": "https://evil.example"}
+        pre = c.options("/v1/ask", headers={**origin, "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in pre.headers
+        for response in (
+            c.get("/v1/documents", headers=origin),
+            c.post("/v1/ask", json={"question": "x"}, headers=origin),
+        ):
+            assert "access-control-allow-origin" not in response.headers
+            assert "access-control-allow-credentials" not in response.headers
 
 
 # Every way out is closed before anything of the project is imported; the environment holds no
