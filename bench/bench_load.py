@@ -46,7 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine, table, write_result  # noqa: E402
+from _common import fmt, machine, table, write_result  # noqa: E402
 
 from rag.gold import load_gold  # noqa: E402
 from rag.metrics import percentile  # noqa: E402
@@ -139,6 +139,8 @@ class Tally:
     by_kind: Counter[tuple[str, str]] = field(default_factory=Counter)
     latency_s: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     first_token_s: list[float] = field(default_factory=list)
+    uncached_s: list[float] = field(default_factory=list)
+    cached: int = 0
     examples: dict[str, str] = field(default_factory=dict)
 
     def add(self, kind: str, outcome: str, detail: str = "") -> None:
@@ -169,7 +171,7 @@ async def one_request(http: httpx.AsyncClient, kind: str, question: str, tally: 
                     return float(r.headers["retry-after"])
                 tally.add(kind, f"{r.status_code}", text)
                 return None
-            first = None
+            first, cached = None, False
             if kind.endswith("stream"):
                 complete, failed = False, ""
                 async for line in r.aiter_lines():
@@ -178,6 +180,7 @@ async def one_request(http: httpx.AsyncClient, kind: str, question: str, tally: 
                     ):
                         first = time.perf_counter() - started
                     complete = complete or line in ("event: answer", "data: [DONE]")
+                    cached = cached or (line.startswith("data: {") and '"cached": true' in line)
                     failed = failed or (line if line.startswith(("event: error", 'data: {"error"')) else "")
                 if failed or not complete:
                     tally.add(kind, "lost (stream cut or error event)", failed or "no final event")
@@ -187,6 +190,7 @@ async def one_request(http: httpx.AsyncClient, kind: str, question: str, tally: 
                 if not (answer.get("text") or answer.get("choices")):
                     tally.add(kind, "lost (200 without an answer)", json.dumps(answer)[:300])
                     return None
+                cached = bool(answer.get("cached") or answer.get("rag", {}).get("cached"))
     except httpx.TimeoutException as exc:
         tally.add(kind, "lost (timeout)", repr(exc))
         return None
@@ -195,6 +199,10 @@ async def one_request(http: httpx.AsyncClient, kind: str, question: str, tally: 
         return None
     tally.add(kind, "200")
     tally.latency_s[kind].append(time.perf_counter() - started)
+    if cached:  # the answer cache (RAG_ANSWER_CACHE) served a question asked before
+        tally.cached += 1
+    else:
+        tally.uncached_s.append(time.perf_counter() - started)
     if first is not None:
         tally.first_token_s.append(first)
     return None
@@ -244,6 +252,9 @@ def summarize(tally: Tally) -> dict[str, Any]:
         "lost": lost,
         "latency_median_s": statistics.median(ok) if ok else None,
         "latency_p95_s": percentile(ok, 0.95) if ok else None,
+        "ok_from_cache": tally.cached,
+        "uncached_latency_median_s": statistics.median(tally.uncached_s) if tally.uncached_s else None,
+        "uncached_latency_p95_s": percentile(tally.uncached_s, 0.95) if tally.uncached_s else None,
         "first_token_median_s": statistics.median(tally.first_token_s) if tally.first_token_s else None,
         "first_token_p95_s": percentile(tally.first_token_s, 0.95) if tally.first_token_s else None,
     }
@@ -332,7 +343,11 @@ def main() -> None:
         print(f"  {outcome:<34} {n}" + (f"   e.g. {tally.examples[outcome]}" if outcome in tally.examples else ""))
     print(f"\n{summary['requests']} requests in {timing['wall_s']:.0f} s: {summary['ok_200']} answered (200), "
           f"{summary['busy_503_retry_after']} busy (503 with Retry-After), {summary['other_status']} other status, "
-          f"{summary['lost']} lost")  # fmt: skip
+          f"{summary['lost']} lost; {summary['ok_from_cache']} of the 200s came from the answer cache")  # fmt: skip
+    print("latency of the 200s: " + ", ".join(
+        f"{label} median {fmt(summary[k + '_median_s'])} s, p95 {fmt(summary[k + '_p95_s'])} s"
+        for k, label in (("latency", "all"), ("uncached_latency", "not from the cache"), ("first_token", "first token"))
+    ))  # fmt: skip
     print(f"server RSS {rss_start:.0f} MiB after start-up, {max(peak):.0f} MiB peak, {rss_end:.0f} MiB at the end; "
           f"/health afterwards: {health.status_code}; questions found in the server log: {leaked}")  # fmt: skip
     payload = {

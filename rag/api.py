@@ -363,13 +363,8 @@ def _usage(a: Answer) -> dict[str, int]:
 
 def _rag_fields(a: Answer) -> dict[str, Any]:
     d = answer_to_dict(a)
-    return {
-        "citations": d["citations"],
-        "rag": {
-            k: d[k]
-            for k in ("text", "refused", "grounded", "conflicts", "unsupported", "rewritten_question", "timings")
-        },
-    }
+    keys = ("text", "refused", "grounded", "conflicts", "unsupported", "rewritten_question", "timings", "cached")
+    return {"citations": d["citations"], "rag": {k: d[k] for k in keys}}
 
 
 def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes) -> Any:
