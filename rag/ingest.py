@@ -69,6 +69,9 @@ def _read_document(path: Path) -> Document:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise DocumentError(f"unsupported file type {path.suffix or '(none)'!r}; use {supported}")
+    if path.exists() and not path.is_file():
+        # A folder, FIFO or device named like an article: reading a FIFO would wait forever.
+        raise DocumentError("not a regular file")
     try:
         data = path.read_bytes()
     except OSError as exc:

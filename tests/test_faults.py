@@ -484,3 +484,19 @@ def test_full_disk_while_building_a_model(small_models: Path, monkeypatch: pytes
 
 def test_storage_error_is_a_rag_error_with_its_own_code() -> None:
     assert issubclass(StorageError, Exception) and StorageError.exit_code == 7 and StorageError.http_status == 507
+
+
+# ---- corpus files
+
+
+def test_fifo_named_like_an_article_is_skipped_not_read_forever(tmp_path: Path) -> None:
+    from rag.ingest import load_documents
+
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "a.txt").write_text(A.text)
+    docs, skipped = load_documents([tmp_path / "pipe.txt", tmp_path / "a.txt", tmp_path / "gone.txt"])
+    assert [d.doc_id for d in docs] == ["a.txt"]
+    assert [(p.name, reason) for p, reason in skipped] == [
+        ("pipe.txt", "not a regular file"),
+        ("gone.txt", "no such file or folder"),
+    ]
