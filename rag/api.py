@@ -47,6 +47,9 @@ from rag.types import Answer
 WEB_PAGE = Path(__file__).parent / "web" / "index.html"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(txt|md|html|htm|pdf)")  # fullmatch: "$" passes "\n"
 PUBLIC_PATHS = frozenset({"/health", "/"})  # the page asks for the key itself; browsers cannot send one
+# Not 5: a client that waits exactly uvicorn's keep-alive timeout (5 s) reuses its connection as the server
+# closes it, and the request is lost (1 in 500 under load in bench_load.py, 12 in 300 with a busy event loop).
+RETRY_AFTER_S = 10
 
 
 # ----------------------------------------------------------------------------- request bodies
@@ -132,7 +135,7 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if isinstance(exc, Busy) or exc.http_status == 503 else None
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, Busy) or exc.http_status == 503 else None
         return error_response(exc.http_status, type(exc).__name__, str(exc), headers)
 
     @app.exception_handler(PayloadTooLarge)

@@ -242,3 +242,13 @@ def test_a_bug_is_a_500_in_the_error_shape_and_frees_the_model(app_settings, str
             assert "BOOM" not in r.text  # the message may quote the question: it stays in the server log
             good = _with_timeout(lambda: c.post("/v1/ask", json={"question": "Wie viele GPUs nutzte DeepSeek?"}))
             assert good.status_code == 200
+
+
+def test_retry_after_is_not_the_keep_alive_timeout() -> None:
+    """A client that honours Retry-After must not come back just as uvicorn closes its idle connection."""
+    import uvicorn
+
+    from rag.api import RETRY_AFTER_S
+
+    keep_alive = uvicorn.Config(app=None).timeout_keep_alive
+    assert abs(RETRY_AFTER_S - keep_alive) >= 2
