@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.errors import ModelError
+from rag.errors import InputError, ModelError
+from rag.sanitize import neutralize_messages
 
 Message = dict[str, str]
 
@@ -64,16 +65,22 @@ class LlamaCppGenerator:
 
             # llama-cpp-python 0.3.36 needs all logits for speculative decoding (see DESIGN.md).
             extra = {"draft_model": LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup), "logits_all": True}
-        self._llm = Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=n_gpu_layers,
-            flash_attn=flash_attn,
-            verbose=False,
-            **extra,
-        )
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=n_gpu_layers,
+                flash_attn=flash_attn,
+                verbose=False,
+                **extra,
+            )
+        except ValueError as exc:  # llama.cpp could not read the file (damaged but same size and date)
+            raise ModelError(
+                f"cannot load the answer model {path} ({exc}); run `rag models verify`, "
+                f"then `rag models fetch --force {model_id}`"
+            ) from exc
         self.model_id = model_id
         self.last_usage = Usage()
 
@@ -81,6 +88,8 @@ class LlamaCppGenerator:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+        # The chat template is tokenized with special tokens on: article text must not open turns.
+        messages = neutralize_messages(messages)
         self.last_usage = Usage()
         chunks = self._llm.create_chat_completion(
             messages=list(messages),  # type: ignore[arg-type]
@@ -90,12 +99,15 @@ class LlamaCppGenerator:
             stop=list(settings.stop) or None,
         )
         produced = 0
-        for chunk in chunks:
-            delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
-            piece: str | None = delta.get("content")
-            if piece:
-                produced += 1
-                yield piece
+        try:
+            for chunk in chunks:
+                delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+                piece: str | None = delta.get("content")
+                if piece:
+                    produced += 1
+                    yield piece
+        except ValueError as exc:  # "Requested tokens (n) exceed context window of m"
+            raise InputError(f"the prompt does not fit the model's context ({exc}); shorten the input") from exc
         # After the call the context holds prompt + completion; what is left of it is the prompt.
         completion = max(produced, 0)
         self.last_usage = Usage(max(self._llm.n_tokens - completion, 0), completion)
@@ -117,6 +129,7 @@ class OpenAIServerGenerator:
     def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
         import httpx
 
+        messages = neutralize_messages(messages)  # llama_cpp.server and others tokenize specials too
         self.last_usage = Usage()
         body = {
             "model": self.model_id,

@@ -54,12 +54,22 @@ def refers_back(question: str, history: Sequence[Message]) -> bool:
     return bool(history) and (len(question.split()) <= 3 or _BACK_REFERENCE.search(question.strip()) is not None)
 
 
+HISTORY_TURNS = 4
+HISTORY_TURN_CHARS = 400  # 4 turns of at most ~130 tokens each keep the rewrite prompt far inside n_ctx
+
+
 def rewrite_question(question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate) -> str:
-    """A standalone version of a follow-up question, written by the answer model."""
-    messages = template.render(history=format_history(history[-4:]), question=question)
+    """A standalone version of a follow-up question, written by the answer model from the last turns."""
+    recent = [{**t, "content": _clip(t.get("content", ""), HISTORY_TURN_CHARS)} for t in history[-HISTORY_TURNS:]]
+    messages = template.render(history=format_history(recent), question=question)
     text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",))))
     rewritten = text.strip().strip('"„“”').strip()
     return rewritten or question
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def is_relevant(hits: Sequence[Hit], settings: AnswerSettings) -> bool:

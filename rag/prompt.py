@@ -12,7 +12,9 @@ A template file looks like::
 
 Values are inserted with `string.Template`, which never interprets braces or
 dollar signs inside the values: article text stays plain text. Messages go to
-llama.cpp as roles, so template tokens inside an article are never control tokens.
+llama.cpp as roles, but llama-cpp-python tokenizes the rendered chat template with
+special tokens on, so the generators pass every message through
+`rag.sanitize.neutralize_messages` first: template tokens inside an article stay text.
 """
 
 from __future__ import annotations

@@ -94,7 +94,6 @@ class _RecordingLlama:
         return iter([{"choices": [{"delta": {"content": "ok"}}]}])
 
 
-@pytest.mark.xfail(strict=True, reason="rag/generate.py does not call rag.sanitize.neutralize_messages yet")
 def test_llama_cpp_generator_neutralizes_before_the_chat_template() -> None:
     from rag.generate import GenerationSettings, LlamaCppGenerator
 

@@ -98,6 +98,14 @@ def test_follow_up_is_rewritten_only_when_it_refers_back(parts) -> None:
     assert "Wer gründete DeepSeek?" in gen.calls[0][1]["content"]  # the rewrite saw the history
 
 
+def test_the_rewrite_prompt_stays_bounded_with_huge_history(parts) -> None:
+    huge = [{"role": r, "content": "DeepSeek " + "x" * 8000} for r in ("user", "assistant") * 5]
+    gen = FakeGenerator(["Wo ist der Sitz von DeepSeek?", "Der Sitz ist in Hangzhou [1]."])
+    ask(parts, "Und wo?", generator=gen, history=huge)
+    rewrite_prompt = "".join(m["content"] for m in gen.calls[0])
+    assert len(rewrite_prompt) < 4 * 400 + 1500 and rewrite_prompt.count("…") == 4
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "x" * 2001])
 def test_bad_questions_are_input_errors(parts, bad: str) -> None:
     with pytest.raises(InputError, match="1 to 2000 characters"):
