@@ -7,6 +7,7 @@ while loading); routes reach them through `app.state`. Errors leave in one JSON 
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import threading
@@ -27,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Settings
-from rag.errors import DocumentError, InputError, RagError
+from rag.errors import DocumentError, InputError, RagError, StorageError
 from rag.generate import GenerationSettings
 from rag.runtime import Answerer
 from rag.serialize import answer_to_dict
@@ -91,7 +92,9 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
             try:
                 from rag import runtime
 
-                app.state.answerer = (build or runtime.answerer)(settings)
+                answerer = (build or runtime.answerer)(settings)
+                _recover_uploads(settings, answerer)
+                app.state.answerer = answerer
             except RagError as exc:
                 app.state.load_error = str(exc)
 
@@ -388,11 +391,35 @@ def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes
         # The loader names the file it read; the client should see its own file name, not the server's folders.
         raise DocumentError(str(exc).replace(str(staging), name)) from exc
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise StorageError(f"cannot store {name}: {exc.strerror}; free some space and upload again") from exc
         raise DocumentError(f"{name}: {exc.strerror or type(exc).__name__}") from exc
     finally:
         staging.unlink(missing_ok=True)  # gone already when the upload succeeded
     answerer.retriever.use_index(runtime.open_index(settings))
     return report
+
+
+def _recover_uploads(settings: Settings, answerer: Answerer) -> None:
+    """Finish or undo uploads a killed process left behind (a ``.upload-*`` file in the corpus folder).
+
+    The index swap comes before the file is renamed into place: when the index already holds
+    the document with the staged content, the rename is finished; otherwise the index never
+    saw it and the staged file is removed.
+    """
+    from rag.ingest import load_document
+
+    indexed = answerer.retriever.index.manifest.get("documents", {})
+    for staged in sorted(settings.corpus_dir.glob(".upload-*")):
+        name = staged.name.split("-", 2)[2] if staged.name.count("-") >= 2 else ""
+        try:
+            same = name in indexed and load_document(staged).content_hash == indexed[name].get("content_hash")
+        except RagError:
+            same = False
+        if same:
+            staged.replace(settings.corpus_dir / name)
+        else:
+            staged.unlink(missing_ok=True)
 
 
 def _remove_document(settings: Settings, answerer: Answerer, doc_id: str) -> None:

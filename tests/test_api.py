@@ -162,6 +162,19 @@ def test_failed_upload_changes_nothing(client, app_settings) -> None:
     assert sorted(p.name for p in app_settings.corpus_dir.iterdir()) == ["a.txt", "b.txt", "c.txt"]
 
 
+def test_upload_on_a_full_disk_is_507_and_changes_nothing(client, app_settings, monkeypatch) -> None:
+    import errno
+
+    def full(self, data):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    r = client.post("/v1/documents", files={"file": ("new.txt", b"Meta baut ein Rechenzentrum.", "text/plain")})
+    assert r.status_code == 507 and r.json()["error"]["type"] == "StorageError"
+    assert "new.txt" in r.json()["error"]["message"] and str(app_settings.corpus_dir) not in r.text
+    assert sorted(p.name for p in app_settings.corpus_dir.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+
+
 def test_api_key_guards_everything_but_health(app_settings) -> None:
     secured = app_settings.model_copy(update={"api_key": "s3cret"})
     with TestClient(create_app(secured, build=fake_answerer)) as c:
