@@ -33,7 +33,9 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """EmbeddingGemma (or any sentence-transformers folder) on the CPU, fully offline."""
 
-    def __init__(self, path: Path, *, model_id: str, threads: int, batch_size: int = 16) -> None:
+    def __init__(
+        self, path: Path, *, model_id: str, threads: int, batch_size: int = 16, dtype: str = "bfloat16"
+    ) -> None:
         if not (path / "modules.json").is_file():
             raise ModelError(f"embedding model not found at {path}; run `rag models fetch`")
         import torch
@@ -41,6 +43,11 @@ class SentenceTransformerEmbedder:
 
         torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        if dtype == "bfloat16":
+            # bench_ingest.py: 1.5x the chunks/s of float32 on 2 cores, cosine to float32 0.99994, same top-1.
+            self._model = self._model.to(torch.bfloat16)
+        elif dtype != "float32":
+            raise ModelError(f"unknown embedding dtype {dtype!r}; use float32 or bfloat16")
         self._batch_size = batch_size
         self.model_id = model_id
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
@@ -78,8 +85,10 @@ class SentenceTransformerEmbedder:
         return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def load_embedder(models_dir: Path, name: str, *, threads: int, batch_size: int = 16) -> Embedder:
+def load_embedder(
+    models_dir: Path, name: str, *, threads: int, batch_size: int = 16, dtype: str = "bfloat16"
+) -> Embedder:
     from rag import models
 
     path = models.require(models_dir, name)
-    return SentenceTransformerEmbedder(path, model_id=name, threads=threads, batch_size=batch_size)
+    return SentenceTransformerEmbedder(path, model_id=name, threads=threads, batch_size=batch_size, dtype=dtype)

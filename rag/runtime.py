@@ -63,7 +63,11 @@ def token_counter(settings: Settings) -> Callable[[str], int]:
 
 def embedder(settings: Settings) -> Embedder:
     return load_embedder(
-        settings.models_path, settings.embedding_model, threads=settings.threads, batch_size=settings.embed_batch_size
+        settings.models_path,
+        settings.embedding_model,
+        threads=settings.threads,
+        batch_size=settings.embed_batch_size,
+        dtype=settings.embed_dtype,
     )
 
 

@@ -38,6 +38,18 @@ def test_embeddinggemma_aligns_german_and_english(real_embedder) -> None:
     assert other < same - 0.2, (same, other)
 
 
+def test_bfloat16_embeddings_match_float32(real_embedder) -> None:
+    from rag.embed import SentenceTransformerEmbedder
+
+    texts = ["DeepSeek nutzte 2.048 GPUs für das Training.", "How much did Nvidia lose?", "Liang Wenfeng"]
+    fp32 = SentenceTransformerEmbedder(
+        _require("embeddinggemma-300m"), model_id="embeddinggemma-300m", threads=2, dtype="float32"
+    ).embed(texts, "document")
+    bf16 = real_embedder.embed(texts, "document")  # the default dtype
+    assert bf16.dtype == np.float32 and np.allclose(np.linalg.norm(bf16, axis=1), 1, atol=1e-3)
+    assert float((fp32 * bf16).sum(1).min()) > 0.999
+
+
 def test_query_prompt_finds_the_matching_passage(real_embedder) -> None:
     passages = real_embedder.embed(
         ["Nvidia verlor an einem Tag 600 Milliarden Dollar an Börsenwert.", "Der Gründer heißt Liang Wenfeng."],
