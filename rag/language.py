@@ -81,7 +81,9 @@ _ENGLISH_WORDS = _word_set(
 )
 _WORD = re.compile(r"[^\W\d_]+")
 # Tokens that name things rather than belong to a language: digits, inner capitals, acronyms.
-_NAME_TOKEN = re.compile(r"\S*\d\S*|\S*[a-zäöü][A-ZÄÖÜ]\S*|\b[A-ZÄÖÜ]{2,}s?\b")
+# Checked token by token (split on whitespace), so the cost stays linear in the text's length.
+_NAME_MARK = re.compile(r"\d|[a-zäöü][A-ZÄÖÜ]")
+_ACRONYM = re.compile(r"\b[A-ZÄÖÜ]{2,}s?\b")
 MIN_MODEL_CONFIDENCE = 0.7
 
 
@@ -114,7 +116,7 @@ def model_guess(text: str) -> tuple[str, float] | None:
 
     >>> model_guess("DeepSeek H800")
     """
-    rest = " ".join(_NAME_TOKEN.sub(" ", text).split())
+    rest = " ".join(_ACRONYM.sub(" ", " ".join(t for t in text.split() if not _NAME_MARK.search(t))).split())
     if not _WORD.search(rest):
         return None
     lang, probability = _identifier().classify(rest)

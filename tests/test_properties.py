@@ -307,12 +307,6 @@ def test_detect_language_on_huge_text_with_spaces_is_fast() -> None:
     assert time.perf_counter() - started < 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rag.language._NAME_TOKEN (`\\S*\\d\\S*|...`) backtracks quadratically over one long run of "
-    "non-space characters: 10k chars ~2 s, 100k ~150 s. Callers bound the input today (questions <= 2,000 "
-    "characters, documents cut to 2,000 before detection); remove this mark when the pattern is fixed.",
-)
 def test_detect_language_on_a_long_run_without_spaces_is_fast() -> None:
     detect_language("warmup")
     started = time.perf_counter()
