@@ -354,7 +354,7 @@ def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = Non
     uses = [(n, c.claim) for c in claims for n in (*c.cited, *c.result.added) if n not in c.result.removed]
     citations = resolve_uses(uses, passages, lang)
     refused = bool(checks) and not claims
-    if refused and not any(c.refusal for c in checks):  # nothing but markers and numbers: say it plainly
+    if refused:  # a variant wording, or nothing but markers and numbers: the fixed sentence, plainly
         answer_text = REFUSAL.get(lang, REFUSAL["en"])
         checks = check_support(answer_text, passages, lang)
     unsupported = tuple(c.claim for c in claims if not c.result.supported)

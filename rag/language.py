@@ -144,6 +144,14 @@ def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
     return default
 
 
+# Wordings the model uses for the same refusal; the pipeline replaces them by the fixed sentence.
+_REFUSAL_VARIANTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "de": ("Dazu enthält der Artikel keine Angabe.", "Dazu enthalten die Artikel keine Angaben.",
+               "Die Artikel enthalten dazu keine Angabe."),
+        "en": ("The article does not say.", "The articles don't say.", "The article doesn't say."),
+    }
+)  # fmt: skip
 _REFUSAL_TAIL = re.compile(r"[\s\.\!\*_\"'“”„»«]*(?:\[[^\]]*\][\s\.]*)*$")
 
 
@@ -165,6 +173,19 @@ def is_refusal(text: str, lang: str | None = None) -> bool:
     >>> is_refusal("The articles do not say how many GPUs.", "en")
     False
     """
-    candidates = [REFUSAL[lang]] if lang is not None and lang in REFUSAL else list(REFUSAL.values())
+    langs = [lang] if lang is not None and lang in REFUSAL else list(REFUSAL)
+    candidates = [sentence for code in langs for sentence in (REFUSAL[code], *_REFUSAL_VARIANTS[code])]
     seen = _normalise_sentence(text)
     return any(seen == _normalise_sentence(sentence) for sentence in candidates)
+
+
+def has_language_evidence(text: str) -> bool:
+    """Whether ``text`` shows its language at all ("ChatGPT [1]" or "Marina Zhang" does not).
+
+    >>> has_language_evidence("ChatGPT [1]."), has_language_evidence("It was ChatGPT [1].")
+    (False, True)
+    """
+    if word_votes(text) != (0, 0):
+        return True
+    guess = model_guess(text)
+    return guess is not None and guess[1] >= MIN_MODEL_CONFIDENCE

@@ -12,7 +12,7 @@ from typing import Any
 
 from rag.citations import parse_citations
 from rag.gold import GoldItem
-from rag.language import detect_language
+from rag.language import detect_language, has_language_evidence
 from rag.metrics import evidence_hit, normalise_whitespace, percentile
 from rag.types import Answer, Citation, Document
 
@@ -52,7 +52,9 @@ def score(item: GoldItem, answer: Answer, documents: Mapping[str, Document]) -> 
     good = [citation_ok(c, item) for c in answer.citations]
     correct = item.answerable and not answer.refused and contains_any(answer.text, item.must_contain_any)
     resolve = [c.doc_id in documents and documents[c.doc_id].text[c.start : c.end] == c.quote for c in answer.citations]
-    text_lang = detect_language(_plain(answer.text)) if answer.text.strip() else None
+    plain = _plain(answer.text)
+    # An answer of names only ("ChatGPT [1]") has no language to match: not counted either way.
+    text_lang = detect_language(plain) if plain.strip() and has_language_evidence(plain) else None
     return {
         "id": item.id,
         "lang": item.lang,
@@ -65,7 +67,7 @@ def score(item: GoldItem, answer: Answer, documents: Mapping[str, Document]) -> 
         "citation_precision": (sum(good) / len(good)) if good else None,
         "citation_recall": any(good) if correct else None,
         "citations_resolve": all(resolve) if resolve else None,
-        "lang_match": text_lang == item.lang,
+        "lang_match": None if text_lang is None else text_lang == item.lang,
         "conflict_surfaced": bool(answer.conflicts) if item.conflict and not answer.refused else None,
         "grounded": answer.grounded,
     }

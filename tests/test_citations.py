@@ -341,6 +341,11 @@ def test_an_answer_of_markers_and_numbers_only_is_a_refusal(passages: list[Passa
     assert g.refused and g.text == "Dazu enthalten die Artikel keine Angabe." and g.citations == ()
 
 
+def test_a_refusal_in_other_words_becomes_the_fixed_sentence(passages: list[Passage]) -> None:
+    g = ground("The article does not say [2].", passages, "en")
+    assert g.refused and g.text == "The articles do not say." and g.citations == ()
+
+
 def test_a_trailing_marker_line_still_cites_the_sentence_before(passages: list[Passage]) -> None:
     g = ground("DeepSeek nutzte 2.048 GPUs.\n[1]", passages, "de")
     assert not g.refused and [c.number for c in g.citations] == [1]

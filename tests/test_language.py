@@ -321,6 +321,9 @@ def test_refusal_constants() -> None:
         ("The articles do not say how many GPUs were used.", "en", False),
         ("Dazu enthalten die Artikel keine Angabe, aber R1 kostete 6 Millionen Dollar.", "de", False),
         ("", None, False),
+        ("The article does not say.", "en", True),  # wordings the model uses instead
+        ("Dazu enthält der Artikel keine Angabe.", "de", True),
+        ("The article does not say who.", "en", False),
     ],
 )
 def test_is_refusal(text: str, lang: str | None, expected: bool) -> None:

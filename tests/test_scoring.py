@@ -46,6 +46,12 @@ def test_answer_in_the_wrong_language() -> None:
     assert row["lang_match"] is False
 
 
+def test_an_answer_of_names_only_has_no_language_to_match() -> None:
+    row = score(ITEM, answer("ChatGPT [1].", citations=[GOOD]), DOCS)
+    assert row["lang_match"] is None
+    assert score(ITEM, answer("Es war ChatGPT [1].", citations=[GOOD]), DOCS)["lang_match"] is True
+
+
 def test_unanswerable_refused_or_answered() -> None:
     assert score(UNANSWERABLE, answer("The articles do not say.", lang="en", refused=True), DOCS)["refusal_ok"] is True
     invented = score(UNANSWERABLE, answer("DeepSeek has 10 employees [1].", lang="en", citations=[GOOD]), DOCS)
