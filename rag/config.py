@@ -114,6 +114,9 @@ class Settings(BaseSettings):
         default=0.18, ge=-1.0, le=1.0, description="Refuse without generating when no hit is at least this similar."
     )
     max_tokens: int = Field(default=200, ge=1, le=4096, description="Longest answer in tokens.")
+    llm_contexts: int = Field(
+        default=2, ge=1, le=8, description="llama.cpp contexts kept warm, one per system prompt (German, English)."
+    )
     prompt_lookup: int = Field(
         default=0, ge=0, le=64, description="Prompt-lookup speculative decoding: tokens drafted per step (0 = off)."
     )

@@ -9,7 +9,9 @@ Both stream text pieces as they are produced and leave token counts in ``last_us
 
 from __future__ import annotations
 
+import functools
 import json
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +44,14 @@ class Generator(Protocol):
 
 
 class LlamaCppGenerator:
-    """A GGUF chat model on the CPU (or GPU layers when a GPU build is installed)."""
+    """A GGUF chat model on the CPU (or GPU layers when a GPU build is installed).
+
+    llama.cpp reuses the evaluated prompt prefix of its previous call, which saves the fixed
+    instructions only while consecutive prompts share them. German and English questions use
+    different instructions, so up to ``contexts`` llama.cpp contexts are kept, one per system
+    message (least recently used is reused): the weights are memory-mapped once and shared, each
+    context adds its own KV cache (~60 MB at n_ctx 2048).
+    """
 
     def __init__(
         self,
@@ -54,6 +63,7 @@ class LlamaCppGenerator:
         n_gpu_layers: int = 0,
         flash_attn: bool = True,
         prompt_lookup: int = 0,
+        contexts: int = 2,
     ) -> None:
         if not path.is_file():
             raise ModelError(f"answer model not found at {path}; run `rag models fetch`")
@@ -65,22 +75,27 @@ class LlamaCppGenerator:
 
             # llama-cpp-python 0.3.36 needs all logits for speculative decoding (see DESIGN.md).
             extra = {"draft_model": LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup), "logits_all": True}
+        self._load = functools.partial(
+            Llama,
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=n_gpu_layers,
+            flash_attn=flash_attn,
+            verbose=False,
+            **extra,
+        )
         try:
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=flash_attn,
-                verbose=False,
-                **extra,
-            )
+            self._llm = self._load()
         except ValueError as exc:  # llama.cpp could not read the file (damaged but same size and date)
             raise ModelError(
                 f"cannot load the answer model {path} ({exc}); run `rag models verify`, "
                 f"then `rag models fetch --force {model_id}`"
             ) from exc
+        self._contexts: OrderedDict[str, Any] = OrderedDict()
+        # Created now (the weights are mapped already: well under a second each), not on a first request.
+        self._spare = [self._llm] + [self._load() for _ in range(max(1, contexts) - 1)]
         self.model_id = model_id
         self.last_usage = Usage()
 
@@ -91,8 +106,9 @@ class LlamaCppGenerator:
         # The chat template is tokenized with special tokens on: article text must not open turns.
         messages = neutralize_messages(messages)
         self.last_usage = Usage()
-        chunks = self._llm.create_chat_completion(
-            messages=list(messages),  # type: ignore[arg-type]
+        llm = self._context_for(messages)
+        chunks = llm.create_chat_completion(
+            messages=list(messages),
             stream=True,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
@@ -101,7 +117,7 @@ class LlamaCppGenerator:
         produced = 0
         try:
             for chunk in chunks:
-                delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+                delta: Any = chunk["choices"][0]["delta"]
                 piece: str | None = delta.get("content")
                 if piece:
                     produced += 1
@@ -110,7 +126,20 @@ class LlamaCppGenerator:
             raise InputError(f"the prompt does not fit the model's context ({exc}); shorten the input") from exc
         # After the call the context holds prompt + completion; what is left of it is the prompt.
         completion = max(produced, 0)
-        self.last_usage = Usage(max(self._llm.n_tokens - completion, 0), completion)
+        self.last_usage = Usage(max(llm.n_tokens - completion, 0), completion)
+
+    def _context_for(self, messages: Sequence[Message]) -> Any:
+        """The context that last saw this system message (its prefix is cached), or the LRU one."""
+        contexts = getattr(self, "_contexts", None)
+        if contexts is None:  # built without __init__ (tests): the one context
+            return self._llm
+        key = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
+        if key in contexts:
+            contexts.move_to_end(key)
+            return contexts[key]
+        llm = self._spare.pop(0) if self._spare else contexts.popitem(last=False)[1]
+        contexts[key] = llm
+        return llm
 
 
 class OpenAIServerGenerator:

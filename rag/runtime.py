@@ -140,6 +140,7 @@ def generator(settings: Settings) -> Generator:
         n_gpu_layers=settings.n_gpu_layers,
         flash_attn=settings.flash_attn,
         prompt_lookup=settings.prompt_lookup,
+        contexts=settings.llm_contexts,
     )
 
 
