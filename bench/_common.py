@@ -92,3 +92,51 @@ def write_result(name: str, payload: dict[str, Any], out: Path | None = None) ->
     tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_rss_mib(pid: int) -> float:
+    """VmRSS of another process from /proc (psutil is not a dependency)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_healthy(proc: Any, port: int, timeout_s: float, log: Path | None = None) -> None:
+    """Poll ``/health`` of a server subprocess until 200; exit with its log tail if it dies or stalls."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log else ""
+            raise SystemExit(f"the server exited with {proc.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit(f"the server did not answer /health with 200 within {timeout_s:.0f} s")
+
+
+def stop_server(proc: Any, wait_s: float = 30) -> None:
+    """SIGINT (uvicorn's graceful shutdown), then SIGKILL if it does not end in time."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()

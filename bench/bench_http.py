@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine, table, write_result  # noqa: E402
+from _common import (  # noqa: E402
+    free_port,
+    machine,
+    stop_server,
+    table,
+    wait_healthy,
+    write_result,
+)
+from _common import process_rss_mib as rss_mib  # noqa: E402
 from bench_answer import pick_questions  # noqa: E402
 
 from rag import runtime  # noqa: E402
@@ -44,38 +51,12 @@ from rag.gold import load_gold  # noqa: E402
 from rag.metrics import percentile  # noqa: E402
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def start_server(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RAG_ANSWER_CACHE": "0", "HF_HUB_OFFLINE": "1", "RAG_MAX_QUEUE": "16"}
     rag = Path(sys.executable).with_name("rag")
     proc = subprocess.Popen([str(rag), "serve", "--port", str(port)], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"rag serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("rag serve did not become healthy in 300 s")
+    wait_healthy(proc, port, 300)
+    return proc
 
 
 def in_process(answerer: runtime.Answerer, question: str) -> dict[str, float]:
@@ -188,11 +169,7 @@ def main() -> None:
                            args.out)  # fmt: skip
         print(f"wrote {out}")
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

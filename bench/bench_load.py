@@ -29,8 +29,6 @@ import asyncio
 import itertools
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +44,16 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import fmt, machine, table, write_result  # noqa: E402
+from _common import (  # noqa: E402
+    fmt,
+    free_port,
+    machine,
+    stop_server,
+    table,
+    wait_healthy,
+    write_result,
+)
+from _common import process_rss_mib as rss_mib  # noqa: E402
 
 from rag.gold import load_gold  # noqa: E402
 from rag.metrics import percentile  # noqa: E402
@@ -56,21 +63,6 @@ STARTUP_S = 300
 
 
 # ----------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    """VmRSS of a process from /proc (psutil is not a dependency)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -83,18 +75,8 @@ def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.P
         cmd = [str(Path(sys.executable).with_name("rag")), "serve", "--port", str(port)]
     with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"the server did not answer /health with 200 within {STARTUP_S} s")
+    wait_healthy(proc, port, STARTUP_S, log)
+    return proc
 
 
 def serve_fake(port: int, token_ms: float) -> None:
@@ -325,11 +307,7 @@ def main() -> None:
         health = httpx.get(f"{url}/health", timeout=30)
         healthy = health.status_code == 200
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     server_log = log.read_text(encoding="utf-8", errors="replace")
     leaked = sum(q in server_log for q in questions)
 
