@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     prompt_lookup: int = Field(
         default=0, ge=0, le=64, description="Prompt-lookup speculative decoding: tokens drafted per step (0 = off)."
     )
+    trim_passages: bool = Field(
+        default=False, description="Cut passages to the sentences that share words with the question (shorter prompt)."
+    )
     answer_cache: int = Field(
         default=256,
         ge=0,

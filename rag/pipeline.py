@@ -9,14 +9,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from rag.citations import ground
+from rag.citations import ground, split_sentences
 from rag.errors import InputError
 from rag.generate import GenerationSettings, Generator, Message
 from rag.language import REFUSAL, detect_language
 from rag.prompt import PromptTemplate, format_history, format_passages
 from rag.retrieve import Retriever, select_passages
+from rag.support import stems
 from rag.types import Answer, Hit, Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -40,6 +41,9 @@ class AnswerSettings:
     min_dense_score: float = 0.18
     # Replace an answer none of whose claims the passages support by the refusal sentence.
     strict: bool = True
+    # Cut each passage to the sentences from the first to the last that share a word or number
+    # with the question (a shorter prompt); off by default (README, Performance).
+    trim_passages: bool = False
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
 
@@ -70,6 +74,23 @@ def rewrite_question(question: str, history: Sequence[Message], generator: Gener
 def _clip(text: str, limit: int) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def trim_passage(passage: Passage, question: str) -> Passage:
+    """The passage cut to its sentences from the first to the last that share a content word or a
+    number with ``question``; unchanged when none does. The cut stays one span of the article, so
+    citations still resolve to exact offsets."""
+
+    def words(text: str) -> set[str]:
+        return set(stems(text)) | set(re.findall(r"\d+", text))
+
+    wanted = words(question)
+    spans = split_sentences(passage.text)
+    hits = [i for i, (a, b) in enumerate(spans) if wanted & words(passage.text[a:b])]
+    if not hits or (hits[0] == 0 and hits[-1] == len(spans) - 1):
+        return passage
+    a, b = spans[hits[0]][0], spans[hits[-1]][1]
+    return replace(passage, text=passage.text[a:b], start=passage.start + a, end=passage.start + b)
 
 
 def is_relevant(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
@@ -125,6 +146,8 @@ def answer(
         hits, budget_tokens=settings.passage_budget_tokens, max_passages=settings.max_passages,
         count_tokens=count_tokens,
     )  # fmt: skip
+    if settings.trim_passages:
+        passages = [trim_passage(p, standalone) for p in passages]
     messages = templates.answer[lang if lang in templates.answer else "en"].render(
         passages=format_passages(passages), question=standalone
     )

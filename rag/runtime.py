@@ -158,6 +158,7 @@ def answer_settings(settings: Settings) -> AnswerSettings:
         passage_budget_tokens=settings.passage_budget_tokens,
         min_dense_score=settings.min_dense_score,
         strict=settings.strict,
+        trim_passages=settings.trim_passages,
         generation=GenerationSettings(max_tokens=settings.max_tokens),
     )
 

@@ -116,3 +116,19 @@ def test_lang_override(parts) -> None:
     gen = FakeGenerator()
     a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=gen, lang="en")
     assert a.lang == "en" and "Answer in English" in gen.calls[0][0]["content"]
+
+
+def test_trim_passage_keeps_one_exact_span_of_the_sentences_about_the_question() -> None:
+    from rag.pipeline import trim_passage
+    from rag.types import Chunk, Hit, Passage
+
+    article = "Titel\n\nDer Sitz ist in Hangzhou. DeepSeek nutzte 2.048 GPUs. Das Training kostete wenig. Ende."
+    start = article.index("Der Sitz")
+    text = article[start:]
+    p = Passage(
+        1, Hit(Chunk("a#0", "a.txt", "Titel", start, len(article), text, 20), 1.0, 1), text, start, len(article)
+    )
+    cut = trim_passage(p, "Wie viele GPUs nutzte DeepSeek für das Training?")
+    assert cut.text == "DeepSeek nutzte 2.048 GPUs. Das Training kostete wenig."
+    assert article[cut.start : cut.end] == cut.text and cut.hit is p.hit
+    assert trim_passage(p, "Who founded the company?") == p  # nothing in common: unchanged
