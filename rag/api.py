@@ -7,7 +7,6 @@ while loading); routes reach them through `app.state`. Errors leave in one JSON 
 
 from __future__ import annotations
 
-import errno
 import json
 import re
 import threading
@@ -28,7 +27,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Settings
-from rag.errors import DocumentError, InputError, RagError, StorageError
+from rag.documents import add_document, recover_uploads, remove_document
+from rag.errors import InputError, RagError
 from rag.generate import GenerationSettings
 from rag.runtime import Answerer
 from rag.serialize import answer_to_dict
@@ -93,7 +93,7 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
                 from rag import runtime
 
                 answerer = (build or runtime.answerer)(settings)
-                _recover_uploads(settings, answerer)
+                recover_uploads(settings, answerer)
                 app.state.answerer = answerer
             except RagError as exc:
                 app.state.load_error = str(exc)
@@ -343,7 +343,7 @@ def _install_routes(app: FastAPI) -> None:
             raise InputError(f"{name} is over the upload limit of {limit} bytes")
         answerer = _ready(request)
         async with request.app.state.gate:
-            report = await run_in_threadpool(lambda: _add_document(request.app.state.settings, answerer, name, data))
+            report = await run_in_threadpool(lambda: add_document(request.app.state.settings, answerer, name, data))
         return {"doc_id": name, "added": bool(report.added), "changed": bool(report.changed), "chunks": report.chunks}
 
     @app.delete("/v1/documents/{doc_id}")
@@ -354,7 +354,7 @@ def _install_routes(app: FastAPI) -> None:
         if doc_id not in answerer.retriever.index.documents:
             raise DocumentNotFound(f"no document {doc_id!r}; GET /v1/documents lists them")
         async with request.app.state.gate:
-            await run_in_threadpool(lambda: _remove_document(request.app.state.settings, answerer, doc_id))
+            await run_in_threadpool(lambda: remove_document(request.app.state.settings, answerer, doc_id))
         return {"doc_id": doc_id, "deleted": True}
 
 
@@ -371,60 +371,3 @@ def _rag_fields(a: Answer) -> dict[str, Any]:
     d = answer_to_dict(a)
     keys = ("text", "refused", "grounded", "conflicts", "unsupported", "rewritten_question", "timings", "cached")
     return {"citations": d["citations"], "rag": {k: d[k] for k in keys}}
-
-
-def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes) -> Any:
-    """Save, index, swap in memory; on any failure the corpus file and the index are as before."""
-    from rag import runtime
-    from rag.ingest import load_document
-
-    settings.corpus_dir.mkdir(parents=True, exist_ok=True)
-    target = settings.corpus_dir / name
-    staging = settings.corpus_dir / f".upload-{uuid.uuid4().hex}-{name}"
-    try:
-        staging.write_bytes(data)
-        doc = load_document(staging)
-        doc = replace(doc, doc_id=name, path=str(target))
-        report = runtime.index_documents(settings, [doc], loaded_embedder=answerer.retriever.embedder)
-        staging.replace(target)
-    except DocumentError as exc:
-        # The loader names the file it read; the client should see its own file name, not the server's folders.
-        raise DocumentError(str(exc).replace(str(staging), name)) from exc
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            raise StorageError(f"cannot store {name}: {exc.strerror}; free some space and upload again") from exc
-        raise DocumentError(f"{name}: {exc.strerror or type(exc).__name__}") from exc
-    finally:
-        staging.unlink(missing_ok=True)  # gone already when the upload succeeded
-    answerer.retriever.use_index(runtime.open_index(settings))
-    return report
-
-
-def _recover_uploads(settings: Settings, answerer: Answerer) -> None:
-    """Finish or undo uploads a killed process left behind (a ``.upload-*`` file in the corpus folder).
-
-    The index swap comes before the file is renamed into place: when the index already holds
-    the document with the staged content, the rename is finished; otherwise the index never
-    saw it and the staged file is removed.
-    """
-    from rag.ingest import load_document
-
-    indexed = answerer.retriever.index.manifest.get("documents", {})
-    for staged in sorted(settings.corpus_dir.glob(".upload-*")):
-        name = staged.name.split("-", 2)[2] if staged.name.count("-") >= 2 else ""
-        try:
-            same = name in indexed and load_document(staged).content_hash == indexed[name].get("content_hash")
-        except RagError:
-            same = False
-        if same:
-            staged.replace(settings.corpus_dir / name)
-        else:
-            staged.unlink(missing_ok=True)
-
-
-def _remove_document(settings: Settings, answerer: Answerer, doc_id: str) -> None:
-    from rag import runtime
-
-    runtime.index_documents(settings, [], remove=[doc_id], loaded_embedder=answerer.retriever.embedder)
-    (settings.corpus_dir / doc_id).unlink(missing_ok=True)
-    answerer.retriever.use_index(runtime.open_index(settings))

@@ -1,7 +1,7 @@
 """Fault injection: killed writers, damaged files, a full disk (issue 9).
 
 (a) A process SIGKILLed at random points while it updates the index (``rag index``) or while
-    it adds an uploaded document (``rag.api._add_document``): afterwards the index loads and
+    it adds an uploaded document (``rag.documents.add_document``): afterwards the index loads and
     is exactly the old one or exactly the new one. tests/test_index.py kills at three named
     stages; here the kill points are the Nth executed line of the writer's code, N drawn with
     a seeded RNG, so every run covers the same points and a failure can be replayed.
@@ -46,7 +46,7 @@ runner = CliRunner()
 
 # The writer's own code; a kill between two of its lines stands for a kill anywhere in between
 # (a half-written file lies in a staging folder or a temporary name either way).
-_TRACED = tuple(str(ROOT / "rag" / name) for name in ("index.py", "keyword.py", "api.py"))
+_TRACED = tuple(str(ROOT / "rag" / name) for name in ("index.py", "keyword.py", "documents.py"))
 
 
 def _die_at_line(kill_at: int | None) -> list[int]:
@@ -75,11 +75,11 @@ def _index_update(workdir: Path) -> None:
 
 def _upload(workdir: Path) -> None:
     """The upload route's body: save the file, index it, swap it in."""
-    from rag.api import _add_document
+    from rag.documents import add_document
 
     settings = _upload_settings(workdir)
     answerer = SimpleNamespace(retriever=SimpleNamespace(embedder=FakeEmbedder(768), use_index=lambda index: None))
-    _add_document(settings, answerer, "d.txt", UPLOAD.encode())  # type: ignore[arg-type]
+    add_document(settings, answerer, "d.txt", UPLOAD.encode())  # type: ignore[arg-type]
 
 
 def _upload_settings(workdir: Path):  # type: ignore[no-untyped-def]
@@ -156,7 +156,7 @@ def _base(tmp_path: Path, op: str) -> tuple[Path, Any]:
 
 @pytest.mark.parametrize("op", ["index", "upload"])
 def test_sigkill_at_random_points_leaves_old_or_new_index(tmp_path: Path, op: str, fake_runtime: None) -> None:
-    from rag.api import _recover_uploads  # imported before any child, so every child traces the same lines
+    from rag.documents import recover_uploads  # imported before any child, so every child traces the same lines
 
     base, config = _base(tmp_path, op)
     old = _fingerprint(base / "index", config)
@@ -192,7 +192,7 @@ def test_sigkill_at_random_points_leaves_old_or_new_index(tmp_path: Path, op: st
                 unsaved.append(n)
             # What `rag serve` does at start-up: finish the move when the index holds the staged file, else drop it.
             loaded = SimpleNamespace(retriever=SimpleNamespace(index=load_index(work / "index", config)))
-            _recover_uploads(_upload_settings(work), loaded)  # type: ignore[arg-type]
+            recover_uploads(_upload_settings(work), loaded)  # type: ignore[arg-type]
             assert (work / "corpus" / "d.txt").exists() == (outcome[n] == "new"), n
             assert not list((work / "corpus").glob(".upload-*")), n
         # The lock died with the process: the next writer runs, finishes the job and cleans up.
