@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -38,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from rag.dense import EXACT_BELOW, build_dense, prepare_for_search
-from rag.errors import IndexLockedError, IndexStateError, StorageError
+from rag.errors import IndexStateError, StorageError
 from rag.keyword import KeywordIndex, tokenize
+from rag.storage import IndexLock, check_files, describe_files, fsync_dir, fsync_tree, write_jsonl
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 1
@@ -204,75 +204,11 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
     return LoadedIndex(path, manifest, documents, chunks, vectors, dense, keyword, langs)
 
 
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _describe_files(folder: Path) -> dict[str, dict[str, Any]]:
-    """Size and sha256 of every file under ``folder``, by path relative to it."""
-    return {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": _file_digest(p)}
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    }
-
-
-def check_files(path: Path, manifest: dict[str, Any]) -> None:
-    """Refuse a version whose files differ from what its manifest recorded (truncated, altered, missing).
-
-    Indexes written before the manifest listed its files are accepted as they are.
-    """
-    for name, want in (manifest.get("files") or {}).items():
-        file = path / name
-        try:
-            size = file.stat().st_size
-            if size != want["bytes"]:
-                raise IndexStateError(
-                    f"{file} has {size:,} bytes, manifest.json says {want['bytes']:,} (truncated or altered); "
-                    "run `rag index --rebuild`"
-                )
-            if _file_digest(file) != want["sha256"]:
-                raise IndexStateError(
-                    f"{file} differs from the sha256 in manifest.json (altered or damaged); run `rag index --rebuild`"
-                )
-        except FileNotFoundError as exc:
-            raise IndexStateError(f"{file} is missing; run `rag index --rebuild`") from exc
-        except OSError as exc:
-            raise IndexStateError(f"{file} is unreadable ({exc.strerror}); run `rag index --rebuild`") from exc
-        except (KeyError, TypeError) as exc:
-            raise IndexStateError(
-                f"{path / 'manifest.json'} has a malformed file list; run `rag index --rebuild`"
-            ) from exc
-
-
 # ----------------------------------------------------------------------------- writing
 
 
 def build_faiss(vectors: np.ndarray, faiss_type: str, exact_below: int = EXACT_BELOW) -> Any:
     return build_dense(vectors, faiss_type, exact_below)[0]
-
-
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _fsync_tree(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file():
-            with p.open("rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable (it lives in the directory entry, not in a file)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_version(
@@ -295,9 +231,9 @@ def _write_version(
     try:
         staging.mkdir(parents=True)
         _write_files(staging, config, documents, langs, chunks, vectors)
-        _fsync_tree(staging)
+        fsync_tree(staging)
         os.replace(staging, final)
-        _fsync_dir(index_dir)  # the folder's new name is on disk before any pointer names it
+        fsync_dir(index_dir)  # the folder's new name is on disk before any pointer names it
         pointer_tmp.write_text(final.name)
         with pointer_tmp.open("rb") as fh:
             os.fsync(fh.fileno())
@@ -313,7 +249,7 @@ def _write_version(
             f"{hint} and run `rag index` again; the previous index is unchanged"
         ) from exc
     with contextlib.suppress(OSError):  # live already; this only hurries the pointer to disk
-        _fsync_dir(index_dir)
+        fsync_dir(index_dir)
     return final
 
 
@@ -331,11 +267,11 @@ def _write_files(
     for c in chunks:
         per_doc[c.doc_id]["chunks"] += 1
         per_doc[c.doc_id]["tokens"] += c.n_tokens
-    _write_jsonl(
+    write_jsonl(
         staging / "documents.jsonl",
         ({**asdict(documents[d]), "lang": langs[d]} for d in sorted(documents)),
     )
-    _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
+    write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
     np.save(staging / "vectors.npy", vectors)
     # Serialised in memory and written by Python, so a full disk is an OSError like every other write
     # (faiss.write_index reports it as a bare RuntimeError).
@@ -356,7 +292,7 @@ def _write_files(
             for d, doc in sorted(documents.items())
         },
         "counts": {"documents": len(documents), "chunks": len(chunks), "tokens": sum(c.n_tokens for c in chunks)},
-        "files": _describe_files(staging),
+        "files": describe_files(staging),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -371,36 +307,6 @@ def _collect_garbage(index_dir: Path) -> None:
     for old in versions:
         if old not in keep:
             shutil.rmtree(old, ignore_errors=True)
-
-
-class IndexLock:
-    """Exclusive writer lock (``index/.lock``); a second writer fails at once with a clear message."""
-
-    def __init__(self, index_dir: Path) -> None:
-        from filelock import FileLock
-
-        self._path = index_dir / ".lock"
-        self._lock = FileLock(str(self._path), timeout=0)
-
-    def __enter__(self) -> IndexLock:
-        from filelock import Timeout
-
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock.acquire()
-        except Timeout:
-            raise IndexLockedError(
-                f"another process is writing the index ({self._path} is locked); wait for it to finish"
-            ) from None
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create the index lock {self._path} ({exc.strerror or exc}); "
-                "check that the index folder is writable (RAG_INDEX_DIR)"
-            ) from exc
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
 
 
 ChunkFn = Callable[[Document], list[Chunk]]

@@ -46,7 +46,7 @@ runner = CliRunner()
 
 # The writer's own code; a kill between two of its lines stands for a kill anywhere in between
 # (a half-written file lies in a staging folder or a temporary name either way).
-_TRACED = tuple(str(ROOT / "rag" / name) for name in ("index.py", "keyword.py", "documents.py"))
+_TRACED = tuple(str(ROOT / "rag" / name) for name in ("index.py", "storage.py", "keyword.py", "documents.py"))
 
 
 def _die_at_line(kill_at: int | None) -> list[int]:

@@ -154,7 +154,7 @@ def _build_and_stall(index_dir: str, stage: str) -> None:
     if stage == "embedding":
         embed = lambda chunks: stall()  # noqa: E731
     elif stage == "writing":  # staging folder written, not yet renamed into place
-        index_module._fsync_tree = stall
+        index_module.fsync_tree = stall
     elif stage == "after-swap":  # new version live, old not yet collected
         index_module._collect_garbage = stall
     update_index(Path(index_dir), CONFIG, [A, B, C], chunk=paragraphs, embed=embed, detect_lang=lambda t: "de")
