@@ -130,9 +130,7 @@ class LlamaCppGenerator:
 
     def _context_for(self, messages: Sequence[Message]) -> Any:
         """The context that last saw this system message (its prefix is cached), or the LRU one."""
-        contexts = getattr(self, "_contexts", None)
-        if contexts is None:  # built without __init__ (tests): the one context
-            return self._llm
+        contexts = self._contexts
         key = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
         if key in contexts:
             contexts.move_to_end(key)

@@ -138,10 +138,13 @@ def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
     german, english = word_votes(text)
     if german != english:
         return "de" if german > english else "en"
+    return _confident_guess(text) or default
+
+
+def _confident_guess(text: str) -> str | None:
+    """py3langid's language when it is sure enough, else None."""
     guess = model_guess(text)
-    if guess is not None and guess[1] >= MIN_MODEL_CONFIDENCE:
-        return guess[0]
-    return default
+    return guess[0] if guess is not None and guess[1] >= MIN_MODEL_CONFIDENCE else None
 
 
 # Wordings the model uses for the same refusal; the pipeline replaces them by the fixed sentence.
@@ -185,7 +188,4 @@ def has_language_evidence(text: str) -> bool:
     >>> has_language_evidence("ChatGPT [1]."), has_language_evidence("It was ChatGPT [1].")
     (False, True)
     """
-    if word_votes(text) != (0, 0):
-        return True
-    guess = model_guess(text)
-    return guess is not None and guess[1] >= MIN_MODEL_CONFIDENCE
+    return word_votes(text) != (0, 0) or _confident_guess(text) is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,7 @@ def test_llama_cpp_generator_neutralizes_before_the_chat_template() -> None:
 
     generator = object.__new__(LlamaCppGenerator)
     generator._llm = _RecordingLlama()  # type: ignore[attr-defined]
+    generator._spare, generator._contexts = [generator._llm], OrderedDict()  # type: ignore[attr-defined]
     generator.model_id, generator.last_usage = "stub", None  # type: ignore[assignment]
     messages = [{"role": "system", "content": "Rules."}, {"role": "user", "content": HOSTILE}]
     assert "".join(generator.stream(messages, GenerationSettings())) == "ok"
