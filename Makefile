@@ -56,11 +56,13 @@ lint: install ## ruff + mypy
 	$(BIN)/ruff format --check rag tests bench
 	$(BIN)/mypy
 
-bench: index ## benchmarks (bench/README.md): retrieval, FAISS (quick), ingestion (quick), answering vs plain llama.cpp, HTTP
+bench: index ## benchmarks (bench/README.md): retrieval, FAISS (quick), ingestion (quick), answering vs plain llama.cpp, speculative decoding, embedding ceiling, HTTP
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_faiss.py --quick
 	$(BIN)/python bench/bench_ingest.py --quick
 	$(BIN)/python bench/bench_answer.py
+	$(BIN)/python bench/bench_speculative.py --limit 8
+	$(BIN)/python bench/bench_embed_limit.py
 	$(BIN)/python bench/bench_http.py
 
 clean-venv: ## remove the virtualenv (models and pip cache stay)

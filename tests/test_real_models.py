@@ -77,3 +77,14 @@ def test_qwen_answers_a_german_question_from_a_sentence() -> None:
     )
     answer = out["choices"][0]["message"]["content"]
     assert "2.048" in answer or "2048" in answer, answer
+
+
+def test_one_batch_shortcut_gives_the_vectors_encode_gives(real_embedder) -> None:
+    """Up to a batch (a query) skips `encode`; the vectors must not move (`progress` forces `encode`)."""
+    queries = ["Wie viele GPUs nutzte DeepSeek?", "Who founded DeepSeek?"]
+    texts, titles = ["DeepSeek nutzte 2.048 GPUs.", "Liang Wenfeng gründete DeepSeek."], ["R1", "Gründer"]
+    for kind, inputs, extra in (("query", queries, {}), ("document", texts, {"titles": titles})):
+        short = real_embedder.embed(inputs, kind, **extra)
+        full = real_embedder.embed(inputs, kind, progress=True, **extra)
+        assert short.shape == full.shape == (2, 768)
+        assert float((short * full).sum(1).min()) > 0.9999, kind
