@@ -43,6 +43,8 @@ _MARKER = re.compile(
 _RANGE = re.compile(r"(\d+)\s*[-–—]\s*\^?(\d+)")
 _MAX_RANGE = 20
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”“»)]*")
+_SPACES = re.compile(r"\s*")  # always matches
+_BLANKS = re.compile(r"[ \t]*")
 _ABBREVIATION_WORDS = """
     ca bzw usw etc mio mrd nr dr prof vs inc ltd co corp mr mrs ms jr sr evtl ggf inkl zzgl bspw vgl
     sog tsd abs jan feb apr aug sep sept okt oct nov dez dec no st
@@ -88,17 +90,21 @@ def parse_citations(text: str) -> list[Marker]:
 
 
 def _ends_sentence(text: str, dot: int, after: int, limit: int) -> bool:
-    """Whether the punctuation at ``text[dot:after]`` ends a sentence (not "ca.", "28. Januar", "z. B.")."""
-    rest = text[after:limit]
-    if rest.strip() == "":
+    """Whether the punctuation at ``text[dot:after]`` ends a sentence (not "ca.", "28. Januar", "z. B.").
+
+    Looks only at the characters it needs (no slice of the rest of the line), so splitting a
+    line with n sentence ends stays linear.
+    """
+    next_visible = _SPACES.match(text, after, limit).end()  # type: ignore[union-attr]
+    if next_visible == limit:
         return True
-    if not rest[0].isspace() or rest.lstrip()[0].islower():
+    if next_visible == after or text[next_visible].islower():
         return False
     if text[dot] == ".":
         word = re.search(r"([^\W_]+)$", text[max(0, dot - 40) : dot])
         if word and (word[1].lower() in _ABBREVIATIONS or (len(word[1]) == 1 and word[1].isalpha())):
             return False
-        if word and word[1].isdigit() and len(word[1]) <= 2 and _MONTH_AFTER.match(rest):
+        if word and word[1].isdigit() and len(word[1]) <= 2 and _MONTH_AFTER.match(text, after, limit):
             return False
     return True
 
@@ -106,8 +112,8 @@ def _ends_sentence(text: str, dot: int, after: int, limit: int) -> bool:
 def _after_markers(text: str, pos: int, limit: int) -> int:
     """Position after the citation markers (and blanks between them) that follow ``pos``."""
     while True:
-        blank = len(text[pos:limit]) - len(text[pos:limit].lstrip(" \t"))
-        marker = _MARKER.match(text, pos + blank, limit)
+        blank_end = _BLANKS.match(text, pos, limit).end()  # type: ignore[union-attr]
+        marker = _MARKER.match(text, blank_end, limit)
         if not marker:
             return pos
         pos = marker.end()

@@ -441,3 +441,13 @@ def test_conflicts_in_ground_only_about_what_the_answer_mentions(passages: list[
     assert about_chips.conflicts == ('The articles differ: "2.048 GPUs" [1] vs. "2.000 Nvidia-Chips" [2]',)
     about_founding = ground("DeepSeek wurde 2023 gegründet [4].", passages)
     assert about_founding.conflicts == ()
+
+
+def test_one_long_line_of_many_sentences_splits_into_each_of_them() -> None:
+    """A 300,000-character line (it took ~2 s when each sentence end sliced the rest of the line)."""
+    unit = "DeepSeek nutzte ca. 2.048 GPUs. [1] Die Kosten waren gering [2]. "
+    text = unit * 4600
+    spans = split_sentences(text)
+    assert len(spans) == 2 * 4600
+    assert [text[s:e] for s, e in spans[:2]] == ["DeepSeek nutzte ca. 2.048 GPUs. [1]", "Die Kosten waren gering [2]."]
+    assert spans[-1][1] == len(text.rstrip())
