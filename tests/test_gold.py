@@ -1,4 +1,4 @@
-"""The shipped gold set is well formed and grounded; load_gold rejects broken files by line."""
+"""The shipped gold set (and the held-out set) are well formed and grounded; load_gold rejects broken files by line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rag.gold import GOLD_TYPES, GoldItem, load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "eval" / "gold.jsonl"
+HELDOUT = ROOT / "eval" / "heldout.jsonl"  # written after tuning, scored once (README)
 CORPUS = ROOT / "corpus"
 
 
@@ -21,12 +22,26 @@ def gold() -> list[GoldItem]:
     return load_gold(GOLD)
 
 
+@pytest.fixture(scope="module", params=[GOLD, HELDOUT], ids=["gold", "heldout"])
+def each_set(request: pytest.FixtureRequest) -> list[GoldItem]:
+    return load_gold(request.param)
+
+
 @pytest.fixture(scope="module")
 def articles() -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.txt"))}
 
 
 # --- the shipped gold set ---------------------------------------------------
+
+
+def test_heldout_set_is_separate_and_complete(gold: list[GoldItem]) -> None:
+    heldout = load_gold(HELDOUT)
+    assert [i.id for i in heldout] == [f"h{n:03d}" for n in range(1, len(heldout) + 1)]
+    assert not {i.question.casefold() for i in heldout} & {i.question.casefold() for i in gold}
+    unanswerable = [i for i in heldout if not i.answerable]
+    assert len(unanswerable) >= 5 and all(not (i.sources or i.evidence) for i in unanswerable)
+    assert not any(i.follow_up_of for i in heldout)
 
 
 def test_gold_set_is_large_enough(gold: list[GoldItem]) -> None:
@@ -39,28 +54,28 @@ def test_ids_are_unique_and_in_order(gold: list[GoldItem]) -> None:
     assert ids == [f"q{n:03d}" for n in range(1, len(ids) + 1)]
 
 
-def test_every_source_file_exists(gold: list[GoldItem], articles: dict[str, str]) -> None:
-    missing = {(item.id, s) for item in gold for s in item.sources if s not in articles}
+def test_every_source_file_exists(each_set: list[GoldItem], articles: dict[str, str]) -> None:
+    missing = {(item.id, s) for item in each_set for s in item.sources if s not in articles}
     assert not missing
 
 
-def test_every_evidence_quote_is_verbatim_in_a_source(gold: list[GoldItem], articles: dict[str, str]) -> None:
+def test_every_evidence_quote_is_verbatim_in_a_source(each_set: list[GoldItem], articles: dict[str, str]) -> None:
     bad = [
         (item.id, quote)
-        for item in gold
+        for item in each_set
         for quote in item.evidence
         if not any(quote in articles[s] for s in item.sources if s in articles)
     ]
     assert not bad
 
 
-def test_evidence_quotes_are_short_single_line(gold: list[GoldItem]) -> None:
-    bad = [(i.id, q) for i in gold for q in i.evidence if not q.strip() or len(q) > 200 or "\n" in q]
+def test_evidence_quotes_are_short_single_line(each_set: list[GoldItem]) -> None:
+    bad = [(i.id, q) for i in each_set for q in i.evidence if not q.strip() or len(q) > 200 or "\n" in q]
     assert not bad
 
 
-def test_answerable_items_are_grounded(gold: list[GoldItem]) -> None:
-    bad = [i.id for i in gold if i.answerable and not (i.sources and i.evidence and i.must_contain_any)]
+def test_answerable_items_are_grounded(each_set: list[GoldItem]) -> None:
+    bad = [i.id for i in each_set if i.answerable and not (i.sources and i.evidence and i.must_contain_any)]
     assert not bad
 
 
@@ -71,11 +86,11 @@ def test_unanswerable_items_are_empty(gold: list[GoldItem]) -> None:
     assert all(not (i.must_contain_any or i.sources or i.evidence) for i in unanswerable)
 
 
-def test_languages_are_balanced(gold: list[GoldItem]) -> None:
-    counts = Counter(item.lang for item in gold)
+def test_languages_are_balanced(each_set: list[GoldItem]) -> None:
+    counts = Counter(item.lang for item in each_set)
     assert set(counts) == {"de", "en"}
     for lang in ("de", "en"):
-        assert counts[lang] / len(gold) >= 0.4, counts
+        assert counts[lang] / len(each_set) >= 0.4, counts
 
 
 def test_all_types_present(gold: list[GoldItem]) -> None:
