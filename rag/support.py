@@ -44,6 +44,7 @@ _CURRENCY_BEFORE = re.compile(r"(?:[$€£]|US\$|USD|EUR)\s?$")
 _PERCENT_AFTER = re.compile(r"\s?(?:%|prozent\b|percent\b|per cent\b)", re.IGNORECASE)
 _UNIT_WORDS = re.compile(r"[\w\-]+|[$€£%]")
 _MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|[$€£]$")
+_NOUN_AFTER = re.compile(r"\s([A-ZÄÖÜ][^\W\d_]{3,}(?:-[^\W\d_]+)*)\b")
 _CHIPS = re.compile(r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$")
 
 _TOKEN = re.compile(r"[^\W_](?:[\w\-]*[^\W_])?(?:['’]s)?")
@@ -96,6 +97,7 @@ class Quantity:
     unit: str | None = None
     scale: int = 0
     unit_end: int = 0
+    noun: str | None = None  # the capitalised word right after it ("2.048 Megawattstunden")
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,10 @@ def extract_quantities(text: str) -> list[Quantity]:
         keys = frozenset({_key(r) for r in readings} | {_key(r.scaleb(scale)) for r in readings})
         value = float(readings[0].scaleb(scale))
         surface = match[0].rstrip(". ")
-        numbers.append(Quantity(surface, match.start(), match.end(), value, keys, unit, scale, unit_end))
+        noun = _NOUN_AFTER.match(text, match.end())
+        numbers.append(
+            Quantity(surface, match.start(), match.end(), value, keys, unit, scale, unit_end, noun and noun[1])
+        )
     for i, (first, second) in enumerate(itertools.pairwise(numbers)):
         # "5,6 bis 6 Millionen Dollar": the first number takes the second's scale and unit.
         if not first.scale and first.unit is None and _RANGE_JOIN.fullmatch(text[first.end : second.start]):
@@ -351,6 +356,22 @@ class ClaimCheck:
         return not self.missing
 
 
+def _counted_noun(quantity: Quantity, lang: str) -> frozenset[str]:
+    """The stem of what a German claim's number counts, if a source must say it too (else empty).
+
+    "2.048 Megawattstunden" is not backed by "2.048 GPUs": the number matches, the thing counted
+    does not. Only for German claims (the articles' language: an English noun would not be
+    found), and not for money, chips and percentages, whose words vary ("Grafikkarten" for
+    "GPUs") and whose unit classes are recognised already.
+    """
+    if lang != "de" or quantity.unit or not quantity.noun:
+        return frozenset()
+    word = quantity.noun.lower()
+    if word in _NOT_NAMES or word in _STOPWORDS or word in _MONTHS or word in _SCALES:
+        return frozenset()
+    return stems(word)
+
+
 def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lang: str) -> ClaimCheck:
     """Check that every number and name of ``claim`` (markers removed) is in a cited source.
 
@@ -367,7 +388,8 @@ def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lan
     names = extract_names(claim, lang)
     facts: list[tuple[str, set[int]]] = []
     for quantity in quantities:
-        facts.append((quantity.surface, {s.number for s in sources if quantity.keys & s.keys}))
+        noun = _counted_noun(quantity, lang)
+        facts.append((quantity.surface, {s.number for s in sources if quantity.keys & s.keys and noun <= s.stems}))
     for name in names:
         facts.append((name.surface, {s.number for s in sources if name_in(name, s.text)}))
     claim_stems = stems(claim)

@@ -21,12 +21,14 @@ from rag.citations import (
 from rag.conflicts import find_conflicts
 from rag.support import (
     Name,
+    Source,
     check_claim,
     extract_names,
     extract_quantities,
     name_in,
     number_keys,
     prepare,
+    stems,
 )
 from rag.types import Chunk, Hit, Passage
 
@@ -451,3 +453,23 @@ def test_one_long_line_of_many_sentences_splits_into_each_of_them() -> None:
     assert len(spans) == 2 * 4600
     assert [text[s:e] for s, e in spans[:2]] == ["DeepSeek nutzte ca. 2.048 GPUs. [1]", "Die Kosten waren gering [2]."]
     assert spans[-1][1] == len(text.rstrip())
+
+
+def _source(number: int, text: str) -> Source:
+    return Source(number, text, number_keys(text), stems(text))
+
+
+@pytest.mark.parametrize(
+    ("claim", "supported"),
+    [
+        ("DeepSeek verbrauchte 2.048 Megawattstunden.", False),  # the number is there, what it counts is not
+        ("DeepSeek nutzte 2.048 Grafikkarten.", True),  # chips: the unit class, not the word
+        ("Das Modell hat 671 Milliarden Parameter.", True),
+        ("Im Jahr 2015 begann der Fonds.", True),  # no noun right after the number
+        ("DeepSeek used 2,048 megawatt hours.", True),  # English claims: nouns are not compared
+    ],
+)
+def test_a_german_number_must_count_what_the_source_counts(claim: str, supported: bool) -> None:
+    text = "Deepseek benötigte nur 2.048 GPUs. Das Modell hat 671 Milliarden Parametern. Seit 2015 handelt der Fonds."
+    lang = "en" if "used" in claim else "de"
+    assert check_claim(claim, [1], [_source(1, text)], lang).supported is supported
