@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from types import MappingProxyType
 
-from rag.support import Quantity, extract_quantities
+from rag.quantities import Quantity, extract_quantities
 from rag.types import Passage
 
 _YEAR = re.compile(r"(?:19|20)\d\d")

@@ -19,14 +19,13 @@ from rag.citations import (
     split_sentences,
 )
 from rag.conflicts import find_conflicts
+from rag.quantities import extract_quantities, number_keys
 from rag.support import (
     Name,
     Source,
     check_claim,
     extract_names,
-    extract_quantities,
     name_in,
-    number_keys,
     prepare,
     stems,
 )
