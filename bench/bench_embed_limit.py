@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import machine, table, write_result  # noqa: E402
+from bench_ingest import embed_chunks, model_inputs  # noqa: E402
 
 from rag import models, runtime  # noqa: E402
 from rag.config import Settings  # noqa: E402
@@ -68,30 +69,26 @@ def main() -> None:
     settings = Settings()
     torch.set_num_threads(settings.threads)
     chunks = runtime.open_index(settings).chunks
-    titles = [c.title for c in chunks]
-    texts = [c.text for c in chunks]
     rows: list[dict[str, Any]] = []
     for dtype_name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
         path = models.require(settings.models_path, settings.embedding_model)
         embedder = SentenceTransformerEmbedder(path, model_id=settings.embedding_model, threads=settings.threads,
                                                batch_size=args.batch, dtype=dtype_name)  # fmt: skip
         model = embedder._model
-        prompt = embedder._prompts["document"]
-        inputs = [prompt.replace("title: none", f"title: {t}") + x for t, x in zip(titles, texts, strict=True)]
-        tokens = [len(model.tokenizer(x)["input_ids"]) for x in inputs]
+        tokens = [len(model.tokenizer(x)["input_ids"]) for x in model_inputs(embedder, chunks)]
         shapes = linear_shapes(model)
         flops_per_token = 2 * sum(i * o for i, o in shapes)
         mean_tokens = statistics.mean(tokens)
         batch_rows = round(mean_tokens * args.batch)
         mm = matmul_seconds(shapes, batch_rows, dtype, args.repeat)
         ceiling = args.batch / mm
-        embedder.embed(texts[: args.batch], "document", titles=titles[: args.batch])  # warm-up
+        embed_chunks(embedder, chunks[: args.batch])  # warm-up
         runs = []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            embedder.embed(texts, "document", titles=titles)
+            embed_chunks(embedder, chunks)
             runs.append(time.perf_counter() - started)
-        real = len(texts) / min(runs)
+        real = len(chunks) / min(runs)
         rows.append({
             "dtype": dtype_name, "mean_tokens": mean_tokens, "gflop_per_chunk": flops_per_token * mean_tokens / 1e9,
             "matmul_only_chunks_per_s": ceiling, "matmul_gflops": flops_per_token * batch_rows / mm / 1e9,
