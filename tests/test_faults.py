@@ -229,6 +229,13 @@ def built(tmp_path: Path, fake_runtime: None, settings: Any) -> Path:
     return current_version(settings.index_dir)
 
 
+def _drop_file_hashes(built: Path) -> None:
+    """Make the manifest look like one written before it listed its files' hashes."""
+    manifest = json.loads((built / "manifest.json").read_text())
+    del manifest["files"]
+    (built / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _stats(settings: Any) -> Any:
     return runner.invoke(app, ["--index-dir", str(settings.index_dir), "index", "--stats"])
 
@@ -252,9 +259,7 @@ def test_damaged_chunks_file(built: Path, settings: Any, damage: Any) -> None:
 
 def test_malformed_rows_in_an_index_without_file_hashes(built: Path, settings: Any) -> None:
     """Indexes written before the manifest listed its files: bad rows are still named, not a TypeError."""
-    manifest = json.loads((built / "manifest.json").read_text())
-    del manifest["files"]
-    (built / "manifest.json").write_text(json.dumps(manifest))
+    _drop_file_hashes(built)
     (built / "chunks.jsonl").write_text('{"chunk_id": "x"}\n')
     _one_line_error(_stats(settings), 4, "chunks.jsonl", "malformed row", "rag index --rebuild")
     (built / "chunks.jsonl").unlink()
@@ -279,9 +284,7 @@ def test_damaged_faiss_file(built: Path, settings: Any, damage: Any) -> None:
 
 def test_faiss_file_that_faiss_cannot_parse(built: Path, settings: Any) -> None:
     """Without the manifest's hashes (older index) the FAISS reader's own failure is named the same way."""
-    manifest = json.loads((built / "manifest.json").read_text())
-    del manifest["files"]
-    (built / "manifest.json").write_text(json.dumps(manifest))
+    _drop_file_hashes(built)
     (built / "dense.faiss").write_bytes(b"garbage")
     _one_line_error(_stats(settings), 4, "dense.faiss", "is damaged", "rag index --rebuild")
 
