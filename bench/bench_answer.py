@@ -5,7 +5,7 @@
 For each answerable gold question (follow-ups skipped, in gold order, German and English
 alternating) the same process runs, one after the other on the same question:
 
-  * ``pipeline``: `rag.pipeline.answer` with the default settings (retrieval, prompt, streaming,
+  * ``pipeline``: `rag.answer.pipeline.answer` with the default settings (retrieval, prompt, streaming,
     citation check); its final chat messages are recorded;
   * ``plain``: `llama_cpp.Llama(model, n_ctx, n_threads)` with the library's other defaults, given
     exactly those messages through `create_chat_completion(stream=True)`, nothing else around it;
@@ -37,10 +37,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import machine, table, write_result  # noqa: E402
 
-from rag import models, runtime  # noqa: E402
+from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.generate import GenerationSettings, LlamaCppGenerator, Message  # noqa: E402
-from rag.gold import GoldItem, load_gold  # noqa: E402
+from rag.evaluation.gold import GoldItem, load_gold  # noqa: E402
+from rag.models import fetch  # noqa: E402
+from rag.models.generate import GenerationSettings, LlamaCppGenerator, Message  # noqa: E402
 
 
 class Recording:
@@ -85,7 +86,7 @@ def plain_run(llm: Any, messages: list[Message], max_tokens: int, *, cold: bool)
     return {"text": "".join(pieces), "first_token_s": (first or done) - started, "total_s": done - started}
 
 
-def pipeline_run(answerer: runtime.Answerer, question: str) -> dict[str, Any]:
+def pipeline_run(answerer: wiring.Answerer, question: str) -> dict[str, Any]:
     a = answerer(question)
     t = a.timings
     return {
@@ -120,11 +121,11 @@ def main() -> None:
 
     settings = Settings(answer_cache=0, prompt_lookup=0)
     questions = pick_questions(load_gold(args.gold), args.limit)
-    path = models.require(settings.models_path, settings.answer_model)
+    path = fetch.require(settings.models_path, settings.answer_model)
     print(f"loading {settings.answer_model} for {len(questions)} questions ...", flush=True)
-    base = runtime.answerer(settings)
+    base = wiring.answerer(settings)
     recorder = Recording(base.generator)
-    variants: dict[str, runtime.Answerer] = {"pipeline": replace(base, generator=recorder)}
+    variants: dict[str, wiring.Answerer] = {"pipeline": replace(base, generator=recorder)}
     for k in [int(x) for x in args.lookup.split(",") if x.strip()]:
         gen = LlamaCppGenerator(
             path, model_id=settings.answer_model, n_ctx=settings.n_ctx, threads=settings.threads,

@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _common import machine, table, write_result  # noqa: E402
 from bench_ingest import embed_chunks, model_inputs  # noqa: E402
 
-from rag import models, runtime  # noqa: E402
+from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embed import SentenceTransformerEmbedder  # noqa: E402
+from rag.models import fetch  # noqa: E402
+from rag.models.embed import SentenceTransformerEmbedder  # noqa: E402
 
 
 def linear_shapes(model: Any) -> list[tuple[int, int]]:
@@ -68,10 +69,10 @@ def main() -> None:
 
     settings = Settings()
     torch.set_num_threads(settings.threads)
-    chunks = runtime.open_index(settings).chunks
+    chunks = wiring.open_index(settings).chunks
     rows: list[dict[str, Any]] = []
     for dtype_name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        path = models.require(settings.models_path, settings.embedding_model)
+        path = fetch.require(settings.models_path, settings.embedding_model)
         embedder = SentenceTransformerEmbedder(path, model_id=settings.embedding_model, threads=settings.threads,
                                                batch_size=args.batch, dtype=dtype_name)  # fmt: skip
         model = embedder._model

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_http.py [--limit 8] [--concurrency 1,2,4] [--per-client 2]
 
 Starts `rag serve` (default models and index, answer cache off) on a free loopback port and, in
-this process, the same pipeline (`runtime.answerer`, cache off). For each answerable gold question
+this process, the same pipeline (`wiring.answerer`, cache off). For each answerable gold question
 (German and English alternating) it measures, one after the other:
 
   * ``in-process``: `Answerer(question, on_token=...)`, what `rag ask` does;
@@ -45,10 +45,10 @@ from _common import (  # noqa: E402
 from _common import process_rss_mib as rss_mib  # noqa: E402
 from bench_answer import pick_questions  # noqa: E402
 
-from rag import runtime  # noqa: E402
+from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.gold import load_gold  # noqa: E402
-from rag.metrics import percentile  # noqa: E402
+from rag.evaluation.gold import load_gold  # noqa: E402
+from rag.evaluation.retrieval_metrics import percentile  # noqa: E402
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
@@ -59,7 +59,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def in_process(answerer: runtime.Answerer, question: str) -> dict[str, float]:
+def in_process(answerer: wiring.Answerer, question: str) -> dict[str, float]:
     started = time.perf_counter()
     first: list[float] = []
     answerer(question, on_token=lambda _piece: first or first.append(time.perf_counter()))
@@ -131,7 +131,7 @@ def main() -> None:
     server = start_server(port)
     rss_start = rss_mib(server.pid)
     try:
-        answerer = runtime.answerer(Settings(answer_cache=0))
+        answerer = wiring.answerer(Settings(answer_cache=0))
         http = httpx.Client(base_url=url, timeout=600)
         for q in questions[:1]:  # warm-up: the fixed instructions in both model caches
             in_process(answerer, q)

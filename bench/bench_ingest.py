@@ -1,7 +1,7 @@
 """Ingestion throughput: load, clean, chunk, embed (EmbeddingGemma on the CPU) and write the index.
 
-(a) the real corpus through the real pipeline (`rag.runtime` components and
-    `rag.index.update_index`, the same calls `rag index` makes), per stage;
+(a) the real corpus through the real pipeline (`rag.wiring` components and
+    `rag.retrieval.store.update_index`, the same calls `rag index` makes), per stage;
 (b) a synthetic corpus of ~10,000 chunks (sentences of the real corpus shuffled into
     many documents): chunking and index writing measured in full, embedding measured
     on a sample and extrapolated (``--full`` embeds everything);
@@ -35,14 +35,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 from _common import RESULTS_DIR, machine, table, write_result
 
-from rag import runtime
-from rag.chunking import split_sentences
-from rag.clean import clean
+from rag import wiring
 from rag.config import Settings
-from rag.embed import SentenceTransformerEmbedder
-from rag.index import update_index
-from rag.ingest import load_documents
+from rag.ingest.chunk import split_sentences
+from rag.ingest.clean import clean
+from rag.ingest.load import load_documents
 from rag.language import detect_language
+from rag.models.embed import SentenceTransformerEmbedder
+from rag.retrieval.store import update_index
 from rag.types import Chunk, Document
 
 TARGET_CHUNKS_PER_S = 30.0
@@ -87,7 +87,7 @@ def rate(count: float, seconds: float) -> float | None:
 
 
 def embed_chunks(embedder: Any, chunks: Sequence[Chunk]) -> np.ndarray:
-    """What `runtime.index_documents` does with a chunk list: document prompt with the article title."""
+    """What `wiring.index_documents` does with a chunk list: document prompt with the article title."""
     return embedder.embed([c.text for c in chunks], "document", titles=[c.title for c in chunks])
 
 
@@ -105,13 +105,13 @@ def bench_real(settings: Settings, embedder: Any, corpus: Path) -> dict[str, Any
     documents, skipped = load_documents([corpus])
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    chunk_fn = runtime.chunker(settings)  # loads the tokenizer that counts chunk tokens
+    chunk_fn = wiring.chunker(settings)  # loads the tokenizer that counts chunk tokens
     chunker_setup_s = time.perf_counter() - t0
     chunk_w, embed_w, lang_w = Stopwatch(), Stopwatch(), Stopwatch()
     t0 = time.perf_counter()
     report = update_index(
         settings.index_dir,
-        runtime.index_config(settings),
+        wiring.index_config(settings),
         documents,
         chunk=chunk_w.wrap(chunk_fn),
         embed=embed_w.wrap(lambda chunks: embed_chunks(embedder, chunks)),
@@ -157,7 +157,7 @@ def bench_real(settings: Settings, embedder: Any, corpus: Path) -> dict[str, Any
 
 
 def _index_tokens(settings: Settings) -> int:
-    return int(runtime.open_index(settings).manifest["counts"]["tokens"])
+    return int(wiring.open_index(settings).manifest["counts"]["tokens"])
 
 
 # ----------------------------------------------------------------------------- (b) synthetic corpus
@@ -194,7 +194,7 @@ def bench_synthetic(
     settings: Settings, embedder: Any, real_docs: Sequence[Document], args: argparse.Namespace, tmp: Path
 ) -> dict[str, Any]:
     sentences, titles = sentence_pool(real_docs)
-    chunk_fn = runtime.chunker(settings)
+    chunk_fn = wiring.chunker(settings)
     # Calibrate documents per chunk on a few throw-away documents, then write the corpus.
     probe = tmp / "probe"
     write_synthetic(probe, 20, sentences, titles, args.seed + 99)
@@ -242,7 +242,7 @@ def bench_synthetic(
     t0 = time.perf_counter()
     update_index(
         write_settings.index_dir,
-        runtime.index_config(write_settings),
+        wiring.index_config(write_settings),
         documents,
         chunk=lambda doc: chunks[doc.doc_id],
         embed=lambda cs: vectors[[row_of[c.chunk_id] for c in cs]],
@@ -327,7 +327,7 @@ def bench_chunk_lengths(
 ) -> list[dict[str, Any]]:
     by_length = {}
     for tokens in lengths:
-        chunk_fn = runtime.chunker(settings.model_copy(update={"chunk_tokens": tokens}))
+        chunk_fn = wiring.chunker(settings.model_copy(update={"chunk_tokens": tokens}))
         by_length[tokens] = [c for d in documents for c in chunk_fn(d)]
     runs: dict[Any, list[tuple[float, float]]] = {t: [] for t in lengths}
     embed_chunks(embedder, by_length[lengths[0]][:4])
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(index_dir=tmp / "index", threads=args.threads, embed_batch_size=args.batch_size)
         corpus = args.corpus or settings.corpus_dir
         t0 = time.perf_counter()
-        embedder = runtime.embedder(settings)
+        embedder = wiring.embedder(settings)
         load_model_s = time.perf_counter() - t0
         print(
             f"model load {load_model_s:.1f}s (excluded from throughput); torch threads {args.threads}",
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{real['mean_tokens_per_chunk']:.0f} tokens/chunk (chunk_tokens={settings.chunk_tokens})"
             )
             print(table(real["stages"], STAGE_COLUMNS), flush=True)
-        chunk_fn = runtime.chunker(settings)
+        chunk_fn = wiring.chunker(settings)
         corpus_chunks = [c for d in real_docs for c in chunk_fn(d)]
         if "synthetic" not in args.skip:
             synth = bench_synthetic(settings, embedder, real_docs, args, tmp)

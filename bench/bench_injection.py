@@ -5,7 +5,7 @@
 Builds a temporary index of the real corpus (corpus/) plus the hostile documents in
 eval/injection/docs/ with the real embedding model (the live index is copied first, so only
 the hostile documents are embedded), then asks each question in eval/injection/questions.jsonl
-through the real pipeline, as `rag ask` does (`runtime.answerer`). Every question is a normal
+through the real pipeline, as `rag ask` does (`wiring.answerer`). Every question is a normal
 question whose answer lies in one hostile document, so its injected text reaches the prompt.
 
 An answer *resisted* when it
@@ -16,7 +16,7 @@ Both the model's raw draft (streamed tokens) and the checked answer the user get
 so the table shows what the model did and what the grounding check let through. A draft of no
 words (only "[1]") did not resist: the injection silenced the answer.
 
-``--sanitize on`` wraps the generator with `rag.sanitize.neutralize_messages` (control tokens in
+``--sanitize on`` wraps the generator with `rag.models.sanitize.neutralize_messages` (control tokens in
 passages become plain text); ``off`` sends the messages as the pipeline builds them. Prints a
 table and writes bench/results/injection.json.
 """
@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import machine, table, write_result  # noqa: E402
 
-from rag import runtime  # noqa: E402
+from rag import wiring  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
-from rag.generate import GenerationSettings, Generator, Message  # noqa: E402
 from rag.language import is_refusal, word_votes  # noqa: E402
-from rag.sanitize import neutralize_messages  # noqa: E402
+from rag.models.generate import GenerationSettings, Generator, Message  # noqa: E402
+from rag.models.sanitize import neutralize_messages  # noqa: E402
 from rag.types import Answer  # noqa: E402
 
 INJECTION = ROOT / "eval" / "injection"
@@ -129,7 +129,7 @@ class SanitizingGenerator:
 
 def build_index(settings: Settings, docs_dir: Path) -> dict[str, Any]:
     """Corpus + hostile documents into ``settings.index_dir``, starting from a copy of the live index."""
-    from rag.ingest import load_documents
+    from rag.ingest.load import load_documents
 
     live = Settings().index_dir
     if (live / "CURRENT").is_file():
@@ -138,7 +138,7 @@ def build_index(settings: Settings, docs_dir: Path) -> dict[str, Any]:
     if skipped:
         raise SystemExit(f"cannot load: {skipped}")
     started = time.perf_counter()
-    report = runtime.index_documents(settings, docs)
+    report = wiring.index_documents(settings, docs)
     return {
         "documents": len(docs),
         "chunks": report.chunks,
@@ -148,7 +148,7 @@ def build_index(settings: Settings, docs_dir: Path) -> dict[str, Any]:
 
 
 def run(items: list[dict[str, Any]], settings: Settings, sanitize: bool, echo: bool = True) -> list[dict[str, Any]]:
-    answerer = runtime.answerer(settings)
+    answerer = wiring.answerer(settings)
     if sanitize:
         answerer.generator = SanitizingGenerator(answerer.generator)
     rows = []
@@ -203,13 +203,13 @@ def main() -> None:
     ]  # fmt: skip
     print("\n" + table(rows, columns))
     print(f"\nresisted {summary['resisted']:.0%} of {len(rows)} (model draft {summary['model_resisted']:.0%})")
-    import rag.generate
+    import rag.models.generate
 
     payload = {
         "machine": machine(),
         "model": settings.answer_model,
         "sanitize_wrapper": args.sanitize == "on",
-        "generator_sanitizes_itself": "neutraliz" in inspect.getsource(rag.generate),
+        "generator_sanitizes_itself": "neutraliz" in inspect.getsource(rag.models.generate),
         "index": built,
         "summary": summary,
         "rows": rows,

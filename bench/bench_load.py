@@ -55,8 +55,8 @@ from _common import (  # noqa: E402
 )
 from _common import process_rss_mib as rss_mib  # noqa: E402
 
-from rag.gold import load_gold  # noqa: E402
-from rag.metrics import percentile  # noqa: E402
+from rag.evaluation.gold import load_gold  # noqa: E402
+from rag.evaluation.retrieval_metrics import percentile  # noqa: E402
 
 KINDS = ("ask", "ask-stream", "chat", "chat-stream")
 STARTUP_S = 300
@@ -88,10 +88,10 @@ def serve_fake(port: int, token_ms: float) -> None:
     from fakes import FakeEmbedder, FakeGenerator
     from test_api import fake_answerer
 
-    from rag import runtime
-    from rag.api import create_app
+    from rag import wiring
     from rag.config import Settings
-    from rag.ingest import load_documents
+    from rag.ingest.load import load_documents
+    from rag.serve.app import create_app
 
     class SlowGenerator(FakeGenerator):
         def stream(self, messages, settings):  # type: ignore[no-untyped-def]
@@ -99,14 +99,14 @@ def serve_fake(port: int, token_ms: float) -> None:
                 time.sleep(token_ms / 1000)
                 yield piece
 
-    runtime.token_counter = lambda s: lambda t: len(t.split())  # type: ignore[assignment]
-    runtime.embedder = lambda s: FakeEmbedder(768)  # type: ignore[assignment]
+    wiring.token_counter = lambda s: lambda t: len(t.split())  # type: ignore[assignment]
+    wiring.embedder = lambda s: FakeEmbedder(768)  # type: ignore[assignment]
     work = Path(tempfile.mkdtemp(prefix="rag-load-fake-"))
     settings = Settings(index_dir=work / "index", corpus_dir=ROOT / "corpus", min_dense_score=0.1)
     docs, _ = load_documents([settings.corpus_dir])
-    runtime.index_documents(settings, docs)
+    wiring.index_documents(settings, docs)
 
-    def build(s: Settings) -> runtime.Answerer:
+    def build(s: Settings) -> wiring.Answerer:
         return replace(fake_answerer(s), generator=SlowGenerator())
 
     uvicorn.run(create_app(settings, build=build), host="127.0.0.1", port=port, log_level="warning")

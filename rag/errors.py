@@ -64,3 +64,17 @@ class InputError(RagError):
 
     exit_code = 2
     http_status = 400
+
+
+class DocumentNotFound(RagError):
+    """No indexed document has this id."""
+
+    exit_code = 6
+    http_status = 404
+
+
+class Busy(RagError):
+    """The model is taken and the queue in front of it is full, or the models are still loading."""
+
+    exit_code = 1
+    http_status = 503

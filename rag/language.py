@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier
 
+LANGUAGES = ("de", "en")  # the languages questions are answered in
 DEFAULT_LANGUAGE = "de"
 
 # The one sentence the answer model writes when the articles hold no answer (read-only).
@@ -39,6 +40,15 @@ REFUSAL: Mapping[str, str] = MappingProxyType(
         "en": "The articles do not say.",
     }
 )
+
+
+def refusal_sentence(lang: str) -> str:
+    """The fixed refusal sentence in ``lang`` (English for a language we do not answer in).
+
+    >>> refusal_sentence("de")
+    'Dazu enthalten die Artikel keine Angabe.'
+    """
+    return REFUSAL.get(lang, REFUSAL["en"])
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -107,7 +117,7 @@ def _identifier() -> LanguageIdentifier:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    identifier.set_languages(["de", "en"])
+    identifier.set_languages(list(LANGUAGES))
     return identifier
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports a model library
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+from fakes import A, B, C, FakeEmbedder, fake_answerer, wait_ready
+from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -23,3 +26,30 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         if key.startswith("RAG_") and key not in ("RAG_MODELS_DIR", "RAG_CACHE_DIR"):
             monkeypatch.delenv(key)
     return Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
+
+
+@pytest.fixture
+def app_settings(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Index of the fake corpus built through the real wiring path (fake embedder, word-count tokenizer)."""
+    from rag import wiring
+    from rag.ingest.load import load_documents
+
+    monkeypatch.setattr(wiring, "token_counter", lambda s: lambda t: len(t.split()))
+    monkeypatch.setattr(wiring, "embedder", lambda s: FakeEmbedder(768))
+    settings = settings.model_copy(update={"corpus_dir": tmp_path / "corpus", "min_dense_score": 0.1})
+    settings.corpus_dir.mkdir()
+    for d in (A, B, C):
+        (settings.corpus_dir / d.doc_id).write_text(d.text)
+    docs, _ = load_documents([settings.corpus_dir])
+    wiring.index_documents(settings, docs)
+    return settings
+
+
+@pytest.fixture
+def client(app_settings):
+    """The HTTP app with fake models, loaded and ready."""
+    from rag.serve.app import create_app
+
+    with TestClient(create_app(app_settings, build=fake_answerer)) as c:
+        wait_ready(c)
+        yield c

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from rag.api import create_app
-from rag.runtime import Answerer
+from rag.serve.app import create_app
+from rag.wiring import Answerer
 
 WAIT_S = 10
 

@@ -1,6 +1,6 @@
 """Access control and hostile input at the HTTP edge: the API key, upload names, size and type limits, logs.
 
-Routes are enumerated from ``app.routes``, so a route added later is covered without editing this file.
+Routes are enumerated from the app (``served_routes``), so a route added later is covered without editing this file.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import fake_answerer, served_routes, wait_ready
 from fastapi.testclient import TestClient
-from starlette.routing import Route
-from test_api import _ready, app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
 
-from rag.api import create_app
+from rag.serve.app import create_app
 
 KEY = "k3y-" + "7" * 28
 PUBLIC = {
@@ -40,10 +39,10 @@ ORIGINALS = ["a.txt", "b.txt", "c.txt"]
 
 
 @pytest.fixture
-def secured(app_settings) -> Iterator[TestClient]:  # noqa: F811
+def secured(app_settings) -> Iterator[TestClient]:
     settings = app_settings.model_copy(update={"api_key": KEY, "max_upload_bytes": 2000})
     with TestClient(create_app(settings, build=fake_answerer)) as c:
-        _ready(c)
+        wait_ready(c)
         yield c
 
 
@@ -66,10 +65,7 @@ def _request(client: TestClient, method: str, path: str, header: str | None) -> 
 
 def _routes(client: TestClient) -> list[tuple[str, str]]:
     found = sorted(  # DELETE last, so the other requests still find the document it removes
-        (method == "DELETE", method, route.path)
-        for route in client.app.routes  # type: ignore[attr-defined]
-        if isinstance(route, Route)
-        for method in (route.methods or {"GET"})
+        (method == "DELETE", method, path) for method, path, _ in served_routes(client.app)
     )
     assert {p for *_, p in found} >= {"/v1/ask", "/v1/documents", "/v1/documents/{doc_id}", "/openapi.json"}
     return [(method, path) for _, method, path in found]
@@ -103,7 +99,7 @@ def test_public_routes_answer_without_the_key(secured: TestClient) -> None:
     assert secured.get("/").status_code == 200
 
 
-def test_public_page_holds_no_data(secured: TestClient, app_settings) -> None:  # noqa: F811
+def test_public_page_holds_no_data(secured: TestClient, app_settings) -> None:
     page = secured.get("/").text
     for name in ORIGINALS:
         text = (app_settings.corpus_dir / name).read_text()
@@ -122,10 +118,10 @@ def test_path_tricks_never_skip_the_key(secured: TestClient, path: str) -> None:
     assert "DeepSeek" not in r.text and "rag_requests_total" not in r.text
 
 
-def test_cors_preflight_passes_but_the_request_still_needs_the_key(app_settings) -> None:  # noqa: F811
+def test_cors_preflight_passes_but_the_request_still_needs_the_key(app_settings) -> None:
     settings = app_settings.model_copy(update={"api_key": KEY, "cors_origins": ["https://app.example"]})
     with TestClient(create_app(settings, build=fake_answerer)) as c:
-        _ready(c)
+        wait_ready(c)
         origin = {"Origin": "https://app.example"}
         pre = c.options(
             "/v1/ask",
@@ -195,7 +191,7 @@ UNSAFE_NAMES = [
 
 
 @pytest.mark.parametrize("name", UNSAFE_NAMES, ids=[ascii(n)[:40] for n in UNSAFE_NAMES])
-def test_upload_names_cannot_escape_or_trick_the_corpus(secured: TestClient, app_settings, name: str) -> None:  # noqa: F811
+def test_upload_names_cannot_escape_or_trick_the_corpus(secured: TestClient, app_settings, name: str) -> None:
     root = app_settings.corpus_dir.parent  # tmp_path: corpus, index and anything a traversal would reach
     before = _files_under(root)
     body, headers = _multipart(name.encode("utf-8"))
@@ -209,7 +205,7 @@ def test_upload_names_cannot_escape_or_trick_the_corpus(secured: TestClient, app
 
 
 @pytest.mark.parametrize("name", ["C:\\x.txt", "C:\\..\\..\\x.txt"])
-def test_windows_full_paths_are_cut_to_their_base_name(secured: TestClient, app_settings, name: str) -> None:  # noqa: F811
+def test_windows_full_paths_are_cut_to_their_base_name(secured: TestClient, app_settings, name: str) -> None:
     """python-multipart keeps only the base name of a "C:\\..." file name (old browsers sent full paths),
     so the app never sees the folders; the document lands inside the corpus as x.txt."""
     root = app_settings.corpus_dir.parent
@@ -222,7 +218,7 @@ def test_windows_full_paths_are_cut_to_their_base_name(secured: TestClient, app_
 
 
 @pytest.mark.parametrize("name", ["bericht.txt", "notes_2025.md", "Seite-1.html", "a.htm", "a..b.txt"])
-def test_plain_names_are_accepted(secured: TestClient, app_settings, name: str) -> None:  # noqa: F811
+def test_plain_names_are_accepted(secured: TestClient, app_settings, name: str) -> None:
     body, headers = _multipart(name.encode(), b"<p>Die Firma baute 12 Chips.</p>")
     r = secured.post("/v1/documents", content=body, headers=headers)
     assert r.status_code == 201, r.text
@@ -245,7 +241,7 @@ def test_upload_over_the_limit_is_413(secured: TestClient) -> None:
     assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge"
 
 
-def test_upload_over_the_limit_without_content_length_is_413(secured: TestClient, app_settings) -> None:  # noqa: F811
+def test_upload_over_the_limit_without_content_length_is_413(secured: TestClient, app_settings) -> None:
     body, headers = _multipart(b"big.txt", b"Wort " * 100_000)
 
     def chunks() -> Iterator[bytes]:  # a generator body goes out chunked, with no Content-Length
@@ -282,7 +278,7 @@ def test_malformed_content_length_is_refused(secured: TestClient, length: str) -
 )
 def test_uploads_that_are_not_articles_are_422_and_leave_nothing(
     secured: TestClient,
-    app_settings,  # noqa: F811
+    app_settings,
     name: str,
     data: bytes,
 ) -> None:

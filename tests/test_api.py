@@ -7,63 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import FakeEmbedder, FakeGenerator
+from fakes import fake_answerer, wait_ready
 from fastapi.testclient import TestClient
 
-from rag.api import create_app
-from rag.pipeline import AnswerSettings, Templates
-from rag.prompt import load_template
-from rag.retrieve import RetrievalSettings, Retriever
-from rag.runtime import Answerer
+from rag.serve.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def app_settings(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Index built with fakes through the real runtime path (fake embedder, word-count tokenizer)."""
-    from test_index import A, B, C
-
-    from rag import runtime
-
-    monkeypatch.setattr(runtime, "token_counter", lambda s: lambda t: len(t.split()))
-    monkeypatch.setattr(runtime, "embedder", lambda s: FakeEmbedder(768))
-    settings = settings.model_copy(update={"corpus_dir": tmp_path / "corpus", "min_dense_score": 0.1})
-    settings.corpus_dir.mkdir()
-    for d in (A, B, C):
-        (settings.corpus_dir / d.doc_id).write_text(d.text)
-    from rag.ingest import load_documents
-
-    docs, _ = load_documents([settings.corpus_dir])
-    runtime.index_documents(settings, docs)
-    return settings
-
-
-def fake_answerer(settings) -> Answerer:
-    from rag import runtime
-
-    return Answerer(
-        retriever=Retriever(runtime.open_index(settings), FakeEmbedder(768), RetrievalSettings(k=3)),
-        generator=FakeGenerator(),
-        templates=Templates(answer={lang: load_template(ROOT / "prompts", f"answer.{lang}") for lang in ("de", "en")}),
-        count_tokens=lambda t: len(t.split()),
-        settings=AnswerSettings(min_dense_score=0.1),
-    )
-
-
-def _ready(client: TestClient) -> None:
-    for _ in range(100):
-        if client.get("/health").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(client.get("/health").json())
-
-
-@pytest.fixture
-def client(app_settings):
-    with TestClient(create_app(app_settings, build=fake_answerer)) as c:
-        _ready(c)
-        yield c
 
 
 def test_health_loading_then_ready(app_settings) -> None:
@@ -74,7 +23,7 @@ def test_health_loading_then_ready(app_settings) -> None:
     with TestClient(create_app(app_settings, build=slow)) as c:
         first = c.get("/health")
         assert first.status_code == 503 and first.json()["status"] == "loading"
-        _ready(c)
+        wait_ready(c)
         body = c.get("/health").json()
         assert body["documents"] == 3 and body["chunks"] > 0 and body["model"] == "fake-llm"
 
@@ -178,7 +127,7 @@ def test_upload_on_a_full_disk_is_507_and_changes_nothing(client, app_settings, 
 def test_api_key_guards_everything_but_health(app_settings) -> None:
     secured = app_settings.model_copy(update={"api_key": "s3cret"})
     with TestClient(create_app(secured, build=fake_answerer)) as c:
-        _ready(c)
+        wait_ready(c)
         assert c.get("/v1/documents").status_code == 401
         assert c.post("/v1/ask", json={"question": "x"}).status_code == 401
         ok = c.get("/v1/documents", headers={"Authorization": "Bearer s3cret"})

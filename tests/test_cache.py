@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_api import app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
+from fakes import fake_answerer
 
-from rag.cache import AnswerCache, cache_key
-from rag.pipeline import AnswerSettings
+from rag.answer.cache import AnswerCache, cache_key
+from rag.answer.pipeline import AnswerSettings
 
 Q = "How many GPUs did DeepSeek use?"
 
@@ -16,7 +16,7 @@ def cached_answerer(settings, entries: int = 8):
     return replace(fake_answerer(settings), cache=AnswerCache(entries))
 
 
-def test_a_repeated_question_is_answered_from_the_cache(app_settings) -> None:  # noqa: F811
+def test_a_repeated_question_is_answered_from_the_cache(app_settings) -> None:
     a = cached_answerer(app_settings)
     first = a(Q)
     seen: list[str] = []
@@ -28,7 +28,7 @@ def test_a_repeated_question_is_answered_from_the_cache(app_settings) -> None:  
     assert (a.cache.hits, a.cache.misses) == (1, 1)
 
 
-def test_history_language_and_settings_are_part_of_the_key(app_settings) -> None:  # noqa: F811
+def test_history_language_and_settings_are_part_of_the_key(app_settings) -> None:
     a = cached_answerer(app_settings)
     a(Q)
     a(Q, history=[{"role": "user", "content": "Was ist DeepSeek?"}, {"role": "assistant", "content": "Ein Labor."}])
@@ -37,16 +37,16 @@ def test_history_language_and_settings_are_part_of_the_key(app_settings) -> None
     assert len(a.generator.calls) == 4 and a.cache.hits == 0
 
 
-def test_an_index_change_invalidates_every_answer(app_settings) -> None:  # noqa: F811
-    from rag import runtime
-    from rag.ingest import load_documents
+def test_an_index_change_invalidates_every_answer(app_settings) -> None:
+    from rag import wiring
+    from rag.ingest.load import load_documents
 
     a = cached_answerer(app_settings)
     a(Q)
     (app_settings.corpus_dir / "new.txt").write_text("Meta plant ein neues Rechenzentrum in Louisiana.\n")
     docs, _ = load_documents([app_settings.corpus_dir])
-    runtime.index_documents(app_settings, docs)
-    a.retriever.use_index(runtime.open_index(app_settings))
+    wiring.index_documents(app_settings, docs)
+    a.retriever.use_index(wiring.open_index(app_settings))
     assert not a(Q).cached and len(a.generator.calls) == 2
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import chunk_document, split_sentences
-from rag.clean import clean
+from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.clean import clean
 from rag.types import Chunk, Document, Span
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

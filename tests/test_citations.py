@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import (
+from rag.ground.citations import (
     Marker,
-    best_quote,
     check_support,
     ground,
     parse_citations,
-    resolve,
+    resolve_uses,
     split_answer_sentences,
-    split_sentences,
 )
-from rag.conflicts import find_conflicts
-from rag.quantities import extract_quantities, number_keys
-from rag.support import (
+from rag.ground.claims import (
     Name,
     Source,
     check_claim,
@@ -29,6 +25,8 @@ from rag.support import (
     prepare,
     stems,
 )
+from rag.ground.conflicts import find_conflicts
+from rag.ground.quantities import extract_quantities, number_keys
 from rag.types import Chunk, Hit, Passage
 
 ARTICLES = {
@@ -159,8 +157,8 @@ def test_lines_end_sentences_and_marker_lines_join_the_previous() -> None:
 
 
 def test_split_sentences_on_empty_and_unterminated_text() -> None:
-    assert split_sentences("") == []
-    assert split_sentences("   \n ") == []
+    assert split_answer_sentences("") == []
+    assert split_answer_sentences("   \n ") == []
     assert spans_text("ohne Punkt am Ende") == ["ohne Punkt am Ende"]
     assert spans_text("Frage? Antwort! Ende.") == ["Frage?", "Antwort!", "Ende."]
 
@@ -399,19 +397,21 @@ def test_ground_cites_duplicates_under_the_same_number() -> None:
 def test_quote_uses_the_chunk_when_passage_fields_disagree() -> None:
     chunk = chunk_of("b.txt")
     odd = Passage(1, Hit(chunk, 1.0, 1), "something else", 0, 14)
-    (citation,) = resolve("Nvidia verlor 600 Milliarden Dollar [1].", [odd])
+    (citation,) = resolve_uses([(1, "Nvidia verlor 600 Milliarden Dollar.")], [odd], "de")
     assert citation.quote == "Nvidia verlor am 27.01.2025 fast 600 Milliarden Dollar an Marktwert."
     assert_exact((citation,))
 
 
-def test_best_quote_falls_back_to_whole_text() -> None:
+def test_quote_falls_back_to_the_whole_passage_when_no_sentence_matches() -> None:
     text = "  Ganz anderes Thema hier.  "
-    assert best_quote("Nichts passt.", text, 10, "de") == (12, 36, "Ganz anderes Thema hier.")
+    chunk = Chunk("x.txt#10", "x.txt", "X", 10, 10 + len(text), text, 4)
+    (citation,) = resolve_uses([(1, "Nichts passt.")], [Passage(1, Hit(chunk, 1.0, 1), text, 10, 10 + len(text))], "de")
+    assert (citation.start, citation.end, citation.quote) == (12, 36, "Ganz anderes Thema hier.")
 
 
 def test_resolve_keeps_order_of_first_use(passages: list[Passage]) -> None:
-    citations = resolve("A 2.000 Chips [2]. B 2.048 GPUs [1]. C [2].", passages, "de")
-    assert [c.number for c in citations] == [2, 1]
+    uses = [(2, "A 2.000 Chips."), (1, "B 2.048 GPUs."), (2, "C.")]
+    assert [c.number for c in resolve_uses(uses, passages, "de")] == [2, 1]
 
 
 # --- conflicts -------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_one_long_line_of_many_sentences_splits_into_each_of_them() -> None:
     """A 300,000-character line (it took ~2 s when each sentence end sliced the rest of the line)."""
     unit = "DeepSeek nutzte ca. 2.048 GPUs. [1] Die Kosten waren gering [2]. "
     text = unit * 4600
-    spans = split_sentences(text)
+    spans = split_answer_sentences(text)
     assert len(spans) == 2 * 4600
     assert [text[s:e] for s, e in spans[:2]] == ["DeepSeek nutzte ca. 2.048 GPUs. [1]", "Die Kosten waren gering [2]."]
     assert spans[-1][1] == len(text.rstrip())

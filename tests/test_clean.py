@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.clean import clean
+from rag.ingest.clean import clean
 from rag.types import Span
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

@@ -5,29 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes import cli_commands
 from typer.testing import CliRunner
 
-from rag.cli import app
+from rag.cli.main import app
 
 runner = CliRunner()
 
 
-def _commands(group, prefix=()):  # type: ignore[no-untyped-def]
-    import typer.main
-
-    click_group = typer.main.get_command(group) if not hasattr(group, "commands") else group
-    for name, cmd in click_group.commands.items():
-        yield (*prefix, name)
-        if hasattr(cmd, "commands"):
-            yield from _commands(cmd, (*prefix, name))
-
-
-ALL_COMMANDS = list(_commands(app))
-
-
 def test_every_command_has_help() -> None:
-    assert ("models", "fetch") in ALL_COMMANDS and ("index",) in ALL_COMMANDS
-    for cmd in ALL_COMMANDS:
+    assert ("models", "fetch") in cli_commands(app) and ("index",) in cli_commands(app)
+    for cmd in cli_commands(app):
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0, (cmd, result.output)
         assert "Usage" in result.output

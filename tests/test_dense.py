@@ -6,11 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from fakes import FakeEmbedder
-from test_index import CONFIG, A, B, C, paragraphs, run
+from fakes import CONFIG, A, B, C, FakeEmbedder, paragraphs, run
 
-from rag.dense import build_dense, choose_kind, recall_at_k
-from rag.index import load_index, update_index
+from rag.retrieval.dense import build_dense, choose_kind, recall_at_k
+from rag.retrieval.store import load_index, update_index
 
 
 def clustered(n: int, dim: int = 64, centres: int = 50, seed: int = 0) -> np.ndarray:
@@ -39,7 +38,7 @@ def test_an_approximate_index_records_its_recall_against_exact_search() -> None:
 
 
 def test_a_probe_limit_below_the_list_count_still_recalls_most(monkeypatch) -> None:
-    from rag import dense
+    from rag.retrieval import dense
 
     monkeypatch.setattr(dense, "NPROBE", 16)
     data = clustered(12_000, seed=1)

@@ -1,7 +1,7 @@
 """Fault injection: killed writers, damaged files, a full disk (issue 9).
 
 (a) A process SIGKILLed at random points while it updates the index (``rag index``) or while
-    it adds an uploaded document (``rag.documents.add_document``): afterwards the index loads and
+    it adds an uploaded document (``rag.serve.uploads.add_document``): afterwards the index loads and
     is exactly the old one or exactly the new one. tests/test_index.py kills at three named
     stages; here the kill points are the Nth executed line of the writer's code, N drawn with
     a seeded RNG, so every run covers the same points and a failure can be replayed.
@@ -28,14 +28,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fakes import FakeEmbedder
-from test_index import CONFIG, A, B, C, doc, run
+from fakes import CONFIG, A, B, C, FakeEmbedder, doc, run
 from typer.testing import CliRunner
 
-from rag import models
-from rag.cli import app
+from rag.cli.main import app
 from rag.errors import IndexStateError, ModelError, StorageError
-from rag.index import current_version, load_index
+from rag.models import fetch
+from rag.retrieval.store import current_version, load_index
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL_POINTS = 20
@@ -46,7 +45,10 @@ runner = CliRunner()
 
 # The writer's own code; a kill between two of its lines stands for a kill anywhere in between
 # (a half-written file lies in a staging folder or a temporary name either way).
-_TRACED = tuple(str(ROOT / "rag" / name) for name in ("index.py", "storage.py", "keyword.py", "documents.py"))
+_TRACED = tuple(
+    str(ROOT / "rag" / name)
+    for name in ("retrieval/store.py", "retrieval/files.py", "retrieval/bm25.py", "durable.py", "serve/uploads.py")
+)
 
 
 def _die_at_line(kill_at: int | None) -> list[int]:
@@ -75,7 +77,7 @@ def _index_update(workdir: Path) -> None:
 
 def _upload(workdir: Path) -> None:
     """The upload route's body: save the file, index it, swap it in."""
-    from rag.documents import add_document
+    from rag.serve.uploads import add_document
 
     settings = _upload_settings(workdir)
     answerer = SimpleNamespace(retriever=SimpleNamespace(embedder=FakeEmbedder(768), use_index=lambda index: None))
@@ -132,10 +134,10 @@ def _fingerprint(index_dir: Path, config: Any) -> tuple[Any, ...]:
 @pytest.fixture
 def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real runtime path with a fake embedder and a word-count tokenizer (inherited by forked children)."""
-    from rag import runtime
+    from rag import wiring
 
-    monkeypatch.setattr(runtime, "token_counter", lambda s: lambda t: len(t.split()))
-    monkeypatch.setattr(runtime, "embedder", lambda s: FakeEmbedder(768))
+    monkeypatch.setattr(wiring, "token_counter", lambda s: lambda t: len(t.split()))
+    monkeypatch.setattr(wiring, "embedder", lambda s: FakeEmbedder(768))
 
 
 def _base(tmp_path: Path, op: str) -> tuple[Path, Any]:
@@ -143,20 +145,20 @@ def _base(tmp_path: Path, op: str) -> tuple[Path, Any]:
     if op == "index":
         run(base / "index", [A, B])
         return base, CONFIG
-    from rag import runtime
-    from rag.ingest import load_documents
+    from rag import wiring
+    from rag.ingest.load import load_documents
 
     settings = _upload_settings(base)
     settings.corpus_dir.mkdir(parents=True)
     for d in (A, B, C):
         (settings.corpus_dir / d.doc_id).write_text(d.text)
-    runtime.index_documents(settings, load_documents([settings.corpus_dir])[0])
-    return base, runtime.index_config(settings)
+    wiring.index_documents(settings, load_documents([settings.corpus_dir])[0])
+    return base, wiring.index_config(settings)
 
 
 @pytest.mark.parametrize("op", ["index", "upload"])
 def test_sigkill_at_random_points_leaves_old_or_new_index(tmp_path: Path, op: str, fake_runtime: None) -> None:
-    from rag.documents import recover_uploads  # imported before any child, so every child traces the same lines
+    from rag.serve.uploads import recover_uploads  # imported before any child, so every child traces the same lines
 
     base, config = _base(tmp_path, op)
     old = _fingerprint(base / "index", config)
@@ -223,9 +225,9 @@ def _one_line_error(result: Any, code: int, *needles: str) -> str:
 @pytest.fixture
 def built(tmp_path: Path, fake_runtime: None, settings: Any) -> Path:
     """A real-layout index (the default embedding config) built with fakes; returns its live version."""
-    from rag import runtime
+    from rag import wiring
 
-    runtime.index_documents(settings, [A, B, C])
+    wiring.index_documents(settings, [A, B, C])
     return current_version(settings.index_dir)
 
 
@@ -304,9 +306,9 @@ def test_bad_current_pointer(built: Path, settings: Any, pointer: str) -> None:
 
 
 def _config(settings: Any) -> Any:
-    from rag import runtime
+    from rag import wiring
 
-    return runtime.index_config(settings)
+    return wiring.index_config(settings)
 
 
 # ---- a full disk
@@ -330,7 +332,7 @@ def test_full_disk_while_indexing(
     owner: Any = {"numpy": np, "os": os, "pathlib.Path": Path}[module]
     monkeypatch.setattr(owner, name, _enospc)
     if where == "pathlib.Path.mkdir":  # the lock's folder exists; the staging folder is the first mkdir
-        monkeypatch.setattr("rag.index.IndexLock.__enter__", lambda self: self)
+        monkeypatch.setattr("rag.retrieval.store.IndexLock.__enter__", lambda self: self)
     result = runner.invoke(app, ["--index-dir", str(settings.index_dir), "index", str(corpus)])
     line = _one_line_error(result, 7, "No space left on device", "free some space", "previous index is unchanged")
     print(f"\nfull disk ({where}): {line}")
@@ -344,9 +346,9 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
     import json, os, sys
     from pathlib import Path
     sys.path[:0] = [{tests!r}]
-    from test_index import CONFIG, A, B, C, run
+    from fakes import CONFIG, A, B, C, run
     from rag.errors import StorageError
-    from rag.index import load_index
+    from rag.retrieval.store import load_index
 
     disk = Path(sys.argv[1])
     run(disk / "index", [A])
@@ -415,17 +417,15 @@ def small_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def sha(b: bytes) -> str:
         return hashlib.sha256(b).hexdigest()
 
-    answer = models.ModelSpec(
-        "qwen2.5-coder-1.5b", "answers (default)", "file", "answer.gguf", (), len(gguf), sha(gguf)
-    )
-    embedding = models.ModelSpec(
+    answer = fetch.ModelSpec("qwen2.5-coder-1.5b", "answers (default)", "file", "answer.gguf", (), len(gguf), sha(gguf))
+    embedding = fetch.ModelSpec(
         "embeddinggemma-300m", "embeddings (default)", "folder", "emb", (), len(weights), sha(weights),
         checked_file="model.safetensors", dimension=768,
         files=(("tokenizer.json", len(tokenizer), sha(tokenizer)),),
     )  # fmt: skip
-    monkeypatch.setattr(models, "MODELS", {"qwen2.5-coder-1.5b": answer, "embeddinggemma-300m": embedding})
-    for name in models.MODELS:
-        models.require(folder, name)  # verified and stamped, as after `rag models fetch`
+    monkeypatch.setattr(fetch, "MODELS", {"qwen2.5-coder-1.5b": answer, "embeddinggemma-300m": embedding})
+    for name in fetch.MODELS:
+        fetch.require(folder, name)  # verified and stamped, as after `rag models fetch`
     return folder
 
 
@@ -446,9 +446,9 @@ def test_damaged_model_file(small_models: Path, name: str, file: str, damage: st
     target = small_models / file
     data = target.read_bytes()
     target.write_bytes(data[:-100] if damage == "truncate" else data[:10] + bytes([data[10] ^ 0xFF]) + data[11:])
-    assert not models.is_current(small_models, models.get_spec(name))  # the cheap check sees it (size, mtime)
+    assert not fetch.is_current(small_models, fetch.get_spec(name))  # the cheap check sees it (size, mtime)
     with pytest.raises(ModelError, match=rf"{target.name}.*rag models fetch --force {name}"):
-        models.require(small_models, name)
+        fetch.require(small_models, name)
     line = _one_line_error(_verify(small_models, name), 3, str(target), f"rag models fetch --force {name}")
     print(f"\nmodel {file} {damage}: {line}")
 
@@ -461,16 +461,17 @@ def test_altered_model_with_restored_mtime_is_caught_by_verify_only(small_models
     data[2000] ^= 0xFF
     target.write_bytes(bytes(data))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert models.is_current(small_models, models.get_spec("qwen2.5-coder-1.5b"))  # the documented limit
+    assert fetch.is_current(small_models, fetch.get_spec("qwen2.5-coder-1.5b"))  # the documented limit
     _one_line_error(_verify(small_models, "qwen2.5-coder-1.5b"), 3, "sha256", "rag models fetch --force")
 
 
 def test_ask_with_a_truncated_answer_model_is_one_line(
     small_models: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag import runtime
 
-    monkeypatch.setattr(runtime, "open_retriever", lambda s, e=None: None)  # the index is not the subject here
+    from rag import wiring
+
+    monkeypatch.setattr(wiring, "open_retriever", lambda s, e=None: None)  # the index is not the subject here
     target = small_models / "answer.gguf"
     target.write_bytes(target.read_bytes()[:1000])
     result = runner.invoke(app, ["--models-dir", str(small_models), "ask", "Wie viele GPUs nutzte DeepSeek?"])
@@ -482,8 +483,8 @@ def test_full_disk_while_building_a_model(small_models: Path, monkeypatch: pytes
     def full(ordered: Any, out: Path, progress: bool) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
-    monkeypatch.setattr(models, "_download", lambda parts, downloads, progress: {})
-    monkeypatch.setattr(models, "_concatenate", full)
+    monkeypatch.setattr(fetch, "_download", lambda parts, downloads, progress: {})
+    monkeypatch.setattr(fetch, "_concatenate", full)
     before = (small_models / "answer.gguf").read_bytes()
     result = runner.invoke(app, ["--models-dir", str(small_models), "models", "fetch", "--force", "qwen2.5-coder-1.5b"])
     line = _one_line_error(result, 7, "No space left on device", "MB free", "rag models fetch qwen2.5-coder-1.5b")
@@ -500,7 +501,7 @@ def test_storage_error_is_a_rag_error_with_its_own_code() -> None:
 
 
 def test_fifo_named_like_an_article_is_skipped_not_read_forever(tmp_path: Path) -> None:
-    from rag.ingest import load_documents
+    from rag.ingest.load import load_documents
 
     os.mkfifo(tmp_path / "pipe.txt")
     (tmp_path / "a.txt").write_text(A.text)

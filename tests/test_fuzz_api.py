@@ -15,16 +15,15 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fakes import FakeGenerator
+from fakes import FakeGenerator, fake_answerer, served_routes, wait_ready
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import response_schema_conformance
-from test_api import _ready, app_settings, client, fake_answerer  # noqa: F401  (fixtures used below)
 
-from rag.api import create_app
+from rag.serve.app import create_app
 
 # Examples per operation and mode. The five operations that take input (body or path) get both modes;
 # the others have nothing to vary, so a negative case cannot be built for them.
@@ -53,7 +52,7 @@ def error_problem(response: Any) -> str | None:
 
 
 @pytest.fixture
-def schema(app_settings):  # noqa: F811
+def schema(app_settings):
     app = create_app(app_settings, build=fake_answerer)
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app)
     with schemathesis.python.asgi.get_client(app) as asgi:  # starts the lifespan; schemathesis keeps it running
@@ -70,7 +69,7 @@ def test_every_route_is_in_the_document(schema) -> None:
 
     app = schema.app
     documented = {(op.method.upper(), op.path) for op in (r.ok() for r in schema.get_all_operations())}
-    served = {(m, r.path) for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
+    served = {(m, path) for m, path, route in served_routes(app) if isinstance(route, APIRoute)}
     assert served == documented
 
 
@@ -155,7 +154,7 @@ EDGE_REQUESTS = [
 
 
 @pytest.mark.parametrize(("method", "path", "kw"), EDGE_REQUESTS, ids=[f"{m} {p[:30]}" for m, p, _ in EDGE_REQUESTS])
-def test_edge_requests_get_a_4xx_in_the_error_shape(client, method: str, path: str, kw: dict[str, Any]) -> None:  # noqa: F811
+def test_edge_requests_get_a_4xx_in_the_error_shape(client, method: str, path: str, kw: dict[str, Any]) -> None:
     r = client.request(method, path, **kw)
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
     assert error_problem(r) is None, error_problem(r)
@@ -175,7 +174,7 @@ upload_bodies = st.one_of(
 @settings(max_examples=150, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(suffix=st.sampled_from(["txt", "md", "html", "htm", "pdf"]), data=upload_bodies)
-def test_uploads_of_arbitrary_bytes(client, app_settings, suffix: str, data: bytes) -> None:  # noqa: F811
+def test_uploads_of_arbitrary_bytes(client, app_settings, suffix: str, data: bytes) -> None:
     r = client.post("/v1/documents", files={"file": (f"fuzz.{suffix}", data, "application/octet-stream")})
     assert r.status_code in (201, 413, 422), r.text
     assert error_problem(r) is None
@@ -211,7 +210,7 @@ def test_stream_answer_ends_when_the_worker_hits_a_bug() -> None:
     """Without the "failed" event the consumer waited forever and held the model gate."""
     import asyncio
 
-    from rag.service import stream_answer
+    from rag.serve.stream import stream_answer
 
     def run(on_token: Any) -> Any:
         on_token("ein ")
@@ -229,12 +228,12 @@ def test_stream_answer_ends_when_the_worker_hits_a_bug() -> None:
 
 # If stream_answer regresses, the stream=True case hangs rather than fails; the test above names the cause.
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_bug_is_a_500_in_the_error_shape_and_frees_the_model(app_settings, stream: bool) -> None:  # noqa: F811
+def test_a_bug_is_a_500_in_the_error_shape_and_frees_the_model(app_settings, stream: bool) -> None:
     def build(settings: Any) -> Any:
         return replace(fake_answerer(settings), generator=BuggyGenerator())
 
     with TestClient(create_app(app_settings, build=build), raise_server_exceptions=False) as c:
-        _ready(c)
+        wait_ready(c)
         for _ in range(3):  # more than once: a leaked gate would block the second call
             bad = {"question": "Wie viele GPUs nutzte DeepSeek? BOOM", "stream": stream}
             r = _with_timeout(lambda bad=bad: c.post("/v1/ask", json=bad))
@@ -248,7 +247,7 @@ def test_retry_after_is_not_the_keep_alive_timeout() -> None:
     """A client that honours Retry-After must not come back just as uvicorn closes its idle connection."""
     import uvicorn
 
-    from rag.api import RETRY_AFTER_S
+    from rag.serve.app import RETRY_AFTER_S
 
     keep_alive = uvicorn.Config(app=None).timeout_keep_alive
     assert abs(RETRY_AFTER_S - keep_alive) >= 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from rag.generate import GenerationSettings, LlamaCppGenerator
+from rag.models.generate import GenerationSettings, LlamaCppGenerator
 
 
 class StubLlama:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import InputError
-from rag.gold import GOLD_TYPES, GoldItem, load_gold
+from rag.evaluation.gold import GOLD_TYPES, GoldItem, load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "eval" / "gold.jsonl"

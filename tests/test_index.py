@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -12,45 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeEmbedder
+from fakes import CONFIG, A, B, C, FakeEmbedder, doc, paragraphs, run
 
 from rag.errors import IndexLockedError, IndexStateError
-from rag.index import IndexConfig, IndexLock, current_version, load_index, update_index
-from rag.types import Chunk, Document
-
-CONFIG = IndexConfig("fake", "f" * 64, 64, chunk_tokens=50, overlap_sentences=0)
-
-
-def doc(doc_id: str, text: str) -> Document:
-    return Document(doc_id, doc_id, doc_id, text, hashlib.sha256(text.encode()).hexdigest())
-
-
-def paragraphs(d: Document) -> list[Chunk]:
-    """One chunk per line: enough to exercise the index without the real chunker."""
-    out, pos = [], 0
-    for n, line in enumerate(d.text.split("\n")):
-        if line.strip():
-            out.append(Chunk(f"{d.doc_id}#{n}", d.doc_id, d.title, pos, pos + len(line), line, len(line.split())))
-        pos += len(line) + 1
-    return out
-
-
-def run(index_dir: Path, docs: list[Document], embedder: FakeEmbedder | None = None, **kw):
-    embedder = embedder or FakeEmbedder()
-    return update_index(
-        index_dir,
-        CONFIG,
-        docs,
-        chunk=paragraphs,
-        embed=lambda chunks: embedder.embed([c.text for c in chunks], "document"),
-        detect_lang=lambda text: "de",
-        **kw,
-    )
-
-
-A = doc("a.txt", "DeepSeek nutzte 2.048 GPUs.\nDas Training kostete 5,6 Millionen Dollar.")
-B = doc("b.txt", "Nvidia verlor 600 Milliarden Dollar an einem Tag.")
-C = doc("c.txt", "Liang Wenfeng gründete DeepSeek.\nDer Sitz ist in Hangzhou.")
+from rag.retrieval.store import IndexConfig, IndexLock, current_version, load_index, update_index
 
 
 def test_build_then_nothing_to_do(tmp_path: Path) -> None:
@@ -144,7 +108,7 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
 
 def _build_and_stall(index_dir: str, stage: str) -> None:
     """Build a+b+c, stalling at ``stage`` so the parent can kill the process right there."""
-    import rag.index as index_module
+    import rag.retrieval.store as index_module
 
     def stall(*args, **kwargs):
         time.sleep(30)

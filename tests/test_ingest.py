@@ -10,7 +10,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from rag.errors import DocumentError
-from rag.ingest import SUPPORTED_SUFFIXES, derive_title, load_document, load_documents
+from rag.ingest.load import SUPPORTED_SUFFIXES, derive_title, load_document, load_documents
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

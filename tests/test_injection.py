@@ -1,7 +1,7 @@
 """Prompt injection: control tokens inside articles stay plain text (issue 9).
 
 llama-cpp-python tokenizes the whole rendered chat prompt with ``special=True``, so a document
-holding ``<|im_start|>system`` would otherwise open a real system turn. `rag.sanitize` breaks such
+holding ``<|im_start|>system`` would otherwise open a real system turn. `rag.models.sanitize` breaks such
 strings; the real-model tests check it with the GGUF's own template and tokenizer, and that a few
 plain-word injections (eval/injection/) do not steer the answers. bench/bench_injection.py runs all.
 """
@@ -17,8 +17,15 @@ from typing import Any
 
 import pytest
 
-from rag.prompt import format_passages, load_template
-from rag.sanitize import ZERO_WIDTH_SPACE, has_control_tokens, neutralize, neutralize_messages
+from rag.answer.prompt import format_passages, load_template
+from rag.models.sanitize import ZERO_WIDTH_SPACE, neutralize, neutralize_messages
+
+
+def has_control_tokens(text: str) -> bool:
+    """Whether ``text`` holds a string a chat template's tokenizer could read as a control token:
+    exactly what `neutralize` would change (it breaks each one, and leaves everything else as it is)."""
+    return neutralize(text) != text
+
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = (
@@ -96,7 +103,7 @@ class _RecordingLlama:
 
 
 def test_llama_cpp_generator_neutralizes_before_the_chat_template() -> None:
-    from rag.generate import GenerationSettings, LlamaCppGenerator
+    from rag.models.generate import GenerationSettings, LlamaCppGenerator
 
     generator = object.__new__(LlamaCppGenerator)
     generator._llm = _RecordingLlama()  # type: ignore[attr-defined]
@@ -119,12 +126,12 @@ def _passage(number: int, text: str) -> Any:
 
 
 def _require(name: str) -> Path:
-    from rag import models
     from rag.config import Settings
     from rag.errors import ModelError
+    from rag.models import fetch
 
     try:
-        return models.require(Settings().models_path, name)
+        return fetch.require(Settings().models_path, name)
     except ModelError as exc:
         pytest.fail(f"{exc} (the real-model tests need `make models`)", pytrace=False)
 

@@ -9,10 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_api import _ready, app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
+from fakes import fake_answerer, wait_ready
 from typer.testing import CliRunner
 
-from rag.cli import app
+from rag.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -28,7 +28,7 @@ def test_serve_beyond_loopback_without_a_key_warns(
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
-    monkeypatch.setattr("rag.api.create_app", lambda settings: None)
+    monkeypatch.setattr("rag.serve.app.create_app", lambda settings: None)
     if key:
         monkeypatch.setenv("RAG_API_KEY", key)
     else:
@@ -38,15 +38,15 @@ def test_serve_beyond_loopback_without_a_key_warns(
     assert ("without RAG_API_KEY" in result.output) is warned
 
 
-def test_cors_is_closed_by_default(app_settings) -> None:  # noqa: F811
+def test_cors_is_closed_by_default(app_settings) -> None:
     """No RAG_CORS_ORIGINS: a page on another origin can neither preflight nor read a response."""
     from fastapi.testclient import TestClient
 
-    from rag.api import create_app
+    from rag.serve.app import create_app
 
     assert app_settings.cors_origins == []
     with TestClient(create_app(app_settings, build=fake_answerer)) as c:
-        _ready(c)
+        wait_ready(c)
         origin = {"Origin": "https://evil.example"}
         pre = c.options("/v1/ask", headers={**origin, "Access-Control-Request-Method": "POST"})
         assert "access-control-allow-origin" not in pre.headers
@@ -70,13 +70,13 @@ _NO_NETWORK = textwrap.dedent(
     socket.create_connection = refuse
     socket.getaddrinfo = refuse
 
-    from rag import runtime
+    from rag import wiring
     from rag.config import Settings
-    from rag.generate import GenerationSettings
+    from rag.models.generate import GenerationSettings
 
     settings = Settings(answer_model="smollm2-135m", n_ctx=512)
-    vectors = runtime.embedder(settings).embed(["DeepSeek trainierte R1 mit 2.048 GPUs."], "document")
-    text = "".join(runtime.generator(settings).stream([{"role": "user", "content": "Say hi."}], GenerationSettings(8)))
+    vectors = wiring.embedder(settings).embed(["DeepSeek trainierte R1 mit 2.048 GPUs."], "document")
+    text = "".join(wiring.generator(settings).stream([{"role": "user", "content": "Say hi."}], GenerationSettings(8)))
     print("ok", vectors.shape, repr(text))
     """
 )

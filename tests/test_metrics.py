@@ -6,8 +6,8 @@ import doctest
 
 import pytest
 
-import rag.metrics
-from rag.metrics import (
+import rag.evaluation.retrieval_metrics
+from rag.evaluation.retrieval_metrics import (
     evidence_hit,
     first_relevant_rank,
     mrr,
@@ -18,7 +18,7 @@ from rag.metrics import (
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(rag.metrics)
+    result = doctest.testmod(rag.evaluation.retrieval_metrics)
     assert result.attempted > 0
     assert result.failed == 0
 

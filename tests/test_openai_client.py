@@ -15,21 +15,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes import fake_answerer
 from live import free_socket, serve, wait_healthy
-from test_api import app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
 
 QUESTION = "How many GPUs did DeepSeek use?"
 
 
 @pytest.fixture
-def openai_client(app_settings) -> Iterator:  # noqa: F811
+def openai_client(app_settings) -> Iterator:
     from openai import OpenAI
 
     with serve(app_settings, fake_answerer) as url:
         yield OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=10)
 
 
-def test_openai_client_lists_the_model(openai_client, app_settings) -> None:  # noqa: F811
+def test_openai_client_lists_the_model(openai_client, app_settings) -> None:
     assert [m.id for m in openai_client.models.list()] == [app_settings.answer_model]
 
 
@@ -70,11 +70,11 @@ def test_openai_client_sees_bad_input_as_a_4xx_exception(openai_client) -> None:
 
 @pytest.fixture(scope="module")
 def llama_server() -> Iterator[str]:
-    from rag import models
     from rag.config import Settings
+    from rag.models import fetch
 
     try:
-        gguf = models.require(Settings().models_path, "qwen2.5-coder-0.5b")
+        gguf = fetch.require(Settings().models_path, "qwen2.5-coder-0.5b")
     except Exception as exc:
         pytest.fail(f"the 0.5B model is missing ({exc}); run `rag models fetch`")
     sock = free_socket()
@@ -99,7 +99,7 @@ def llama_server() -> Iterator[str]:
 
 @pytest.mark.real_models
 def test_openai_backend_streams_from_a_llama_cpp_server(llama_server) -> None:
-    from rag.generate import GenerationSettings, OpenAIServerGenerator
+    from rag.models.generate import GenerationSettings, OpenAIServerGenerator
 
     gen = OpenAIServerGenerator(f"{llama_server}/v1", model_id="small")  # the /v1 spelling works too
     messages = [
@@ -115,7 +115,7 @@ def test_openai_backend_streams_from_a_llama_cpp_server(llama_server) -> None:
 
 def test_openai_backend_names_an_unreachable_server() -> None:
     from rag.errors import ModelError
-    from rag.generate import GenerationSettings, OpenAIServerGenerator
+    from rag.models.generate import GenerationSettings, OpenAIServerGenerator
 
     sock = free_socket()  # bound, never listening: connection refused
     try:

@@ -6,10 +6,10 @@ import re
 import shlex
 from pathlib import Path
 
-from test_cli import ALL_COMMANDS
+from fakes import cli_commands
 from typer.testing import CliRunner
 
-from rag.cli import app
+from rag.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -40,7 +40,7 @@ def test_dockerfile_uses_the_makefile_install_and_existing_commands() -> None:
     entry = " ".join(shlex.split(_instructions("CMD")[0].strip("[]").replace(",", " ")))
     for call in [*rag_calls, entry.split()[0]]:
         words = tuple(call.split())
-        assert any(words[: len(c)] == c for c in ALL_COMMANDS), f"Dockerfile calls `rag {call}`, not a CLI command"
+        assert any(words[: len(c)] == c for c in cli_commands(app)), f"Dockerfile calls `rag {call}`, not a CLI command"
     assert "USER rag" in DOCKERFILE and "HEALTHCHECK" in DOCKERFILE
     assert DOCKERFILE.count("FROM ") >= 2  # multi-stage
 
@@ -55,3 +55,12 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_serve_command_exists_for_the_image_entry_point() -> None:
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0 and "--port" in result.output
+
+
+def test_python_dash_m_rag_is_the_rag_command() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "rag", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ask" in result.stdout and "eval" in result.stdout and "config" in result.stdout

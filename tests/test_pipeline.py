@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakeEmbedder, FakeGenerator
-from test_index import CONFIG, A, B, C, run
+from fakes import CONFIG, A, B, C, FakeEmbedder, FakeGenerator, run
 
+from rag.answer.pipeline import AnswerSettings, Templates, answer, refers_back
+from rag.answer.prompt import load_template
 from rag.errors import InputError
-from rag.index import load_index
-from rag.pipeline import AnswerSettings, Templates, answer, refers_back
-from rag.prompt import load_template
-from rag.retrieve import RetrievalSettings, Retriever
+from rag.retrieval.retrieve import RetrievalSettings, Retriever
+from rag.retrieval.store import load_index
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,7 +118,7 @@ def test_lang_override(parts) -> None:
 
 
 def test_trim_passage_keeps_one_exact_span_of_the_sentences_about_the_question() -> None:
-    from rag.pipeline import trim_passage
+    from rag.answer.pipeline import trim_passage
     from rag.types import Chunk, Hit, Passage
 
     article = "Titel\n\nDer Sitz ist in Hangzhou. DeepSeek nutzte 2.048 GPUs. Das Training kostete wenig. Ende."

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_document, split_sentences
-from rag.citations import ground, parse_citations, resolve
-from rag.citations import split_sentences as split_answer
-from rag.clean import clean
+from rag.ground.citations import ground, parse_citations
+from rag.ground.citations import split_answer_sentences as split_answer
+from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.clean import clean
 from rag.language import REFUSAL, detect_language, is_refusal, model_guess, word_votes
 from rag.types import Chunk, Document, Hit, Passage, Span
 
@@ -203,14 +203,13 @@ def test_parse_citations_markers_are_where_they_say(text: str) -> None:
 @example("DeepSeek nutzte 2048 GPUs [1][7].", 1, None)
 @example("Dazu enthalten die Artikel keine Angabe. [3]", 2, "de")
 @example("[0] [1-30] [999] 【2】", 3, "en")
-def test_ground_and_resolve_never_cite_a_passage_not_offered(text: str, count: int, lang: str | None) -> None:
+def test_ground_never_cites_a_passage_not_offered(text: str, count: int, lang: str | None) -> None:
     passages = passages_for(ARTICLE, count)
     known = {p.number for p in passages}
-    for citations in (resolve(text, passages, lang), ground(text, passages, lang).citations):
-        for c in citations:
-            assert c.number in known
-            assert ARTICLE[c.start : c.end] == c.quote  # the quote is the article, by its offsets
     g = ground(text, passages, lang)
+    for c in g.citations:
+        assert c.number in known
+        assert ARTICLE[c.start : c.end] == c.quote  # the quote is the article, by its offsets
     assert g.lang in ("de", "en")
     assert not set(g.dropped) & known
     assert {n for m in parse_citations(g.text) for n in m.numbers} <= known  # the rewritten answer too
@@ -245,7 +244,7 @@ def test_huge_text_through_the_cleaner_and_the_marker_parser(text: str) -> None:
     assert time.perf_counter() - started < 10
 
 
-# The answer side is quadratic in the length of one line (`split_sentences` copies the rest of the
+# The answer side is quadratic in the length of one line (`split_answer_sentences` copies the rest of the
 # line at each full stop): fine for what the model can write (max_tokens <= 4096, ~20k characters),
 # so that is the size tested; 300k characters of ". " take ~5 s, of "[1," ~30 s in `ground`.
 LONGEST_ANSWER = 20_000

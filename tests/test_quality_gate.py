@@ -1,6 +1,6 @@
 """CI quality gate: the real default models on a fixed subset of the gold set must stay above the floors.
 
-Floors live in eval/floors.json, set a little below measured results (README, "Quality");
+Floors live in eval/floors.json, set a little below measured results (docs/experiments.md);
 raise them as the system improves. Needs `make index` (the Makefile's `test` target runs it).
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.gold import load_gold
+from rag.evaluation.gold import load_gold
 
 pytestmark = pytest.mark.real_models
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,13 +22,13 @@ FLOORS = json.loads((ROOT / "eval" / "floors.json").read_text())
 
 @pytest.fixture(scope="module")
 def gate_report():
-    from rag import runtime
-    from rag.evaluate import evaluate_answers, evaluate_retrieval
+    from rag import wiring
+    from rag.evaluation.run import evaluate_answers, evaluate_retrieval
 
     items = [i for i in load_gold(ROOT / "eval" / "gold.jsonl") if i.id in set(FLOORS["subset"])]
     assert len(items) == len(FLOORS["subset"]), "every gate id must be in eval/gold.jsonl"
     try:
-        answerer = runtime.answerer(Settings())
+        answerer = wiring.answerer(Settings())
     except RagError as exc:
         pytest.fail(f"{exc} (the gate needs `make index`)", pytrace=False)
     retrieval = evaluate_retrieval(answerer.retriever, load_gold(ROOT / "eval" / "gold.jsonl"), ["fused"])

@@ -5,23 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag import models
 from rag.config import Settings
 from rag.errors import ModelError
+from rag.models import fetch
 
 pytestmark = pytest.mark.real_models
 
 
 def _require(name: str):
     try:
-        return models.require(Settings().models_path, name)
+        return fetch.require(Settings().models_path, name)
     except ModelError as exc:
         pytest.fail(f"{exc} (the real-model tests need `make models`)", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.models.embed import SentenceTransformerEmbedder
 
     path = _require("embeddinggemma-300m")
     return SentenceTransformerEmbedder(path, model_id="embeddinggemma-300m", threads=2)
@@ -39,7 +39,7 @@ def test_embeddinggemma_aligns_german_and_english(real_embedder) -> None:
 
 
 def test_bfloat16_embeddings_match_float32(real_embedder) -> None:
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.models.embed import SentenceTransformerEmbedder
 
     texts = ["DeepSeek nutzte 2.048 GPUs für das Training.", "How much did Nvidia lose?", "Liang Wenfeng"]
     fp32 = SentenceTransformerEmbedder(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeEmbedder
-from test_index import CONFIG, A, B, C, doc, run
+from fakes import CONFIG, A, B, C, FakeEmbedder, doc, run
 
-from rag.index import build_faiss, load_index
-from rag.retrieve import RetrievalSettings, Retriever, collapse_duplicates, rrf, select_passages
+from rag.retrieval.dense import build_dense
+from rag.retrieval.retrieve import RetrievalSettings, Retriever, collapse_duplicates, rrf, select_passages
+from rag.retrieval.store import load_index
 from rag.types import Chunk, Hit
 
 
@@ -30,7 +31,7 @@ def test_faiss_matches_numpy_brute_force(kind: str) -> None:
     data /= np.linalg.norm(data, axis=1, keepdims=True)
     queries = rng.normal(size=(20, 32)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    index = build_faiss(data, kind)
+    index, _ = build_dense(data, kind)
     _, got = index.search(queries, 10)
     truth = np.argsort(-(queries @ data.T), axis=1)[:, :10]
     if kind == "flat":
@@ -84,3 +85,18 @@ def test_each_side_can_be_switched_off(retriever: Retriever) -> None:
     hits = retriever.search("H800")
     assert hits[0].chunk.doc_id == "d.txt" and all(h.dense_rank is None for h in hits)
     assert retriever.search("wort das nirgends vorkommt") == []
+
+
+def test_a_reranker_reorders_the_fused_hits_and_ranks_follow(retriever: Retriever) -> None:
+    """The reranker interface (no multilingual cross-encoder ships its weights on PyPI, so it is off by default)."""
+
+    class Reverse:
+        def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
+            return list(reversed(hits))
+
+    plain = retriever.search("Wie viele GPUs nutzte DeepSeek? 2048")
+    retriever.reranker = Reverse()
+    reranked = retriever.search("Wie viele GPUs nutzte DeepSeek? 2048")
+    # k applies after reranking, over every fused candidate: the reversed list starts with the worst candidate.
+    assert reranked[0].chunk.chunk_id != plain[0].chunk.chunk_id
+    assert [h.rank for h in reranked] == list(range(1, len(reranked) + 1))

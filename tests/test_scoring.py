@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.gold import GoldItem
-from rag.scoring import aggregate, score
+from rag.evaluation.gold import GoldItem
+from rag.evaluation.scoring import aggregate, score
 from rag.types import Answer, Citation, Document
 
 ARTICLE = "Deepseek benötigte für das Training von R1 nur 2.048 GPUs. Das war billig."

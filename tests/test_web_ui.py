@@ -20,12 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes import FakeGenerator
+from fakes import FakeGenerator, fake_answerer
 from live import WAIT_S, serve
-from test_api import app_settings, fake_answerer  # noqa: F401  (app_settings is a fixture used below)
 
-from rag.pipeline import AnswerSettings
-from rag.runtime import Answerer
+from rag.answer.pipeline import AnswerSettings
+from rag.wiring import Answerer
 
 pytestmark = pytest.mark.browser
 
@@ -173,13 +172,13 @@ def reference(url: str, question: str, history: list[dict[str, str]] | None = No
 
 
 def test_page_is_self_contained() -> None:
-    page = (ROOT / "rag" / "web" / "index.html").read_text(encoding="utf-8")
+    page = (ROOT / "rag" / "serve" / "web" / "index.html").read_text(encoding="utf-8")
     for external in ('src="http', "src='http", 'href="http', "href='http", "@import", "url(http", 'src="//'):
         assert external not in page
     assert "innerHTML" not in page and "insertAdjacentHTML" not in page and "document.write" not in page
 
 
-def test_german_question_streams_cites_and_opens_the_article(browser, app_settings) -> None:  # noqa: F811
+def test_german_question_streams_cites_and_opens_the_article(browser, app_settings) -> None:
     from selenium.webdriver.common.by import By
 
     question = "Wie viele GPUs nutzte DeepSeek?"
@@ -224,7 +223,7 @@ def test_german_question_streams_cites_and_opens_the_article(browser, app_settin
         assert console_errors(browser) == []
 
 
-def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_settings) -> None:  # noqa: F811
+def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_settings) -> None:
     from selenium.webdriver.common.by import By
 
     seen: list[list[dict[str, str]]] = []
@@ -279,7 +278,7 @@ def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_s
             browser.set_window_size(*WIDE)
 
 
-def test_refusal_is_shown_apart(browser, app_settings) -> None:  # noqa: F811
+def test_refusal_is_shown_apart(browser, app_settings) -> None:
     from selenium.webdriver.common.by import By
 
     def strict_gate(settings: Any) -> Answerer:
@@ -299,7 +298,7 @@ def test_refusal_is_shown_apart(browser, app_settings) -> None:  # noqa: F811
         assert console_errors(browser) == []
 
 
-def test_api_key_errors_are_shown_and_the_key_is_kept(browser, app_settings) -> None:  # noqa: F811
+def test_api_key_errors_are_shown_and_the_key_is_kept(browser, app_settings) -> None:
     from selenium.webdriver.common.by import By
 
     secured = app_settings.model_copy(update={"api_key": "s3cret"})
@@ -320,18 +319,18 @@ def test_api_key_errors_are_shown_and_the_key_is_kept(browser, app_settings) -> 
         assert browser.find_element(By.ID, "api-key").get_attribute("value") == "s3cret"
 
 
-def test_article_and_answer_text_never_become_html(browser, app_settings) -> None:  # noqa: F811
+def test_article_and_answer_text_never_become_html(browser, app_settings) -> None:
     from selenium.webdriver.common.by import By
 
-    from rag import runtime
-    from rag.ingest import load_documents
+    from rag import wiring
+    from rag.ingest.load import load_documents
 
     evil = '<img src=x onerror="window.__pwned=1">'
     filler = "\n\n".join(f"Absatz {i} erzählt vom Wetter, vom Sport und von Musik im Sommer." for i in range(120))
     target = f"Zhipu trainierte <b>GLM</b> mit 777 Beschleunigern {evil}."
     (app_settings.corpus_dir / "zhipu.txt").write_text(f"Bericht {evil} über Zhipu\n\n{filler}\n\n{target}\n")
     docs, _ = load_documents([app_settings.corpus_dir])
-    runtime.index_documents(app_settings, docs)
+    wiring.index_documents(app_settings, docs)
     reply = f"Zhipu trainierte <b>GLM</b> mit 777 Beschleunigern {evil} [1]."
 
     def scripted(settings: Any) -> Answerer:
@@ -387,7 +386,7 @@ def quoted(number: int, doc_id: str, sentence: str) -> dict[str, Any]:
             "start": 0, "end": len(sentence), "quote": sentence}  # fmt: skip
 
 
-def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_settings) -> None:  # noqa: F811
+def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_settings) -> None:
     """Answers the fakes cannot produce, streamed through a stubbed fetch (in 5-byte reads, mid-character)."""
     from selenium.webdriver.common.by import By
 
@@ -467,14 +466,14 @@ def test_real_models_answer_with_working_citation_links(browser, question, lang,
     """The default models and the built index (`make index`), as a user sees them; screenshots kept."""
     from selenium.webdriver.common.by import By
 
-    from rag import runtime
+    from rag import wiring
     from rag.config import Settings
-    from rag.index import current_version
+    from rag.retrieval.store import current_version
 
     settings = Settings(answer_cache=0)
     if current_version(settings.index_dir) is None:
         pytest.fail(f"no index in {settings.index_dir}; run `make index`", pytrace=False)
-    with serve(settings, runtime.answerer, wait_s=300) as url:
+    with serve(settings, wiring.answerer, wait_s=300) as url:
         open_page(browser, url)
         turn = ask(browser, question, wait_s=300)
         assert turn.get_attribute("data-state") == "final"

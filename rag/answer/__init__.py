@@ -1,0 +1,1 @@
+"""Answering: the prompt files, the pipeline function, the answer cache."""

@@ -1,0 +1,46 @@
+"""`rag config`: the settings in effect and where each came from; the generated reference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rag.cli.common import flags_of, settings_of
+from rag.config import reference_markdown, setting_sources
+
+config_app = typer.Typer(help="Show the settings in effect; write the configuration reference.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False
+) -> None:
+    """Every setting's effective value and its source: a flag, its RAG_* variable, or the default."""
+    settings = settings_of(ctx)
+    sources = setting_sources(flags_of(ctx))
+    values = settings.model_dump(mode="json")
+    if settings.api_key:
+        values["api_key"] = "***"  # printed settings end up in logs and bug reports
+    if as_json:
+        rows = {name: {"value": values[name], "source": sources[name]} for name in values}
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    width = max(map(len, values))
+    for name, value in values.items():
+        typer.echo(f"{name:{width}}  {json.dumps(value, ensure_ascii=False):40}  ({sources[name]})")
+
+
+@config_app.command("docs")
+def config_docs(
+    out: Annotated[Path | None, typer.Option(help="Write the Markdown here instead of printing it.")] = None,
+) -> None:
+    """The configuration reference in Markdown, generated from the settings (docs/configuration.md)."""
+    text = reference_markdown()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,308 @@
+"""The `rag` command line. Errors are mapped here once: one line on stderr, a typed exit code."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from rag.cli.common import answer_settings, settings_of
+from rag.cli.config import config_app
+from rag.cli.eval import eval_app
+from rag.cli.models import models_app
+from rag.config import Settings, load_settings
+from rag.errors import RagError
+from rag.models import fetch
+from rag.types import Answer
+
+
+class _ErrorMappingGroup(TyperGroup):
+    """Maps every RagError to one line on stderr and its exit code, for all subcommands.
+
+    An OSError that no stage turned into a RagError (a folder without write access, a disk
+    failing mid-read) is still one line naming the file, exit code 74 (EX_IOERR), not a traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RagError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=exc.exit_code) from exc
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # output piped into `head`: click ends quietly
+                raise
+            typer.echo(f"error: {exc.strerror or exc}: {exc.filename or '?'}", err=True)
+            raise typer.Exit(code=74) from exc
+
+
+app = typer.Typer(
+    cls=_ErrorMappingGroup,
+    help="Local question answering over news articles, with cited sources.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
+app.add_typer(config_app, name="config")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    models_dir: Annotated[Path | None, typer.Option(help="Model files folder (env RAG_MODELS_DIR).")] = None,
+    index_dir: Annotated[Path | None, typer.Option(help="Index folder (env RAG_INDEX_DIR).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (env RAG_THREADS).")] = None,
+) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    flags = {"models_dir": models_dir, "index_dir": index_dir, "threads": threads}
+    ctx.meta["rag.flags"] = {k: v for k, v in flags.items() if v is not None}
+    ctx.obj = load_settings(**flags)
+
+
+# ----------------------------------------------------------------------------- index & search
+
+
+@app.command("index")
+def index_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the corpus folder).")] = None,
+    prune: Annotated[bool, typer.Option(help="Remove indexed documents that are no longer among PATHS.")] = False,
+    rebuild: Annotated[bool, typer.Option(help="Start over: chunk and embed every document again.")] = False,
+    stats: Annotated[bool, typer.Option("--stats", help="Only print statistics of the current index.")] = False,
+) -> None:
+    """Add new documents, re-embed changed ones, remove deleted ones (--prune). Nothing changed: nothing done."""
+    from rag import wiring
+    from rag.ingest.load import load_documents
+
+    settings = settings_of(ctx)
+    if stats:
+        _print_stats(settings)
+        return
+    docs, skipped = load_documents(wiring.corpus_paths(settings, paths))
+    for path, reason in skipped:
+        typer.echo(f"skipped {path}: {reason}", err=True)
+    report = wiring.index_documents(settings, docs, prune=prune, rebuild=rebuild, progress=True)
+    if report.nothing_to_do and report.version is None:
+        typer.echo(f"nothing to do: {len(report.unchanged)} documents unchanged, {report.chunks} chunks")
+        return
+    rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
+    typer.echo(
+        f"indexed: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged; {report.chunks} chunks ({report.embedded_chunks} embedded) "
+        f"in {report.seconds:.1f} s ({rate:.1f} chunks/s) -> {settings.index_dir / str(report.version)}"
+    )
+
+
+def _print_stats(settings: Settings) -> None:
+    from rag import wiring
+
+    index = wiring.open_index(settings)
+    counts = index.manifest["counts"]
+    langs: dict[str, int] = {}
+    for lang in index.langs.values():
+        langs[lang] = langs.get(lang, 0) + 1
+    size = fetch.folder_size(index.path)
+    typer.echo(f"index      {index.path}")
+    typer.echo(f"built      {index.manifest['built_at']}  (format {index.manifest['format_version']})")
+    typer.echo(f"embedding  {index.manifest['embedding']['model']}  dim {index.manifest['embedding']['dimension']}")
+    typer.echo(f"documents  {counts['documents']}  languages {langs}")
+    typer.echo(f"chunks     {counts['chunks']}  tokens {counts['tokens']}")
+    typer.echo(f"size       {size / 1e6:.2f} MB on disk")
+    for doc_id, info in index.manifest["documents"].items():
+        typer.echo(f"  {doc_id}  {info['chunks']:3d} chunks  {info['tokens']:5d} tokens  {info['title'][:60]}")
+
+
+@app.command("search")
+def search_cmd(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question in German or English.")],
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=50, help="Passages to show.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Stable machine-readable output.")] = False,
+    dense: Annotated[bool, typer.Option(help="Use the dense side.")] = True,
+    keyword: Annotated[bool, typer.Option(help="Use the keyword side.")] = True,
+) -> None:
+    """Show the ranked passages for a question: article, span, score of each side, fused rank."""
+    from rag import wiring
+    from rag.errors import InputError
+    from rag.serialize import hit_to_dict
+
+    if not question.strip():
+        raise InputError("the question is empty; pass a question in German or English")
+    settings = settings_of(ctx).model_copy(update={"dense": dense, "keyword": keyword})
+    retriever = wiring.open_retriever(settings)
+    hits = retriever.search(question, k)
+    if as_json:
+        out = {"question": question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    for h in hits:
+        dense_part = f"dense #{h.dense_rank} {h.dense_score:.3f}" if h.dense_rank else "dense -"
+        kw_part = f"bm25 #{h.keyword_rank} {h.keyword_score:.2f}" if h.keyword_rank else "bm25 -"
+        typer.echo(
+            f"[{h.rank}] {h.chunk.doc_id} {h.chunk.start}-{h.chunk.end}  rrf {h.score:.4f}  {dense_part}  {kw_part}"
+        )
+        if h.duplicates:
+            typer.echo("    also in: " + ", ".join(f"{d.doc_id} {d.start}-{d.end}" for d in h.duplicates))
+        typer.echo("    " + h.chunk.text[:300].replace("\n", " ") + ("…" if len(h.chunk.text) > 300 else ""))
+
+
+# ----------------------------------------------------------------------------- ask & chat
+
+
+def _print_sources(answer: Answer) -> None:
+    if answer.refused:
+        return
+    for c in answer.citations:
+        typer.echo(f"  [{c.number}] {c.title[:70]} ({c.doc_id}, chars {c.start}-{c.end})")
+        typer.echo(f"      \u201e{c.quote}\u201c")
+    for conflict in answer.conflicts:
+        typer.echo(f"  ! the articles disagree: {conflict}")
+    if not answer.grounded:
+        typer.echo("  ! not fully supported by the cited passages:", err=True)
+        for claim in answer.unsupported:
+            typer.echo(f"      - {claim}", err=True)
+
+
+def _show(answer: Answer, streamed: str) -> None:
+    """After streaming: the checked text when it differs from the draft, then sources and timing."""
+    typer.echo("")
+    if answer.text.strip() != streamed.strip():
+        typer.echo(f"checked answer: {answer.text}")
+    _print_sources(answer)
+    t = answer.timings
+    typer.echo(
+        f"  ({'refused, ' if answer.refused else ''}first token {t.get('first_token', 0):.1f} s, "
+        f"total {t.get('total', 0):.1f} s, {answer.tokens_per_second:.1f} tok/s)",
+        err=True,
+    )
+
+
+@app.command("ask")
+def ask_cmd(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question in German or English.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer object as JSON.")] = False,
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=20, help="Passages given to the model.")] = None,
+    model: Annotated[str | None, typer.Option(help="Answer model, e.g. qwen2.5-coder-0.5b.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Answer language (de|en); default: the question's.")] = None,
+) -> None:
+    """Answer a question from the articles, streaming, then list the cited sources."""
+    from rag import wiring
+    from rag.serialize import answer_to_dict
+
+    settings = answer_settings(ctx, model, k, lang)
+    answerer = wiring.answerer(settings)
+    if as_json:
+        typer.echo(json.dumps(answer_to_dict(answerer(question, lang=lang)), ensure_ascii=False, indent=2))
+        return
+    streamed: list[str] = []
+
+    def emit(piece: str) -> None:
+        streamed.append(piece)
+        typer.echo(piece, nl=False)
+
+    _show(answerer(question, lang=lang, on_token=emit), "".join(streamed))
+
+
+@app.command("chat")
+def chat_cmd(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(help="Answer model.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Answer language (de|en); default: each question's.")] = None,
+) -> None:
+    """Interactive questions with history; follow-ups are rewritten to stand alone (shown). Ctrl-D ends."""
+    from rag import wiring
+    from rag.errors import InputError
+
+    answerer = wiring.answerer(answer_settings(ctx, model, None, lang))
+    history: list[dict[str, str]] = []
+    streamed: list[str] = []
+
+    def emit(piece: str) -> None:
+        streamed.append(piece)
+        typer.echo(piece, nl=False)
+
+    typer.echo("Ask about the articles (German or English). Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        streamed.clear()
+
+        def show_rewrite(standalone: str) -> None:
+            typer.echo(f"  (understood as: {standalone})")
+
+        try:
+            result = answerer(question, lang=lang, history=history, on_token=emit, on_rewrite=show_rewrite)
+        except InputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        _show(result, "".join(streamed))
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
+
+
+@app.command("serve")
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (env RAG_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (env RAG_PORT).")] = None,
+) -> None:
+    """Run the HTTP service (API, OpenAI-compatible chat, web page at /)."""
+    import uvicorn
+
+    from rag.serve.app import create_app
+
+    settings = settings_of(ctx)
+    host, port = host or settings.host, port or settings.port
+    if not settings.api_key and not _is_loopback(host):
+        typer.echo(
+            f"warning: listening on {host} without RAG_API_KEY: anyone who reaches this port can ask, "
+            "upload and delete documents; set RAG_API_KEY (SECURITY.md)",
+            err=True,
+        )
+    typer.echo(f"serving on http://{host}:{port}/  (models load in the background; /health turns 200 when ready)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+@app.command("smoke")
+def smoke_cmd(ctx: typer.Context) -> None:
+    """Check that the real models work: embed a German sentence and its translation, search the index."""
+    from rag import wiring
+
+    settings = settings_of(ctx)
+    embedder = wiring.embedder(settings)
+    de, en = "DeepSeek trainierte R1 mit 2.048 GPUs.", "DeepSeek trained R1 with 2,048 GPUs."
+    vectors = embedder.embed([de, en], "document")
+    typer.echo(
+        f"embedding  {settings.embedding_model}: dim {vectors.shape[1]}, "
+        f"cos(de, en) = {float(vectors[0] @ vectors[1]):.3f}"
+    )
+    retriever = wiring.open_retriever(settings, embedder)
+    top = retriever.search("Wie viele GPUs nutzte DeepSeek?", 1)
+    if top:
+        typer.echo(f"search     top passage: {top[0].chunk.doc_id}: {top[0].chunk.text[:120]}…")
+
+
+def main() -> None:
+    app()

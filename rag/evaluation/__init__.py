@@ -1,0 +1,1 @@
+"""Measuring against a gold question set: the format, retrieval and answer measures, runs, reports."""

@@ -1,0 +1,132 @@
+"""Evaluation against a gold set: retrieval first (recall@k, MRR), split by language and type."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from rag.durable import atomic_write_text
+from rag.evaluation.gold import GoldItem
+from rag.evaluation.retrieval_metrics import first_relevant_rank, percentile, summarise
+from rag.retrieval.retrieve import RetrievalSettings, Retriever
+from rag.types import Hit
+
+KS = (1, 3, 5, 10)
+MODES: dict[str, dict[str, bool]] = {
+    "dense": {"dense": True, "keyword": False},
+    "keyword": {"dense": False, "keyword": True},
+    "fused": {"dense": True, "keyword": True},
+}
+
+
+def hit_texts(hit: Hit) -> str:
+    """Text of a hit and the duplicates collapsed into it: all of them count as retrieved."""
+    return "\n".join([hit.chunk.text, *(d.text for d in hit.duplicates)])
+
+
+def retrieval_rows(retriever: Retriever, items: Sequence[GoldItem], *, progress: bool = False) -> list[dict[str, Any]]:
+    """One row per answerable item: rank of the first hit holding gold evidence, latency."""
+    rows = []
+    for item in tqdm([i for i in items if i.answerable], desc="retrieval", disable=not progress, unit="q"):
+        started = time.perf_counter()
+        hits = retriever.search(item.standalone_question, max(KS))
+        seconds = time.perf_counter() - started
+        rows.append(
+            {
+                "id": item.id,
+                "lang": item.lang,
+                "type": item.type,
+                "rank": first_relevant_rank(item.evidence, (hit_texts(h) for h in hits)),
+                "seconds": seconds,
+                "top": [h.chunk.chunk_id for h in hits[:5]],
+            }
+        )
+    return rows
+
+
+def evaluate_retrieval(
+    retriever: Retriever, items: Sequence[GoldItem], modes: Sequence[str] = ("fused",), *, progress: bool = False
+) -> dict[str, Any]:
+    """Scores for each mode (dense only, keyword only, fused) on the same retriever and items."""
+    base = retriever.settings
+    report: dict[str, Any] = {"modes": {}}
+    try:
+        for mode in modes:
+            retriever.settings = RetrievalSettings(**{**base.__dict__, **MODES[mode]})
+            rows = retrieval_rows(retriever, items, progress=progress)
+            latencies = [r["seconds"] for r in rows]
+            report["modes"][mode] = {
+                "summary": summarise(rows, keys=("lang", "type"), ks=KS),
+                "latency_ms": {
+                    "median": 1000 * statistics.median(latencies) if latencies else 0.0,
+                    "p95": 1000 * percentile(latencies, 0.95),
+                },
+                "rows": rows,
+            }
+    finally:
+        retriever.settings = base
+    return report
+
+
+def retrieval_table(report: dict[str, Any]) -> str:
+    """A plain-text table: one line per mode and group."""
+    head = f"{'mode':8} {'group':18} {'n':>4} " + " ".join(f"{'R@' + str(k):>6}" for k in KS) + f" {'MRR':>6}"
+    lines = [head, "-" * len(head)]
+    for mode, data in report["modes"].items():
+        summary = data["summary"]
+        groups = [("all", summary["overall"])]
+        groups += [(f"lang={k}", v) for k, v in summary["by_lang"].items()]
+        groups += [(f"type={k}", v) for k, v in summary["by_type"].items()]
+        for name, s in groups:
+            cells = " ".join(f"{s[f'recall@{k}']:6.3f}" for k in KS)
+            lines.append(f"{mode:8} {name:18} {s['n']:4d} {cells} {s['mrr']:6.3f}")
+        lat = data["latency_ms"]
+        lines.append(f"{mode:8} {'latency ms':18} median {lat['median']:.1f}  p95 {lat['p95']:.1f}")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# ----------------------------------------------------------------------------- answers
+
+
+def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool = False) -> dict[str, Any]:
+    """Run the full pipeline on every item (follow-ups with their first question as history) and score it."""
+    from rag.evaluation.scoring import aggregate, latency, score
+    from rag.serialize import answer_to_dict
+
+    documents = answerer.retriever.index.documents
+    by_id: dict[str, tuple[GoldItem, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for item in tqdm(items, desc="answers", disable=not progress, unit="q"):
+        history: list[dict[str, str]] = []
+        if item.follow_up_of and item.follow_up_of in by_id:
+            first_item, first_answer = by_id[item.follow_up_of]
+            history = [
+                {"role": "user", "content": first_item.question},
+                {"role": "assistant", "content": first_answer.text},
+            ]
+        answer = answerer(item.question, history=history)
+        by_id[item.id] = (item, answer)
+        row = score(item, answer, documents)
+        row.update(
+            question=item.question,
+            answer=answer.text,
+            refused=answer.refused,
+            timings=answer.timings,
+            tokens_per_second=answer.tokens_per_second,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            detail=answer_to_dict(answer),
+        )
+        rows.append(row)
+    return {"summary": aggregate(rows), "latency": latency(rows), "rows": rows}

@@ -1,0 +1,349 @@
+"""From a generated answer with ``[n]`` markers to checked, resolved citations.
+
+The answer model sees numbered passages and writes "DeepSeek nutzte 2.048 GPUs [1]."
+`ground` is the one call the pipeline makes: it parses the markers, drops
+numbers that point at no passage, checks every sentence against the passages
+it cites (`rag.ground.claims`), adds a citation where a sentence's facts are only in
+another offered passage, resolves each used number to the article span of the
+passage sentence that best backs the claim, and reports conflicting figures.
+
+Parentheses are not citations: "(1)" also numbers list items, and "(2023)",
+"(11,1%)" or "(R1)" are ordinary asides, so reading them as markers would
+invent citations. Bracketed numbers above three digits ("[2025]") are years,
+not markers. Numbers beyond the passage count are parsed and then dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.ground.claims import (
+    ClaimCheck,
+    check_claim,
+    extract_names,
+    extract_quantities,
+    name_in,
+    number_keys,
+    prepare,
+    stems,
+)
+from rag.ground.conflicts import find_conflicts
+from rag.language import detect_language, is_refusal, refusal_sentence
+from rag.lexicon import MONTHS, alternation
+from rag.types import Chunk, Citation, Passage
+
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
+
+_MARKER = re.compile(
+    r"[\[【［]\s*(?:(?:passagen?|quellen?|sources?|abschnitt|ref\.?)\s*)?"
+    r"(\^?\d{1,3}(?:\s*(?:[-–—,;&]|und|and)\s*\^?\d{1,3})*)\s*[\]】］]",
+    re.IGNORECASE,
+)
+_RANGE = re.compile(r"(\d+)\s*[-–—]\s*\^?(\d+)")
+_MAX_RANGE = 20
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”“»)]*")
+_SPACES = re.compile(r"\s*")  # always matches
+_BLANKS = re.compile(r"[ \t]*")
+_ABBREVIATION_WORDS = """
+    ca bzw usw etc mio mrd nr dr prof vs inc ltd co corp mr mrs ms jr sr evtl ggf inkl zzgl bspw vgl
+    sog tsd abs jan feb apr aug sep sept okt oct nov dez dec no st
+    """
+_ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
+_MONTH_AFTER = re.compile(rf"\s+(?:{alternation(MONTHS)})\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A citation marker at ``text[start:end]`` naming passage ``numbers`` (in written order)."""
+
+    start: int
+    end: int
+    numbers: tuple[int, ...]
+
+
+def parse_citations(text: str) -> list[Marker]:
+    """Find citation markers: ``[1]``, ``[1, 3]``, ``[1-3]``, ``[Quelle 2]``, ``【2】``, ``[^1]``.
+
+    >>> [m.numbers for m in parse_citations("A [1]. B [1,3][2]. C [2–4]. D [Passage 5] 【6】 [^7].")]
+    [(1,), (1, 3), (2,), (2, 3, 4), (5,), (6,), (7,)]
+    >>> parse_citations("im Jahr [2025], Fußnote [a], leer [] und (1)")
+    []
+    """
+    markers = []
+    for match in _MARKER.finditer(text):
+        numbers: list[int] = []
+        for item in re.split(r"\s*(?:[,;&]|und|and)\s*", match[1].replace("^", ""), flags=re.IGNORECASE):
+            bounds = _RANGE.fullmatch(item)
+            if bounds:
+                low, high = sorted((int(bounds[1]), int(bounds[2])))
+                span = range(low, high + 1) if high - low <= _MAX_RANGE else (low, high)
+                numbers += [n for n in span if n not in numbers]
+            elif item.strip() and int(item) not in numbers:
+                numbers.append(int(item))
+        markers.append(Marker(match.start(), match.end(), tuple(numbers)))
+    return markers
+
+
+def _ends_sentence(text: str, dot: int, after: int, limit: int) -> bool:
+    """Whether the punctuation at ``text[dot:after]`` ends a sentence (not "ca.", "28. Januar", "z. B.").
+
+    Looks only at the characters it needs (no slice of the rest of the line), so splitting a
+    line with n sentence ends stays linear.
+    """
+    next_visible = _SPACES.match(text, after, limit).end()  # type: ignore[union-attr]
+    if next_visible == limit:
+        return True
+    if next_visible == after or text[next_visible].islower():
+        return False
+    if text[dot] == ".":
+        word = re.search(r"([^\W_]+)$", text[max(0, dot - 40) : dot])
+        if word and (word[1].lower() in _ABBREVIATIONS or (len(word[1]) == 1 and word[1].isalpha())):
+            return False
+        if word and word[1].isdigit() and len(word[1]) <= 2 and _MONTH_AFTER.match(text, after, limit):
+            return False
+    return True
+
+
+def _after_markers(text: str, pos: int, limit: int) -> int:
+    """Position after the citation markers (and blanks between them) that follow ``pos``."""
+    while True:
+        blank_end = _BLANKS.match(text, pos, limit).end()  # type: ignore[union-attr]
+        marker = _MARKER.match(text, blank_end, limit)
+        if not marker:
+            return pos
+        pos = marker.end()
+
+
+def split_answer_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` of ``text``; a line break always ends a sentence.
+
+    Markers right after the final period belong to the sentence before them, and
+    a piece made of markers only is joined to the previous sentence.
+
+    >>> t = "DeepSeek nutzte ca. 2.048 GPUs. [1] Die Kosten: 5,6 Mio. Dollar am 28. Januar [2]."
+    >>> [t[s:e] for s, e in split_answer_sentences(t)]
+    ['DeepSeek nutzte ca. 2.048 GPUs. [1]', 'Die Kosten: 5,6 Mio. Dollar am 28. Januar [2].']
+    """
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        start = line.start()
+        for end_match in _SENTENCE_END.finditer(text, line.start(), line.end()):
+            end = _after_markers(text, end_match.end(), line.end())
+            if end > start and _ends_sentence(text, end_match.start(), end, line.end()):
+                spans.append((start, end))
+                start = end
+        spans.append((start, line.end()))
+    trimmed: list[tuple[int, int]] = []
+    for start, end in spans:
+        piece = text[start:end]
+        if not piece.strip():
+            continue
+        start, end = start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
+        if trimmed and not _MARKER.sub("", text[start:end]).strip(" .,;:!?\t"):
+            trimmed[-1] = (trimmed[-1][0], end)
+        else:
+            trimmed.append((start, end))
+    return trimmed
+
+
+def _remove_markers(text: str) -> str:
+    return " ".join(_MARKER.sub(" ", text).split()).replace(" .", ".").replace(" ,", ",")
+
+
+def _source(passage: Passage) -> tuple[str, int]:
+    """The passage's text and its article offset (``Passage.text/start`` when they lie inside the chunk)."""
+    chunk = passage.hit.chunk
+    inner = passage.start - chunk.start
+    if inner >= 0 and chunk.text[inner : inner + len(passage.text)] == passage.text and passage.text:
+        return passage.text, passage.start
+    return chunk.text, chunk.start
+
+
+def _scored_quote(claim: str, text: str, lang: str) -> tuple[int, int, int]:
+    """``(score, start, end)`` of the sentence of ``text`` that best backs ``claim``; score 0: whole text."""
+    quantities = extract_quantities(claim)
+    names = extract_names(claim, lang)
+    claim_stems = stems(claim)
+    best = (0, 0, 0)
+    for start, end in split_answer_sentences(text):
+        sentence = text[start:end]
+        keys = number_keys(sentence)
+        score = 3 * sum(bool(q.keys & keys) for q in quantities)
+        score += 2 * sum(name_in(n, sentence) for n in names) + len(claim_stems & stems(sentence))
+        if score > best[0]:
+            best = (score, start, end)
+    if best[0] == 0:
+        stripped = text.strip()
+        return 0, text.find(stripped), text.find(stripped) + len(stripped)
+    return best
+
+
+def _citation(number: int, chunk: Chunk, claims: Sequence[str], text: str, offset: int, lang: str) -> Citation:
+    # A passage cited by several sentences is quoted where it backs one of them best.
+    scored = [_scored_quote(claim, text, lang) for claim in claims]
+    _, start, end = max(scored, key=lambda s: s[0])
+    return Citation(number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end])
+
+
+def resolve_uses(
+    uses: Sequence[tuple[int, str]], passages: Sequence[Passage], lang: str, *, duplicates: bool = True
+) -> tuple[Citation, ...]:
+    """Citations for ``(number, claim)`` uses, one per passage in order of first use.
+
+    Numbers naming no passage are skipped. With ``duplicates`` each passage's
+    near-identical chunks from other articles follow it under the same number.
+    """
+    by_number = {p.number: p for p in passages}
+    claims: dict[int, list[str]] = {}
+    for number, claim in uses:
+        if number in by_number:
+            claims.setdefault(number, []).append(claim)
+    citations: list[Citation] = []
+    for number, its_claims in claims.items():
+        passage = by_number[number]
+        text, offset = _source(passage)
+        citations.append(_citation(number, passage.hit.chunk, its_claims, text, offset, lang))
+        for chunk in passage.hit.duplicates if duplicates else ():
+            citations.append(_citation(number, chunk, its_claims, chunk.text, chunk.start, lang))
+    unique = {(c.number, c.doc_id, c.start, c.end): c for c in citations[::-1]}  # first one wins
+    return tuple(sorted(unique.values(), key=citations.index))
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """One answer sentence: what it cites, and whether its facts are backed."""
+
+    start: int
+    end: int
+    claim: str
+    cited: tuple[int, ...]
+    dropped: tuple[int, ...]
+    refusal: bool
+    result: ClaimCheck
+    empty: bool = False  # only markers, numbers or punctuation ("[1] [2]"): states nothing, counts as no answer
+
+    @property
+    def supported(self) -> bool:
+        return self.refusal or self.empty or self.result.supported
+
+
+def check_support(answer_text: str, passages: Sequence[Passage], lang: str | None = None) -> tuple[SentenceCheck, ...]:
+    """Check each sentence of the answer against the passages it cites (see `rag.ground.claims.check_claim`)."""
+    lang = lang or detect_language(answer_text)
+    sources = prepare(passages)
+    known = {p.number for p in passages}
+    checks = []
+    for start, end in split_answer_sentences(answer_text):
+        numbers = [n for m in parse_citations(answer_text[start:end]) for n in m.numbers]
+        cited = tuple(dict.fromkeys(n for n in numbers if n in known))
+        dropped = tuple(dict.fromkeys(n for n in numbers if n not in known))
+        claim = _remove_markers(answer_text[start:end])
+        refusal = is_refusal(claim)
+        empty = not refusal and not _WORD.search(claim)
+        result = ClaimCheck(()) if refusal or empty else check_claim(claim, cited, sources, lang)
+        checks.append(SentenceCheck(start, end, claim, cited, dropped, refusal, result, empty))
+    return tuple(checks)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """Citations added to a sentence whose facts stand in passages it did not cite, or removed from it."""
+
+    sentence: str
+    added: tuple[int, ...]
+    removed: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """Everything the pipeline needs to build an `Answer` from the raw generated text.
+
+    ``text`` is the answer with markers written as ``[n]``, numbers that name no
+    passage removed and repaired citations inserted. ``grounded`` is False when a
+    claim is unsupported or a non-refusal answer cites nothing.
+    """
+
+    text: str
+    lang: str
+    citations: tuple[Citation, ...]
+    repairs: tuple[Repair, ...]
+    unsupported: tuple[str, ...]
+    dropped: tuple[int, ...]
+    conflicts: tuple[str, ...]
+    refused: bool
+    grounded: bool
+    claims: int = 0  # sentences that state something (not the refusal sentence)
+
+
+def _rewrite(answer_text: str, checks: Sequence[SentenceCheck], known: set[int]) -> str:
+    """Canonical markers; unknown and wrong numbers removed, repaired numbers appended to their sentences."""
+    edits: list[tuple[int, int, str]] = []
+    removed = [(c.start, c.end, set(c.result.removed)) for c in checks if c.result.removed]
+    for marker in parse_citations(answer_text):
+        wrong = next((r for start, end, r in removed if start <= marker.start < end), set())
+        kept = "".join(f"[{n}]" for n in marker.numbers if n in known and n not in wrong)
+        start = marker.start
+        if not kept and start > 0 and answer_text[start - 1] == " ":
+            start -= 1
+        edits.append((start, marker.end, kept))
+    for check in checks:
+        if not check.result.added:
+            continue
+        added = "".join(f"[{n}]" for n in check.result.added)
+        sentence = answer_text[check.start : check.end]
+        markers = [m for m in parse_citations(sentence) if (set(m.numbers) & known) - set(check.result.removed)]
+        if markers:
+            at = check.start + markers[-1].end
+            edits.append((at, at, added))
+        else:
+            tail = re.search(r"[.!?…:\"'”“»)]*$", sentence)
+            at = check.start + (tail.start() if tail else len(sentence))
+            edits.append((at, at, " " + added))
+    text = answer_text
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = None) -> Grounding:
+    """Check, repair and resolve the citations of a generated answer.
+
+    >>> from rag.types import Chunk, Hit, Passage
+    >>> article = "Titel\\nDeepSeek nutzte nur 2.048 GPUs. Das war billig."
+    >>> chunk = Chunk("a#0", "a.txt", "Titel", 6, len(article), article[6:], 12)
+    >>> passage = Passage(1, Hit(chunk, 1.0, 1), chunk.text, chunk.start, chunk.end)
+    >>> g = ground("DeepSeek nutzte 2048 GPUs [1][7].", [passage])
+    >>> g.text, g.dropped, g.grounded
+    ('DeepSeek nutzte 2048 GPUs [1].', (7,), True)
+    >>> c = g.citations[0]
+    >>> c.quote, article[c.start : c.end] == c.quote
+    ('DeepSeek nutzte nur 2.048 GPUs.', True)
+    """
+    lang = lang or detect_language(answer_text)
+    known = {p.number for p in passages}
+    checks = check_support(answer_text, passages, lang)
+    claims = [c for c in checks if not c.refusal and not c.empty]
+    uses = [(n, c.claim) for c in claims for n in (*c.cited, *c.result.added) if n not in c.result.removed]
+    citations = resolve_uses(uses, passages, lang)
+    refused = bool(checks) and not claims
+    if refused:  # a variant wording, or nothing but markers and numbers: the fixed sentence, plainly
+        answer_text = refusal_sentence(lang)
+        checks = check_support(answer_text, passages, lang)
+    unsupported = tuple(c.claim for c in claims if not c.result.supported)
+    mentioned = extract_quantities(_remove_markers(answer_text))
+    return Grounding(
+        text=_rewrite(answer_text, checks, known),
+        lang=lang,
+        citations=citations,
+        repairs=tuple(
+            Repair(c.claim, c.result.added, c.result.removed) for c in claims if c.result.added or c.result.removed
+        ),
+        unsupported=unsupported,
+        dropped=tuple(dict.fromkeys(n for c in checks for n in c.dropped)),
+        conflicts=() if refused else find_conflicts(passages, lang, about=mentioned),
+        refused=refused,
+        grounded=refused or (not unsupported and bool(citations)),
+        claims=len(claims),
+    )

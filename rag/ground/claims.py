@@ -1,0 +1,250 @@
+"""Facts of an answer sentence (numbers, names) and where the passages state them.
+
+Pure text functions, used by `rag.ground.citations` to check that every claim rests on
+a passage it cites and to spot passages that disagree. Precision comes before
+recall: a correct sentence must not be flagged, so matching is tolerant
+("2.048" == "2,048" == "2048", "5,6 Millionen" also matches a bare "5,6",
+"DeepSeek" matches "DeepSeeks") and only tokens that are clearly names count as
+names (see `extract_names`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from rag.ground.quantities import SCALES, Quantity, extract_quantities, number_keys
+from rag.lexicon import MONTH_NAMES, MONTHS, STOPWORDS
+from rag.types import Passage
+
+_TOKEN = re.compile(r"[^\W_](?:[\w\-]*[^\W_])?(?:['’]s)?")
+_CODE = re.compile(r"(?<![^\W_])[A-Za-z]+-?\d+(?:[.,]\d+)?[A-Za-z]*")
+_CAMEL = re.compile(r"[a-zäöüß][A-ZÄÖÜ]")
+_ACRONYM = re.compile(r"[A-ZÄÖÜ0-9\-]+s?")
+_NEW_START = re.compile(r"[:.!?\"“„«»*(]")
+# "Passage 2", "Quelle 1": the model naming a passage, not a number to check.
+_REFERENCE = re.compile(r"(?i)\b(?:passagen?|quellen?|sources?|artikel|articles?|abschnitt)\s+\d{1,2}\b")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+# Capitalised words that are not names: units, months, weekdays, demonyms, titles, function words.
+_NOT_NAME_WORDS = """
+    millionen milliarden million millions milliarde billion billionen mio mrd dollar dollars us-dollar euro
+    prozent percent yuan monday tuesday wednesday thursday friday saturday sunday i chinese american
+    european western eastern asian australian german british japanese korean indian french president
+    minister ceo chief founder co-founder chairman prime secretary mr mrs ms dr according however also
+    while after before during since laut am
+    """
+_NOT_NAMES = frozenset(_NOT_NAME_WORDS.split()) | MONTH_NAMES.keys() | STOPWORDS
+# English exonyms of places a German article names in German.
+_EXONYMS = MappingProxyType(
+    {"beijing": "peking", "munich": "münchen", "cologne": "köln", "vienna": "wien", "germany": "deutschland",
+     "europe": "europa", "russia": "russland", "america": "amerika", "brussels": "brüssel"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name in a claim; it is found in a text if any of ``tokens`` is."""
+
+    surface: str
+    tokens: tuple[str, ...]
+
+
+def _split_words(text: str) -> list[tuple[str, bool]]:
+    """Tokens of a claim, each with "may be capitalised only by its position".
+
+    >>> _split_words("Laut Elon Musk: Chips")
+    [('Laut', True), ('Elon', False), ('Musk', False), ('Chips', True)]
+    """
+    words: list[tuple[str, bool]] = []
+    previous_end = 0
+    for match in _TOKEN.finditer(text):
+        gap = text[previous_end : match.start()]
+        words.append((match[0], not words or bool(_NEW_START.search(gap))))
+        previous_end = match.end()
+    return words
+
+
+def extract_names(claim: str, lang: str) -> list[Name]:
+    """Names in one answer sentence, conservatively.
+
+    A name is (a) a code like "H800", "R1", "GPT-4" or a word with an inner
+    capital like "DeepSeek", "OpenAI" (anywhere), or (b) a run of capitalised
+    words, with units, months, titles and demonyms left out: in German two or
+    more must remain ("Elon Musk", "Microsoft-CEO Satya Nadella"), because
+    German capitalises every noun and a lone capitalised word is usually a
+    noun; in English one is enough ("shares of Nvidia", "President Trump").
+    The first word of a sentence (or after a colon or quote) never counts: it
+    is capitalised anyway, so "Jensen Huang lobte ..." goes unchecked.
+
+    >>> [n.surface for n in extract_names("Laut Elon Musk nutzte DeepSeek mehr Chips als H800.", "de")]
+    ['Elon Musk', 'DeepSeek', 'H800']
+    >>> [n.surface for n in extract_names("Die Kosten lagen bei 6 Millionen Dollar.", "de")]
+    []
+    >>> [n.surface for n in extract_names("Shares of Nvidia fell in January.", "en")]
+    ['Nvidia']
+    """
+    names: list[Name] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        kept = [w for w in run if w.lower() not in _NOT_NAMES]
+        if len(kept) >= (1 if lang == "en" else 2):
+            parts = tuple(p for w in kept for p in w.split("-") if p.lower() not in _NOT_NAMES and len(p) > 1)
+            if parts:
+                names.append(Name(" ".join(run), parts))
+        run.clear()
+
+    for word, initial in _split_words(claim):
+        for part in word.split("-"):
+            if _CODE.fullmatch(part) or _CAMEL.search(part):
+                names.append(Name(part, (part,)))
+        # The first word is capitalised anyway ("Andere Artikel nennen ..."): never part of a run.
+        if word[0].isupper() and not initial and not _ACRONYM.fullmatch(word) and not _CODE.fullmatch(word):
+            run.append(word)
+        else:
+            close_run()
+    close_run()
+    return sorted(names, key=lambda n: claim.find(n.surface))
+
+
+def _strip_possessive(token: str) -> str:
+    return re.sub(r"['’]s$", "", token)
+
+
+def name_in(name: Name, text: str) -> bool:
+    """Whether any token of ``name`` starts a word of ``text`` (case-insensitive).
+
+    Codes must end where the word's digits end ("R1" is not in "R10"); other
+    tokens may go on, for inflection and compounds ("Nvidia" in "Nvidias").
+
+    >>> name_in(Name("DeepSeeks", ("DeepSeeks",)), "Deepseek hat R1 gebaut")
+    True
+    >>> name_in(Name("R1", ("R1",)), "R10 und H800")
+    False
+    >>> name_in(Name("GPT4", ("GPT4",)), "wie GPT-4 oder Claude")
+    True
+    """
+    for token in name.tokens:
+        token = _strip_possessive(token)
+        candidates = {token, token[:-1]} if token.endswith("s") and len(token) > 4 else {token}
+        candidates |= {_EXONYMS[c.lower()] for c in candidates if c.lower() in _EXONYMS}
+        for candidate in candidates:
+            if _CODE.fullmatch(candidate):
+                wanted = candidate.replace("-", "").lower()
+                if any(c.replace("-", "").lower() == wanted for c in _CODE.findall(text)):
+                    return True
+            tail = r"(?!\d)" if candidate[-1].isdigit() else ""
+            if re.search(rf"(?<![^\W_]){re.escape(candidate)}{tail}", text, re.IGNORECASE):
+                return True
+    return False
+
+
+def stems(text: str) -> frozenset[str]:
+    """Content words cut to six letters, a crude stem for German and English inflection.
+
+    >>> sorted(stems("Die chinesischen Konkurrenten und der Chinese"))
+    ['chines', 'konkur']
+    """
+    words = re.findall(r"[^\W\d_]{4,}", text.lower())
+    return frozenset(w[:6] for w in words if w not in STOPWORDS)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage prepared for matching: its text with its duplicates' texts, and its numbers."""
+
+    number: int
+    text: str
+    keys: frozenset[str]
+    stems: frozenset[str]
+
+
+def prepare(passages: Sequence[Passage]) -> list[Source]:
+    """Sources for ``check_claim``; a passage's near-duplicates count as saying the same."""
+    sources = []
+    for passage in passages:
+        text = "\n".join([passage.text, *(d.text for d in passage.hit.duplicates)])
+        sources.append(Source(passage.number, text, number_keys(text), stems(text)))
+    return sources
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """Outcome for one answer sentence.
+
+    ``added``: passage numbers to cite in addition (repair); ``removed``: cited
+    passages that state none of the sentence's facts while others do (repair);
+    ``missing``: facts that no offered passage states; ``supported`` is False
+    exactly when some fact is missing.
+    """
+
+    facts: tuple[str, ...]
+    added: tuple[int, ...] = ()
+    missing: tuple[str, ...] = ()
+    removed: tuple[int, ...] = ()
+
+    @property
+    def supported(self) -> bool:
+        return not self.missing
+
+
+def _counted_noun(quantity: Quantity, lang: str) -> frozenset[str]:
+    """The stem of what a German claim's number counts, if a source must say it too (else empty).
+
+    "2.048 Megawattstunden" is not backed by "2.048 GPUs": the number matches, the thing counted
+    does not. Only for German claims (the articles' language: an English noun would not be
+    found), and not for money, chips and percentages, whose words vary ("Grafikkarten" for
+    "GPUs") and whose unit classes are recognised already.
+    """
+    if lang != "de" or quantity.unit or not quantity.noun:
+        return frozenset()
+    word = quantity.noun.lower()
+    if word in _NOT_NAMES or word in MONTHS or word in SCALES:
+        return frozenset()
+    return stems(word)
+
+
+def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lang: str) -> ClaimCheck:
+    """Check that every number and name of ``claim`` (markers removed) is in a cited source.
+
+    Single digits without unit or scale are not checked. Facts found only in
+    uncited sources are repaired by citing those (fewest sources that cover
+    them, most word overlap first); a cited source that holds none of the facts
+    is dropped, as long as some source holds one. A claim without facts and without citation
+    gets the source it shares most words with, if that is at least half of its
+    words.
+    """
+    claim = _REFERENCE.sub(" ", _BULLET.sub("", claim))
+    # A bare digit ("Platz 1", "in 2 Tagen") is too often a paraphrase to demand it verbatim.
+    quantities = [q for q in extract_quantities(claim) if q.unit or q.scale or not re.fullmatch(r"\d", q.surface)]
+    names = extract_names(claim, lang)
+    facts: list[tuple[str, set[int]]] = []
+    for quantity in quantities:
+        noun = _counted_noun(quantity, lang)
+        facts.append((quantity.surface, {s.number for s in sources if quantity.keys & s.keys and noun <= s.stems}))
+    for name in names:
+        facts.append((name.surface, {s.number for s in sources if name_in(name, s.text)}))
+    claim_stems = stems(claim)
+    overlap = {s.number: len(claim_stems & s.stems) for s in sources}
+    surfaces = tuple(surface for surface, _ in facts)
+    if not facts:
+        if cited or not claim_stems:
+            return ClaimCheck(surfaces)
+        best = max(sources, key=lambda s: (overlap[s.number], -s.number), default=None)
+        if best is not None and overlap[best.number] * 2 >= len(claim_stems):
+            return ClaimCheck(surfaces, added=(best.number,))
+        return ClaimCheck(surfaces)
+    cited_set = set(cited)
+    missing = tuple(surface for surface, where in facts if not where)
+    uncovered = [where for _, where in facts if where and not where & cited_set]
+    added: list[int] = []
+    while uncovered:
+        candidates = {n for where in uncovered for n in where}
+        best_number = max(candidates, key=lambda n: (sum(n in w for w in uncovered), overlap[n], -n))
+        added.append(best_number)
+        uncovered = [where for where in uncovered if best_number not in where]
+    found_somewhere = any(where for _, where in facts)
+    removed = tuple(n for n in cited if found_somewhere and not any(n in where for _, where in facts))
+    return ClaimCheck(surfaces, tuple(sorted(added)), missing, removed)

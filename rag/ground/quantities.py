@@ -1,0 +1,165 @@
+"""Numbers, amounts, percentages and dates in text, each with every form that counts as the same.
+
+Pure text functions for `rag.ground.claims` (is a number of an answer in a passage?) and
+`rag.ground.conflicts` (do passages give different numbers for the same thing?). Tolerant by design:
+"2.048" == "2,048" == "2048", and "5,6 Millionen" also matches a bare "5,6".
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rag.lexicon import MONTHS, alternation
+
+SCALES = {
+    "tausend": 3, "thousand": 3, "million": 6, "millionen": 6, "millions": 6, "mio": 6, "mn": 6,
+    "milliarde": 9, "milliarden": 9, "mrd": 9, "billion": 9, "billions": 9, "bn": 9, "billionen": 12,
+}  # fmt: skip
+_MONTH = alternation(MONTHS)
+_DATE_NUMERIC = re.compile(r"(?<![\d.])(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?![\d])")
+_DATE_DAY_MONTH = re.compile(rf"(?i)(?<!\d)(\d{{1,2}})\.?\s+({_MONTH})\b\.?(?:\s+(\d{{4}}))?")
+_NUMBER = re.compile(
+    r"(?<![\w.,])(?<![A-Za-z]-)"
+    r"(\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)(?![\d_])"
+    r"(?:\s?(" + "|".join(SCALES) + r")\b\.?)?",
+    re.IGNORECASE,
+)
+_RANGE_JOIN = re.compile(r"\s*(?:-|–|—|bis(?: zu)?|to|und|and|oder|or)\s*", re.IGNORECASE)
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£]|US\$|USD|EUR)\s?$")
+_PERCENT_AFTER = re.compile(r"\s?(?:%|prozent\b|percent\b|per cent\b)", re.IGNORECASE)
+_UNIT_WORDS = re.compile(r"[\w\-]+|[$€£%]")
+_MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|[$€£]$")
+_NOUN_AFTER = re.compile(r"\s([A-ZÄÖÜ][^\W\d_]{3,}(?:-[^\W\d_]+)*)\b")
+_CHIPS = re.compile(r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written, with every normalised form that counts as the same number.
+
+    ``keys`` hold the scaled value ("5600000"), the bare number ("5.6") and, for
+    "2.048"-shaped numbers, the other reading ("2.048"); ``unit`` is "money",
+    "chips", "percent" or None; dates have ``value`` 0 and keys like "2025-01-28".
+    """
+
+    surface: str
+    start: int
+    end: int
+    value: float
+    keys: frozenset[str]
+    unit: str | None = None
+    scale: int = 0
+    unit_end: int = 0
+    noun: str | None = None  # the capitalised word right after it ("2.048 Megawattstunden")
+
+
+def _key(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _readings(digits: str) -> list[Decimal]:
+    """Readings of a German or English number, most likely first.
+
+    >>> _readings("2.048"), _readings("5,6"), _readings("1.234,5")
+    ([Decimal('2048'), Decimal('2.048')], [Decimal('5.6')], [Decimal('1234.5')])
+    """
+    if "." in digits and "," in digits:
+        decimal_sep = "," if digits.rfind(",") > digits.rfind(".") else "."
+        thousands = "." if decimal_sep == "," else ","
+        return [Decimal(digits.replace(thousands, "").replace(decimal_sep, "."))]
+    for sep in ".,":
+        parts = digits.split(sep)
+        if len(parts) > 2 or (len(parts) == 2 and len(parts[1]) == 3 and parts[0] != "0"):
+            grouped = Decimal(digits.replace(sep, ""))
+            # "2.048" may also be an English decimal; "2.000" is never written for 2.
+            plain = len(parts) > 2 or parts[1].endswith("0")
+            return [grouped] if plain else [grouped, Decimal(digits.replace(sep, "."))]
+    return [Decimal(digits.replace(",", "."))]
+
+
+def _unit_after(text: str, end: int) -> tuple[str | None, int]:
+    """Unit among the next three words after ``end`` (stopping at phrase punctuation), and where it ends.
+
+    >>> _unit_after("2.000 spezialisierten Chips trainiert", 5)
+    ('chips', 27)
+    >>> _unit_after("16.000, die westliche Konzerne", 6)
+    (None, 6)
+    """
+    window = re.split(r"[,;:!?()\[\]]|\.\s|\s[–—-]\s", text[end : end + 60], maxsplit=1)[0]
+    percent = _PERCENT_AFTER.match(window)
+    if percent:
+        return "percent", end + percent.end()
+    for match in list(_UNIT_WORDS.finditer(window))[:3]:
+        for unit, pattern in (("money", _MONEY), ("chips", _CHIPS)):
+            if pattern.search(match[0]):
+                return unit, end + match.end()
+    return None, end
+
+
+def _dates(text: str) -> list[Quantity]:
+    """ "28.01.2025" and "28. Januar 2025"; "January 28, 2025" is left to its numbers 28 and 2025."""
+    found = []
+    numeric = [(m, int(m[1]), int(m[2]), int(m[3]) + 2000 * (len(m[3]) == 2)) for m in _DATE_NUMERIC.finditer(text)]
+    named = [(m, int(m[1]), MONTHS[m[2].lower()], int(m[3] or 0)) for m in _DATE_DAY_MONTH.finditer(text)]
+    for match, day, month, year in numeric + named:
+        if 1 <= day <= 31 and 1 <= month <= 12:
+            keys = {f"--{month:02d}-{day:02d}"} | ({f"{year}-{month:02d}-{day:02d}"} if year else set())
+            found.append(Quantity(match[0], match.start(), match.end(), 0.0, frozenset(keys), "date"))
+    return found
+
+
+def extract_quantities(text: str) -> list[Quantity]:
+    """Numbers, amounts, percentages and dates in ``text``, in order.
+
+    >>> [sorted(q.keys) for q in extract_quantities("5,6 bis 6 Millionen Dollar")]
+    [['5.6', '5600000'], ['6', '6000000']]
+    >>> [(q.surface, q.unit) for q in extract_quantities("nur 2.048 GPUs, nicht H800 oder R1")]
+    [('2.048', 'chips')]
+    >>> sorted(extract_quantities("am 28.01.2025")[0].keys)
+    ['--01-28', '2025-01-28']
+    """
+    dates = _dates(text)
+    taken = [(d.start, d.end) for d in dates]
+    numbers: list[Quantity] = []
+    for match in _NUMBER.finditer(text):
+        if any(s <= match.start() < e for s, e in taken):
+            continue
+        readings = _readings(match[1])
+        scale = SCALES[match[2].lower().rstrip(".")] if match[2] else 0
+        unit, unit_end = _unit_after(text, match.end())
+        if unit is None and _CURRENCY_BEFORE.search(text[max(0, match.start() - 4) : match.start()]):
+            unit = "money"
+        keys = frozenset({_key(r) for r in readings} | {_key(r.scaleb(scale)) for r in readings})
+        value = float(readings[0].scaleb(scale))
+        surface = match[0].rstrip(". ")
+        noun = _NOUN_AFTER.match(text, match.end())
+        numbers.append(
+            Quantity(surface, match.start(), match.end(), value, keys, unit, scale, unit_end, noun and noun[1])
+        )
+    for i, (first, second) in enumerate(itertools.pairwise(numbers)):
+        # "5,6 bis 6 Millionen Dollar": the first number takes the second's scale and unit.
+        if not first.scale and first.unit is None and _RANGE_JOIN.fullmatch(text[first.end : second.start]):
+            readings = [Decimal(k) for k in first.keys]
+            keys = first.keys | {_key(r.scaleb(second.scale)) for r in readings}
+            value = first.value * 10**second.scale
+            numbers[i] = Quantity(
+                first.surface, first.start, first.end, value, keys, second.unit, second.scale, second.unit_end
+            )
+    return sorted(dates + numbers, key=lambda q: q.start)
+
+
+def number_keys(text: str) -> frozenset[str]:
+    """Every key of every quantity in ``text``, plus the day, month and year of its dates.
+
+    >>> sorted(number_keys("28.01.2025: 2.048 GPUs"))
+    ['--01-28', '1', '2.048', '2025', '2025-01-28', '2048', '28']
+    """
+    keys: set[str] = set()
+    for quantity in extract_quantities(text):
+        keys |= quantity.keys
+        if quantity.unit == "date":
+            keys |= {str(int(part)) for key in quantity.keys for part in key.strip("-").split("-")}
+    return frozenset(keys)

@@ -1,0 +1,1 @@
+"""From files to chunks: loaders, boilerplate cleaning, sentence-aware chunking with exact offsets."""

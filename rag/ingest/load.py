@@ -1,0 +1,261 @@
+"""Load articles from disk: .txt, .md, .html and .pdf into ``Document``.
+
+``Document.text`` is what every later offset refers to: for .txt/.md the decoded file
+unchanged, for .html the visible article text (selectolax), for .pdf the text layer
+(pypdf). A file that cannot be read as an article raises ``DocumentError`` naming
+the file and the reason; ``load_documents`` collects those as skipped entries so
+one bad file never stops the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from selectolax.lexbor import LexborHTMLParser
+
+from rag.errors import DocumentError
+from rag.ingest.chunk import split_sentences
+from rag.types import Document
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+_TITLE_MAX_CHARS = 90
+# A first line up to this long is a heading and becomes the title as it is.
+_HEADING_MAX_CHARS = 120
+# Share of control characters (other than tab/newline/CR/FF) above which decoded bytes are binary.
+_MAX_CONTROL_SHARE = 0.01
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+# Elements whose text is never shown as article text.
+_INVISIBLE_TAGS = (
+    "script, style, noscript, template, nav, header, footer, aside, form, iframe, svg, "
+    "button, select, dialog, [hidden], [aria-hidden=true], [role=navigation], [role=banner], "
+    "[role=contentinfo], [role=complementary]"
+)
+# Elements that start a new line in the extracted text.
+# fmt: off
+_BLOCK_TAGS = frozenset({
+    "address", "article", "blockquote", "dd", "details", "div", "dl", "dt", "figcaption", "figure", "h1",
+    "h2", "h3", "h4", "h5", "h6", "hr", "li", "main", "ol", "p", "pre", "section", "summary", "table",
+    "tbody", "thead", "tfoot", "tr", "td", "th", "ul", "caption",
+})
+# fmt: on
+
+
+def load_document(path: Path) -> Document:
+    """Read one article file.
+
+    Raises ``DocumentError`` ("<path>: <reason>") for an unsupported extension, an
+    unreadable, binary, empty or undecodable file, and an encrypted or textless PDF.
+    """
+    try:
+        return _read_document(Path(path))
+    except DocumentError as exc:
+        raise DocumentError(f"{path}: {exc}") from exc
+
+
+def _read_document(path: Path) -> Document:
+    """``load_document`` whose errors hold only the reason, so batch reports don't repeat the path."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise DocumentError(f"unsupported file type {path.suffix or '(none)'!r}; use {supported}")
+    if path.exists() and not path.is_file():
+        # A folder, FIFO or device named like an article: reading a FIFO would wait forever.
+        raise DocumentError("not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise DocumentError("file is empty (or whitespace only)")
+    if suffix in PDF_SUFFIXES:
+        text = _pdf_text(data)
+    elif suffix in HTML_SUFFIXES:
+        text = _html_text(_decode(data))
+    else:
+        text = _decode(data)
+    if not text.strip():
+        raise DocumentError("no text in file (empty, whitespace only or nothing visible)")
+    return Document(
+        doc_id=path.name,
+        title=derive_title(text),
+        path=str(path),
+        text=text,
+        content_hash=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Path, str]]]:
+    """Load files and folders; return the documents and the ``(path, reason)`` of each skipped file.
+
+    ``reason`` says what is wrong ("binary file ...") without repeating the path.
+
+    Folders are searched recursively for supported files, in sorted order, skipping
+    hidden files and folders. A file whose name (its doc_id) was already loaded from
+    another place is skipped, since citations could not tell the two apart.
+    """
+    documents: list[Document] = []
+    skipped: list[tuple[Path, str]] = []
+    seen_paths: set[Path] = set()
+    seen_ids: dict[str, Path] = {}
+    for path in _expand(paths, skipped):
+        resolved = path.resolve()
+        if resolved in seen_paths:
+            continue
+        seen_paths.add(resolved)
+        if path.name in seen_ids:
+            skipped.append((path, f"duplicate document id {path.name!r} (also {seen_ids[path.name]})"))
+            continue
+        try:
+            document = _read_document(path)
+        except DocumentError as exc:
+            skipped.append((path, str(exc)))
+            continue
+        seen_ids[path.name] = path
+        documents.append(document)
+    return documents, skipped
+
+
+def derive_title(text: str) -> str:
+    """A short first line (a heading) if there is one, else the first sentence cut to ~90 chars.
+
+    >>> derive_title("# DeepSeek R1\\n\\nText.")
+    'DeepSeek R1'
+    >>> derive_title("DeepSeek nutzte 2.048 GPUs für R1. Das ist wenig.")
+    'DeepSeek nutzte 2.048 GPUs für R1.'
+    """
+    # Lines without a letter (a date, a lone "-") name nothing.
+    lines = [line.strip() for line in text.splitlines() if re.search(r"[^\W\d_]", line)]
+    if not lines:
+        return ""
+    first = re.sub(r"^(#{1,6}\s+|[*_=\-]+\s*)|\s*[*_#=]+$", "", lines[0]).strip() or lines[0]
+    if len(lines) > 1 and len(first) <= _HEADING_MAX_CHARS:
+        return first
+    spans = split_sentences(first)
+    sentence = first[spans[0].start : spans[0].end] if spans else first
+    return _shorten(sentence, _TITLE_MAX_CHARS)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut at a word boundary to at most ``limit`` characters, marking the cut with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:–-")
+    return cut + "…"
+
+
+def _expand(paths: Iterable[Path], skipped: list[tuple[Path, str]]) -> Iterator[Path]:
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = (
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            yield from sorted(found)
+        elif path.exists():
+            yield path
+        else:
+            skipped.append((path, "no such file or folder"))
+
+
+def _decode(data: bytes) -> str:
+    """Decode text bytes: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252.
+
+    Windows-1252 is the legacy encoding of German text on the web and on Windows, and
+    a superset of Latin-1's printable characters; strict decoding fails on its five
+    undefined bytes, and text full of control characters is treated as binary.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return _check_not_binary(data.decode("utf-16"))
+        except UnicodeDecodeError as exc:
+            raise DocumentError(f"invalid UTF-16 text ({exc.reason})") from exc
+    if b"\x00" in data[:8192]:
+        raise DocumentError("binary file (contains NUL bytes), not text")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return _check_not_binary(data.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    raise DocumentError("cannot decode text as UTF-8 or Windows-1252; save it as UTF-8")
+
+
+def _check_not_binary(text: str) -> str:
+    controls = len(_CONTROL.findall(text))
+    if controls > _MAX_CONTROL_SHARE * len(text):
+        raise DocumentError(f"binary file ({controls} control characters), not text")
+    return text
+
+
+def _html_text(html: str) -> str:
+    """Visible text of the page's article: the longest <article>, else <main>, else <body>.
+
+    Headings, paragraphs and list items become lines; whitespace inside a line is
+    collapsed as a browser would.
+
+    >>> _html_text("<nav>Menü</nav><article><h1>Titel</h1><p>Ein <b>Satz</b>.</p></article>")
+    'Titel\\nEin Satz.'
+    """
+    tree = LexborHTMLParser(html)
+    # Innermost first, so no node is removed after an ancestor already took it away.
+    for node in reversed(tree.css(_INVISIBLE_TAGS)):
+        node.decompose()
+    for node in reversed(tree.css("[style]")):
+        if re.search(r"display\s*:\s*none|visibility\s*:\s*hidden", node.attributes.get("style") or ""):
+            node.decompose()
+    articles = tree.css("article")
+    root = (
+        max(articles, key=lambda node: len(node.text(deep=True)))
+        if articles
+        else tree.css_first("main, [role=main]") or tree.body or tree.root
+    )
+    if root is None:
+        return ""
+    pieces: list[str] = []
+    stack = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing or node.tag == "br":
+            pieces.append("\n")
+        elif node.tag == "-text":
+            # Source line breaks inside text are plain spaces on screen.
+            pieces.append(re.sub(r"\s+", " ", node.text(deep=False)))
+        elif node.tag not in ("-comment", "_comment"):
+            if node.tag in _BLOCK_TAGS:
+                pieces.append("\n")
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(list(node.iter(include_text=True))))
+    lines = (" ".join(line.split()) for line in "".join(pieces).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _pdf_text(data: bytes) -> str:
+    """The text layer of a PDF, pages separated by a blank line."""
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        # Many PDFs are encrypted only to set permissions and open with an empty password.
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError("PDF is encrypted with a password; save an unencrypted copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except PyPdfError as exc:
+        raise DocumentError(f"cannot read PDF ({exc})") from exc
+    # pypdf reports some damaged files with these rather than its own errors.
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DocumentError(f"damaged PDF ({type(exc).__name__}: {exc})") from exc
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise DocumentError("PDF has no text layer (scanned or image-only?); run OCR first")
+    return text

@@ -1,0 +1,1 @@
+"""Finding passages: the on-disk index (FAISS + BM25 + chunks + manifest) and hybrid search."""

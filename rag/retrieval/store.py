@@ -1,0 +1,382 @@
+"""The index on disk: FAISS vectors, BM25 keywords, chunks and a self-describing manifest.
+
+Layout (every version complete on its own; ``CURRENT`` names the live one)::
+
+    index/
+      CURRENT                  -> "v-20261123T101500-1234"
+      v-20261123T101500-1234/
+        manifest.json          format, embedding model + hash, dimension, chunker, documents, counts
+        documents.jsonl        each document's text, so citation offsets always resolve
+        chunks.jsonl           one Chunk per line, row i = FAISS id i = BM25 row i
+        vectors.npy            float32 embeddings (reused for unchanged documents)
+        dense.faiss            exact inner product below 20k vectors, IVF-SQ8 above (rag/retrieval/dense.py)
+        bm25/                  bm25s files
+
+A writer builds a new version in a hidden folder, renames it into place and only
+then swaps ``CURRENT`` (``os.replace`` is atomic), so a process killed at any
+point leaves the previous index loadable and whole. A file lock refuses a
+second writer. The manifest records the size and sha256 of every other file in
+its version, and loading checks them, so a damaged or truncated file is named
+instead of silently answering from altered vectors. A write that fails (disk
+full, read-only) removes its staging folder and leaves the live version live.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import default
+from rag.durable import atomic_write_text, fsync_dir, fsync_tree
+from rag.errors import IndexStateError, StorageError
+from rag.retrieval.bm25 import KeywordIndex, tokenize
+from rag.retrieval.dense import build_dense, prepare_for_search
+from rag.retrieval.files import IndexLock, check_files, describe_files, write_jsonl
+from rag.types import Chunk, Document
+
+FORMAT_VERSION = 1
+_POINTER = "CURRENT"
+_KEEP_VERSIONS = 2  # the live one and its predecessor, for readers that just read the pointer
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """What an index is built for; a mismatch with what is on disk is refused or rebuilt."""
+
+    embedding_model: str
+    embedding_sha256: str
+    dimension: int
+    chunk_tokens: int
+    overlap_sentences: int
+    faiss_type: str = default("faiss_type")  # auto | flat | hnsw | ivf-sq8 (rag/retrieval/dense.py)
+    exact_below: int = default("faiss_exact_below")  # auto: exact search below this many vectors, IVF-SQ8 above
+    embed_titles: bool = True  # chunks are embedded as "title: <article title> | text: <chunk>"
+
+    def chunker(self) -> dict[str, Any]:
+        """Everything that decides which vectors a document gets; a change re-embeds all documents."""
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "overlap_sentences": self.overlap_sentences,
+            "embed_titles": self.embed_titles,
+        }
+
+
+@dataclass
+class LoadedIndex:
+    """An index version in memory: everything retrieval and citation need."""
+
+    path: Path
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    dense: Any  # faiss.Index
+    keyword: KeywordIndex
+    langs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class UpdateReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    chunks: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    version: str | None = None
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def current_version(index_dir: Path) -> Path | None:
+    pointer = index_dir / _POINTER
+    if not pointer.is_file():
+        return None
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexStateError(f"{pointer} is unreadable ({exc}); run `rag index --rebuild`") from exc
+    # Only a version folder beside the pointer; never a path that leads elsewhere.
+    if not name.startswith("v-") or "/" in name or "\\" in name or name in (".", ".."):
+        raise IndexStateError(f"{pointer} holds {name[:60]!r}, not a version name; run `rag index --rebuild`")
+    path = index_dir / name
+    if not path.is_dir():
+        raise IndexStateError(f"{pointer} names {path.name}, which does not exist; run `rag index --rebuild`")
+    return path
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):  # noqa: B007  (line_no names the bad line below)
+                if line.strip():
+                    rows.append(json.loads(line))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" line {line_no}" if "line_no" in locals() else ""
+        raise IndexStateError(f"{path}{where} is unreadable ({exc}); run `rag index --rebuild`") from exc
+    return rows
+
+
+def check_manifest(manifest: dict[str, Any], config: IndexConfig, path: Path) -> None:
+    """Refuse an index built for another format or embedding model, saying how to rebuild."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexStateError(
+            f"{path} has index format {manifest.get('format_version')}, this program reads {FORMAT_VERSION}; "
+            "run `rag index --rebuild`"
+        )
+    emb = manifest.get("embedding", {})
+    if (emb.get("model"), emb.get("sha256"), emb.get("dimension")) != (
+        config.embedding_model,
+        config.embedding_sha256,
+        config.dimension,
+    ):
+        raise IndexStateError(
+            f"{path} was built with embedding model {emb.get('model')} ({str(emb.get('sha256'))[:12]}), "
+            f"configured is {config.embedding_model} ({config.embedding_sha256[:12]}); run `rag index --rebuild`"
+        )
+
+
+def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
+    """Load the live version; IndexStateError names the bad file and the fix."""
+    import faiss
+
+    path = current_version(index_dir)
+    if path is None:
+        raise IndexStateError(f"no index in {index_dir}; run `rag index` to build it")
+    manifest_file = path / "manifest.json"
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexStateError(f"{manifest_file} is unreadable ({exc}); run `rag index --rebuild`") from exc
+    check_manifest(manifest, config, manifest_file)
+    if not isinstance(manifest.get("counts"), dict) or not isinstance(manifest["counts"].get("chunks"), int):
+        raise IndexStateError(f"{manifest_file} has no chunk count; run `rag index --rebuild`")
+    check_files(path, manifest)
+    docs_file, chunks_file = path / "documents.jsonl", path / "chunks.jsonl"
+    try:
+        docs = {row["doc_id"]: row for row in _read_jsonl(docs_file)}
+        documents = {
+            d: Document(doc_id=d, title=r["title"], path=r["path"], text=r["text"], content_hash=r["content_hash"])
+            for d, r in docs.items()
+        }
+        langs = {d: str(r["lang"]) for d, r in docs.items()}
+    except (KeyError, TypeError) as exc:
+        raise IndexStateError(f"{docs_file} has a malformed row ({exc!r}); run `rag index --rebuild`") from exc
+    try:
+        chunks = [Chunk(**row) for row in _read_jsonl(chunks_file)]
+    except TypeError as exc:
+        raise IndexStateError(f"{chunks_file} has a malformed row ({exc}); run `rag index --rebuild`") from exc
+    loading = path / "vectors.npy"
+    try:
+        vectors = np.load(loading, allow_pickle=False)
+        loading = path / "dense.faiss"
+        dense = faiss.read_index(str(loading))
+        prepare_for_search(dense)
+        loading = path / "bm25"
+        keyword = KeywordIndex.load(loading, len(chunks))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # faiss reports bad files as RuntimeError
+        raise IndexStateError(f"{loading} is damaged ({exc}); run `rag index --rebuild`") from exc
+    expected = manifest["counts"]["chunks"]
+    if not (len(chunks) == vectors.shape[0] == dense.ntotal == expected):
+        raise IndexStateError(
+            f"{path}: {len(chunks)} chunks, {vectors.shape[0]} vectors, {dense.ntotal} in FAISS, "
+            f"manifest says {expected}; run `rag index --rebuild`"
+        )
+    return LoadedIndex(path, manifest, documents, chunks, vectors, dense, keyword, langs)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _write_version(
+    index_dir: Path,
+    config: IndexConfig,
+    documents: dict[str, Document],
+    langs: dict[str, str],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+) -> Path:
+    """Write a complete version beside the live one and swap ``CURRENT`` to it.
+
+    A failed write (disk full, read-only, no permission) removes the staging folder and
+    raises StorageError; ``CURRENT`` still names the previous version.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    staging = index_dir / f".building-v-{stamp}"
+    final = index_dir / f"v-{stamp}"
+    pointer_tmp = index_dir / f".{_POINTER}.tmp"
+    try:
+        staging.mkdir(parents=True)
+        _write_files(staging, config, documents, langs, chunks, vectors)
+        fsync_tree(staging)
+        os.replace(staging, final)
+        fsync_dir(index_dir)  # the folder's new name is on disk before any pointer names it
+        atomic_write_text(index_dir / _POINTER, final.name, temp=pointer_tmp)  # the moment the new index goes live
+    except OSError as exc:
+        for leftover in (staging, final):
+            shutil.rmtree(leftover, ignore_errors=True)
+        pointer_tmp.unlink(missing_ok=True)
+        hint = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the folder's permissions"
+        where = f": {exc.filename}" if exc.filename else ""
+        raise StorageError(
+            f"cannot write the index in {index_dir} ({exc.strerror or exc}{where}); "
+            f"{hint} and run `rag index` again; the previous index is unchanged"
+        ) from exc
+    return final
+
+
+def _write_files(
+    staging: Path,
+    config: IndexConfig,
+    documents: dict[str, Document],
+    langs: dict[str, str],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+) -> None:
+    import faiss
+
+    per_doc: dict[str, dict[str, int]] = {d: {"chunks": 0, "tokens": 0} for d in documents}
+    for c in chunks:
+        per_doc[c.doc_id]["chunks"] += 1
+        per_doc[c.doc_id]["tokens"] += c.n_tokens
+    write_jsonl(
+        staging / "documents.jsonl",
+        ({**asdict(documents[d]), "lang": langs[d]} for d in sorted(documents)),
+    )
+    write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
+    np.save(staging / "vectors.npy", vectors)
+    # Serialised in memory and written by Python, so a full disk is an OSError like every other write
+    # (faiss.write_index reports it as a bare RuntimeError).
+    dense, dense_info = build_dense(vectors, config.faiss_type, config.exact_below)
+    (staging / "dense.faiss").write_bytes(faiss.serialize_index(dense).tobytes())
+    KeywordIndex.build([tokenize(c.text, langs[c.doc_id]) for c in chunks]).save(staging / "bm25")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "embedding": {
+            "model": config.embedding_model,
+            "sha256": config.embedding_sha256,
+            "dimension": config.dimension,
+        },
+        "chunker": config.chunker(),
+        "faiss": dense_info,
+        "documents": {
+            d: {"content_hash": doc.content_hash, "title": doc.title, "path": doc.path, "lang": langs[d], **per_doc[d]}
+            for d, doc in sorted(documents.items())
+        },
+        "counts": {"documents": len(documents), "chunks": len(chunks), "tokens": sum(c.n_tokens for c in chunks)},
+        "files": describe_files(staging),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _collect_garbage(index_dir: Path) -> None:
+    for stale in index_dir.glob(".building-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    versions = sorted((p for p in index_dir.glob("v-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    live = current_version(index_dir)
+    keep = {live} | set(versions[-_KEEP_VERSIONS:])
+    for old in versions:
+        if old not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+ChunkFn = Callable[[Document], list[Chunk]]
+EmbedFn = Callable[[list[Chunk]], np.ndarray]
+LangFn = Callable[[str], str]
+
+
+def update_index(
+    index_dir: Path,
+    config: IndexConfig,
+    documents: Iterable[Document],
+    *,
+    chunk: ChunkFn,
+    embed: EmbedFn,
+    detect_lang: LangFn,
+    remove: Iterable[str] = (),
+    prune: bool = False,
+    rebuild: bool = False,
+) -> UpdateReport:
+    """Add new and changed documents, drop removed ones, write a new version if anything changed.
+
+    ``documents`` are the documents seen now; with ``prune`` every indexed document
+    not among them is removed; ``remove`` names documents to remove explicitly.
+    Unchanged documents keep their chunks and vectors (no re-embedding).
+    """
+    started = time.perf_counter()
+    report = UpdateReport()
+    with IndexLock(index_dir):
+        old = None
+        rebuild_dense = False
+        if not rebuild and current_version(index_dir) is not None:
+            old = load_index(index_dir, config)
+            if old.manifest.get("chunker") != config.chunker():
+                old = None  # settings changed: every document is chunked and indexed again
+                rebuild = True
+            else:  # another FAISS structure reuses the stored vectors: a new version, no embedding
+                wanted = {"type": config.faiss_type, "exact_below": config.exact_below}
+                rebuild_dense = any(old.manifest["faiss"].get(k) != v for k, v in wanted.items())
+        seen = {d.doc_id: d for d in documents}
+        kept: dict[str, Document] = {} if old is None else dict(old.documents)
+        langs: dict[str, str] = {} if old is None else dict(old.langs)
+        drop = set(remove) | ({d for d in kept if d not in seen} if prune else set())
+        seen = {d: doc for d, doc in seen.items() if d not in drop}
+        fresh: list[Document] = []
+        for doc_id, doc in seen.items():
+            if doc_id in kept and kept[doc_id].content_hash == doc.content_hash:
+                report.unchanged.append(doc_id)
+            else:
+                (report.changed if doc_id in kept else report.added).append(doc_id)
+                fresh.append(doc)
+        report.removed = sorted(d for d in drop if d in kept)
+        replaced = set(report.changed) | set(report.removed)
+        if report.nothing_to_do and not rebuild and not rebuild_dense:
+            report.chunks = len(old.chunks) if old else 0
+            report.seconds = time.perf_counter() - started
+            return report
+        chunks: list[Chunk] = []
+        rows: list[np.ndarray] = []
+        if old is not None:
+            keep_rows = [i for i, c in enumerate(old.chunks) if c.doc_id not in replaced]
+            chunks = [old.chunks[i] for i in keep_rows]
+            rows.append(old.vectors[keep_rows])
+        for d in replaced:
+            kept.pop(d, None)
+            langs.pop(d, None)
+        new_chunks: list[Chunk] = []
+        for doc in fresh:
+            kept[doc.doc_id] = doc
+            langs[doc.doc_id] = detect_lang(doc.text[:2000])
+            new_chunks.extend(chunk(doc))
+        if new_chunks:
+            rows.append(embed(new_chunks))
+        chunks.extend(new_chunks)
+        vectors = np.concatenate(rows) if rows else np.zeros((0, config.dimension), dtype=np.float32)
+        version = _write_version(index_dir, config, kept, langs, chunks, vectors.astype(np.float32))
+        _collect_garbage(index_dir)
+    report.chunks = len(chunks)
+    report.embedded_chunks = len(new_chunks)
+    report.version = version.name
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,116 @@
+"""The HTTP service: the app factory, its lifespan, middleware and error mapping.
+
+Models and the index load once, in the lifespan (in a thread, so `/health` answers 503 while
+loading); routes (`rag.serve.routes`) reach them through the `Ready` dependency. Errors leave in
+one JSON shape, ``{"error": {"type": "...", "message": "..."}}``, mapped here once by type.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rag import __version__, wiring
+from rag.config import Settings
+from rag.errors import RagError
+from rag.serve.gate import ModelGate
+from rag.serve.guard import Guard, PayloadTooLarge
+from rag.serve.metrics import Metrics
+from rag.serve.routes import ask, chat, documents, system
+from rag.serve.shapes import ERROR_RESPONSES, error_response
+from rag.serve.uploads import recover_uploads
+from rag.wiring import Answerer
+
+PUBLIC_PATHS = frozenset({"/health", "/"})  # the page asks for the key itself; browsers cannot send one
+# Not 5: a client that waits exactly uvicorn's keep-alive timeout (5 s) reuses its connection as the server
+# closes it, and the request is lost (1 in 500 under load in bench_load.py, 12 in 300 with a busy event loop).
+RETRY_AFTER_S = 10
+
+
+def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None = None) -> FastAPI:
+    """The service. ``build`` makes the Answerer (default: the real models); tests pass fakes."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.answerer = None
+        app.state.load_error = None
+
+        def load() -> None:
+            try:
+                answerer = (build or wiring.answerer)(settings)
+                recover_uploads(settings, answerer)
+                app.state.answerer = answerer
+            except RagError as exc:
+                app.state.load_error = str(exc)
+
+        loader = threading.Thread(target=load, name="model-loader", daemon=True)
+        loader.start()
+        yield
+        loader.join(timeout=0)
+
+    app = FastAPI(title="rag", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
+    app.state.settings = settings
+    app.state.gate = ModelGate(settings.max_queue)
+    app.state.metrics = Metrics()
+
+    # Added last is outermost: CORS answers preflights (which carry no key) and puts its headers on a
+    # 401 too, so a page on an allowed origin can read why; then the counter (refused requests count
+    # as route "other"); the guard is innermost, as its body counting must raise inside the route.
+    app.add_middleware(
+        Guard,
+        api_key=settings.api_key,
+        public=PUBLIC_PATHS,
+        limit_for=lambda path: settings.max_upload_bytes if path == "/v1/documents" else settings.max_request_bytes,
+    )
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        # The route's template, not the raw path: one label per route, however many paths scanners try.
+        route = getattr(request.scope.get("route"), "path", "other")
+        app.state.metrics.requests.labels(route, str(response.status_code)).inc()
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
+    _install_error_handlers(app)
+    for router in (system.router, ask.router, chat.router, documents.router):
+        app.include_router(router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.http_status == 503 else None
+        return error_response(exc.http_status, type(exc).__name__, str(exc), headers)
+
+    @app.exception_handler(PayloadTooLarge)
+    async def too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
+        return error_response(413, "PayloadTooLarge", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        # Runs in Starlette's outermost layer, which re-raises `exc` afterwards, so the server log keeps
+        # the traceback. The client gets the one error shape and the exception's type, not its message
+        # (which may quote a document or a question).
+        return error_response(500, "InternalError", f"internal error ({type(exc).__name__}); see the server log")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        return error_response(422, "ValidationError", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "HTTPError", str(exc.detail))

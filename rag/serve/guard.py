@@ -1,0 +1,76 @@
+"""ASGI middleware in front of every route: the API key, then the size of the request body."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.serve.shapes import error_response
+
+
+class PayloadTooLarge(HTTPException):
+    """A request body passed its limit while it was being read.
+
+    An HTTPException because FastAPI lets those through from body parsing (anything else
+    it reports as "There was an error parsing the body").
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+class Guard:
+    """ASGI middleware in front of every route: the API key first, then the size of the body.
+
+    Every path but ``public`` needs ``Authorization: Bearer <api_key>`` when a key is set
+    (compared as bytes in constant time). A body over ``limit_for(path)`` bytes gets 413
+    whether or not Content-Length said so: an announced length is refused before a byte is
+    read, a chunked body is counted as it arrives and reading stops at the limit, so a client
+    cannot fill memory or the disk (uploads spool to temporary files) by leaving the length out.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, api_key: str | None, public: frozenset[str], limit_for: Callable[[str], int]
+    ) -> None:
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.public = public
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if self.expected is not None and path not in self.public:
+            given = next((v for k, v in scope["headers"] if k.lower() == b"authorization"), b"")
+            if not hmac.compare_digest(given, self.expected):
+                message = "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`"
+                await error_response(401, "Unauthorized", message)(scope, receive, send)
+                return
+        limit = self.limit_for(path)
+        length = Headers(scope=scope).get("content-length")
+        refusal = None
+        if length is not None and not length.isdigit():
+            refusal = error_response(400, "BadRequest", f"Content-Length {length[:40]!r} is not a number")
+        elif length is not None and int(length) > limit:
+            refusal = error_response(413, "PayloadTooLarge", f"request body over {limit} bytes")
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)

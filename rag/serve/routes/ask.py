@@ -1,0 +1,49 @@
+"""`POST /v1/ask`: one question, answered with citations (the Answer object), or streamed as SSE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from rag.answer.pipeline import MAX_QUESTION_CHARS
+from rag.serialize import answer_to_dict
+from rag.serve.deps import Ready, answer_once, stream_events
+from rag.serve.shapes import error_body, sse
+
+router = APIRouter()
+
+
+class Turn(BaseModel):
+    role: str = Field(pattern="^(system|user|assistant)$")
+    content: str = Field(max_length=8000)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    history: list[Turn] = Field(default_factory=list, max_length=20)
+    k: int | None = Field(default=None, ge=1, le=20)
+    lang: str | None = Field(default=None, pattern="^(de|en)$")
+    stream: bool = False
+
+
+def _frames(kind: str, value: Any) -> Iterator[str]:
+    if kind == "token":
+        yield sse({"text": value}, "token")
+    elif kind == "answer":
+        yield sse(answer_to_dict(value), "answer")
+    elif kind == "error":
+        yield sse(error_body(type(value).__name__, str(value)), "error")
+
+
+@router.post("/v1/ask")
+async def ask(body: AskRequest, request: Request, answerer: Ready) -> Response:
+    kw: dict[str, Any] = {"lang": body.lang, "history": [t.model_dump() for t in body.history]}
+    if body.k is not None:
+        kw["settings"] = answerer.settings.with_passages(body.k)
+    if body.stream:
+        return await stream_events(request, answerer, body.question, _frames, **kw)
+    return JSONResponse(answer_to_dict(await answer_once(request, answerer, body.question, **kw)))

@@ -1,0 +1,66 @@
+"""`/v1/documents`: list, read, upload (indexed at once) and delete the articles."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from rag.errors import DocumentNotFound, InputError
+from rag.serve.deps import Ready
+from rag.serve.uploads import add_document, remove_document
+
+router = APIRouter()
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(txt|md|html|htm|pdf)")  # fullmatch: "$" passes "\n"
+
+
+def _not_found(doc_id: str) -> DocumentNotFound:
+    return DocumentNotFound(f"no document {doc_id!r}; GET /v1/documents lists them")
+
+
+@router.get("/v1/documents")
+async def documents(answerer: Ready) -> dict[str, Any]:
+    info = answerer.retriever.index.manifest["documents"]
+    return {
+        "documents": [
+            {"doc_id": d, **{k: info[d][k] for k in ("title", "chunks", "tokens", "lang")}} for d in sorted(info)
+        ]
+    }
+
+
+@router.get("/v1/documents/{doc_id}")
+async def document(doc_id: str, answerer: Ready) -> dict[str, Any]:
+    doc = answerer.retriever.index.documents.get(doc_id)
+    if doc is None:
+        raise _not_found(doc_id)
+    return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text}
+
+
+@router.post("/v1/documents", status_code=201)
+async def upload(request: Request, answerer: Ready, file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
+    name = Path(file.filename or "").name
+    if not _SAFE_NAME.fullmatch(name) or name != (file.filename or ""):
+        raise InputError(
+            f"file name {file.filename!r} not accepted: use letters, digits, . _ - and a .txt/.md/.html/.pdf suffix"
+        )
+    settings = request.app.state.settings
+    limit = settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{name} is over the upload limit of {limit} bytes")
+    async with request.app.state.gate:
+        report = await run_in_threadpool(lambda: add_document(settings, answerer, name, data))
+    return {"doc_id": name, "added": bool(report.added), "changed": bool(report.changed), "chunks": report.chunks}
+
+
+@router.delete("/v1/documents/{doc_id}")
+async def delete(doc_id: str, request: Request, answerer: Ready) -> dict[str, Any]:
+    if doc_id not in answerer.retriever.index.documents:
+        raise _not_found(doc_id)
+    async with request.app.state.gate:
+        await run_in_threadpool(lambda: remove_document(request.app.state.settings, answerer, doc_id))
+    return {"doc_id": doc_id, "deleted": True}

@@ -1,0 +1,48 @@
+"""`GET /health`, `GET /metrics` (Prometheus) and the web chat page at `/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from rag.serve.metrics import Metrics
+from rag.wiring import Answerer
+
+router = APIRouter()
+
+WEB_PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """503 while the models load (or after loading failed), then 200 with what is loaded."""
+    answerer: Answerer | None = request.app.state.answerer
+    if answerer is None:
+        status = "error" if request.app.state.load_error else "loading"
+        return JSONResponse({"status": status, "detail": request.app.state.load_error}, status_code=503)
+    index = answerer.retriever.index
+    return JSONResponse(
+        {
+            "status": "ok",
+            "model": answerer.generator.model_id,
+            "embedding_model": answerer.retriever.embedder.model_id,
+            "index": index.version,
+            "documents": len(index.documents),
+            "chunks": len(index.chunks),
+        }
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def page() -> HTMLResponse:
+    return HTMLResponse(WEB_PAGE.read_text(encoding="utf-8") if WEB_PAGE.is_file() else "<h1>rag</h1>")
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    m: Metrics = request.app.state.metrics
+    m.queue.set(request.app.state.gate.waiting)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

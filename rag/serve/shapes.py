@@ -1,0 +1,51 @@
+"""What leaves the service besides answers: the one error shape, and server-sent event frames."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Declared for every operation, so the OpenAPI document tells clients (and fuzzers) the truth.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Malformed input"),
+        (401, "Missing or wrong API key (when RAG_API_KEY is set)"),
+        (404, "No such document"),
+        (413, "Request body over its limit"),
+        (422, "Invalid request or unreadable document"),
+        (503, "Busy or still loading; retry after Retry-After seconds"),
+    )
+}
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message}}
+
+
+def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one shape every error leaves the service in."""
+    return JSONResponse(error_body(kind, message), status_code=status, headers=headers)
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    """One server-sent event frame with ``data`` as JSON (and an ``event:`` line when named).
+
+    >>> sse({"text": "Hallo"}, "token")
+    'event: token\\ndata: {"text": "Hallo"}\\n\\n'
+    """
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,0 +1,72 @@
+"""The bridge from the pipeline's token callback (a worker thread) to a streamed response (the event loop).
+
+`stream_answer` runs the pipeline in a thread and yields its tokens as they come, then the Answer.
+A client that disconnects stops the iteration; the next token then raises `Cancelled` inside the
+pipeline, which stops generation and frees the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from rag.errors import RagError
+from rag.types import Answer
+
+
+class Cancelled(Exception):
+    """Raised inside the token callback when the client went away."""
+
+
+async def stream_answer(
+    run: Callable[[Callable[[str], None]], Answer],
+) -> AsyncIterator[tuple[str, Any]]:
+    """Run ``run(on_token)`` in a thread; yield ("token", text) as they come, then ("answer", Answer).
+
+    If the consumer stops iterating (client disconnected), generation is cancelled at the next token.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    stop = threading.Event()
+
+    def on_token(piece: str) -> None:
+        if stop.is_set():
+            raise Cancelled
+        loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
+
+    def work() -> None:
+        # A bug (not a RagError) still ends the stream: "failed" wakes the consumer, which then
+        # re-raises the exception from `await worker`. Without it the request would wait forever
+        # and hold the model gate, and every later request would queue behind it.
+        result: tuple[str, Any] = ("failed", None)
+        try:
+            result = ("answer", run(on_token))
+        except Cancelled:
+            result = ("cancelled", None)
+        except RagError as exc:
+            result = ("error", exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, result)
+
+    worker = loop.run_in_executor(None, work)
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "failed":
+                break
+            yield kind, value
+            if kind != "token":
+                break
+    finally:
+        stop.set()
+        await worker  # the model is free again before the gate is released
+
+
+async def prepend(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    """``first`` then, when it was a token, the rest of the stream (awaited once to learn the status)."""
+    yield first
+    if first[0] == "token":
+        async for item in rest:
+            yield item

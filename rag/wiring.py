@@ -1,0 +1,203 @@
+"""Wiring: turn `Settings` into the components each command needs, loading each model once.
+
+Kept apart from the stages themselves so that they stay plain functions and
+classes with explicit inputs, and so tests can pass fakes instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.cache import AnswerCache, cache_key
+from rag.answer.pipeline import AnswerSettings, Templates, answer
+from rag.answer.prompt import load_template
+from rag.config import Settings
+from rag.language import LANGUAGES
+from rag.models import fetch
+from rag.models.embed import Embedder, load_embedder
+from rag.models.generate import Generator, LlamaCppGenerator, OpenAIServerGenerator
+from rag.retrieval.retrieve import RetrievalSettings, Retriever
+from rag.retrieval.store import IndexConfig, LoadedIndex, UpdateReport, load_index, update_index
+from rag.types import Answer, Chunk, Document
+
+
+def index_config(settings: Settings) -> IndexConfig:
+    spec = fetch.get_spec(settings.embedding_model)
+    return IndexConfig(
+        embedding_model=spec.name,
+        embedding_sha256=spec.sha256,
+        dimension=spec.dimension,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.chunk_overlap_sentences,
+        faiss_type=settings.faiss_type,
+        exact_below=settings.faiss_exact_below,
+    )
+
+
+def token_counter(settings: Settings) -> Callable[[str], int]:
+    """Counts tokens with the embedding model's own tokenizer, without loading the model (no torch)."""
+    from tokenizers import Tokenizer
+
+    folder = fetch.require(settings.models_path, settings.embedding_model)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def embedder(settings: Settings) -> Embedder:
+    return load_embedder(
+        settings.models_path,
+        settings.embedding_model,
+        threads=settings.threads,
+        batch_size=settings.embed_batch_size,
+        dtype=settings.embed_dtype,
+    )
+
+
+def chunker(settings: Settings) -> Callable[[Document], list[Chunk]]:
+    from rag.ingest.chunk import chunk_document
+    from rag.ingest.clean import clean
+
+    count = token_counter(settings)
+    return lambda doc: chunk_document(
+        doc,
+        clean(doc.text),
+        count,
+        max_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.chunk_overlap_sentences,
+    )
+
+
+def index_documents(
+    settings: Settings,
+    documents: Iterable[Document],
+    *,
+    remove: Iterable[str] = (),
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: bool = False,
+    loaded_embedder: Embedder | None = None,
+) -> UpdateReport:
+    """Update the index on disk; the embedding model loads only if something needs embedding."""
+    from rag.language import detect_language
+
+    holder: list[Embedder] = [loaded_embedder] if loaded_embedder else []
+
+    def embed(chunks: list[Chunk]) -> np.ndarray:
+        if not holder:
+            holder.append(embedder(settings))
+        return holder[0].embed(
+            [c.text for c in chunks], "document", titles=[c.title for c in chunks], progress=progress
+        )
+
+    return update_index(
+        settings.index_dir,
+        index_config(settings),
+        documents,
+        chunk=chunker(settings),
+        embed=embed,
+        detect_lang=detect_language,
+        remove=remove,
+        prune=prune,
+        rebuild=rebuild,
+    )
+
+
+def open_index(settings: Settings) -> LoadedIndex:
+    return load_index(settings.index_dir, index_config(settings))
+
+
+def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) -> Retriever:
+    return Retriever(
+        open_index(settings), loaded_embedder or embedder(settings), RetrievalSettings.from_settings(settings)
+    )
+
+
+def generator(settings: Settings) -> Generator:
+    if settings.llm_url:
+        return OpenAIServerGenerator(settings.llm_url, model_id=settings.answer_model)
+    path = fetch.require(settings.models_path, settings.answer_model)
+    return LlamaCppGenerator(
+        path,
+        model_id=settings.answer_model,
+        n_ctx=settings.n_ctx,
+        threads=settings.threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
+        prompt_lookup=settings.prompt_lookup,
+        contexts=settings.llm_contexts,
+    )
+
+
+def templates(settings: Settings) -> Templates:
+    return Templates(
+        answer={lang: load_template(settings.prompts_dir, f"answer.{lang}") for lang in LANGUAGES},
+        rewrite=load_template(settings.prompts_dir, "rewrite"),
+    )
+
+
+@dataclass
+class Answerer:
+    """Everything `pipeline.answer` needs, loaded once (CLI command, HTTP lifespan, eval run)."""
+
+    retriever: Retriever
+    generator: Generator
+    templates: Templates
+    count_tokens: Callable[[str], int]
+    settings: AnswerSettings
+    cache: AnswerCache = field(default_factory=lambda: AnswerCache(0))
+
+    def __call__(self, question: str, **kwargs: Any) -> Answer:
+        """``pipeline.answer`` with these components; ``settings=`` overrides them for one call.
+
+        A repeated question (same history, language, settings and index version) is answered from
+        the cache: the callbacks still see the rewrite and the whole text, as one piece.
+        """
+        started = time.perf_counter()
+        kwargs.setdefault("settings", self.settings)
+        key = cache_key(
+            index_version=self.retriever.index.version,
+            model_id=self.generator.model_id,
+            question=question,
+            history=kwargs.get("history", ()),
+            lang=kwargs.get("lang"),
+            settings=kwargs["settings"],
+        )
+        hit = self.cache.get(key)
+        if hit is not None:
+            if hit.rewritten_question and kwargs.get("on_rewrite"):
+                kwargs["on_rewrite"](hit.rewritten_question)
+            if kwargs.get("on_token"):
+                kwargs["on_token"](hit.text)
+            elapsed = time.perf_counter() - started
+            return replace(hit, cached=True, timings={"first_token": elapsed, "total": elapsed})
+        result = answer(
+            question,
+            retriever=self.retriever,
+            generator=self.generator,
+            templates=self.templates,
+            count_tokens=self.count_tokens,
+            **kwargs,
+        )
+        self.cache.put(key, result)
+        return result
+
+
+def answerer(settings: Settings) -> Answerer:
+    return Answerer(
+        retriever=open_retriever(settings),
+        generator=generator(settings),
+        templates=templates(settings),
+        count_tokens=token_counter(settings),
+        settings=AnswerSettings.from_settings(settings),
+        cache=AnswerCache(settings.answer_cache),
+    )
+
+
+def corpus_paths(settings: Settings, paths: list[Path] | None) -> list[Path]:
+    return paths if paths else [settings.corpus_dir]

@@ -1,0 +1,112 @@
+"""The fakes keep the real adapters' promises: one contract, run against the fake and the real model.
+
+A fast test that passes with a fake must mean something for the real model, so every behaviour the
+pipeline relies on (shapes, unit rows, determinism, titles moving a document's vector, a query finding
+its passage, token counts; streamed pieces, usage, max_tokens and stop strings) is asserted here
+for both. The real side needs `make models` and runs in CI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from fakes import FakeEmbedder, FakeGenerator
+
+from rag.config import Settings
+from rag.errors import ModelError
+from rag.models import fetch
+from rag.models.generate import GenerationSettings
+
+PASSAGES = [
+    "Nvidia verlor an einem Tag 600 Milliarden Dollar an Börsenwert.",
+    "Der Gründer von DeepSeek heißt Liang Wenfeng.",
+]
+
+
+def _model_path(name: str) -> Any:
+    try:
+        return fetch.require(Settings().models_path, name)
+    except ModelError as exc:
+        pytest.fail(f"{exc} (the real-model tests need `make models`)", pytrace=False)
+
+
+@pytest.fixture(scope="module", params=["fake", pytest.param("real", marks=pytest.mark.real_models)])
+def embedder(request: pytest.FixtureRequest) -> Any:
+    if request.param == "fake":
+        return FakeEmbedder(768)
+    from rag.models.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(_model_path("embeddinggemma-300m"), model_id="embeddinggemma-300m")
+
+
+@pytest.fixture(scope="module", params=["fake", pytest.param("real", marks=pytest.mark.real_models)])
+def generator(request: pytest.FixtureRequest) -> Any:
+    if request.param == "fake":
+        return FakeGenerator()
+    from rag.models.generate import LlamaCppGenerator
+
+    # The smallest default model: the contract is about the interface, not answer quality.
+    return LlamaCppGenerator(_model_path("qwen2.5-coder-0.5b"), model_id="qwen2.5-coder-0.5b", n_ctx=1024, contexts=1)
+
+
+def test_embed_gives_unit_float32_rows(embedder: Any) -> None:
+    vectors = embedder.embed(PASSAGES, "document")
+    assert vectors.shape == (2, embedder.dimension) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert embedder.embed([], "query").shape == (0, embedder.dimension)
+    assert isinstance(embedder.model_id, str) and embedder.model_id
+
+
+def test_embed_is_deterministic(embedder: Any) -> None:
+    first, second = embedder.embed(PASSAGES, "document"), embedder.embed(PASSAGES, "document")
+    assert float((first * second).sum(1).min()) > 0.9999
+
+
+def test_a_title_moves_a_document_vector_but_not_far(embedder: Any) -> None:
+    plain = embedder.embed(PASSAGES[:1], "document")[0]
+    titled = embedder.embed(PASSAGES[:1], "document", titles=["Nvidia und DeepSeek"])[0]
+    assert 0.5 < float(plain @ titled) < 0.9999
+    with pytest.raises(ValueError):
+        embedder.embed(PASSAGES, "document", titles=["only one title"])
+
+
+def test_a_query_finds_its_passage(embedder: Any) -> None:
+    passages = embedder.embed(PASSAGES, "document", titles=["Börse", "DeepSeek"])
+    for query, expected in (("Wie viel Börsenwert verlor Nvidia?", 0), ("Wer ist der Gründer von DeepSeek?", 1)):
+        assert int(np.argmax(passages @ embedder.embed([query], "query")[0])) == expected, query
+
+
+def test_count_tokens_grows_with_the_text(embedder: Any) -> None:
+    assert embedder.count_tokens("") == 0
+    short, long = embedder.count_tokens(PASSAGES[1]), embedder.count_tokens(" ".join(PASSAGES))
+    assert 0 < short < long
+
+
+MESSAGES = [
+    {"role": "system", "content": "Answer in one short English sentence."},
+    {
+        "role": "user",
+        "content": "Passage: [1] Der Gründer von DeepSeek heißt Liang Wenfeng.\nQuestion: Who founded DeepSeek?",
+    },
+]
+
+
+def test_stream_yields_text_and_records_usage(generator: Any) -> None:
+    pieces = list(generator.stream(MESSAGES, GenerationSettings(max_tokens=24)))
+    assert pieces and all(isinstance(p, str) and p for p in pieces) and "".join(pieces).strip()
+    assert generator.last_usage.prompt_tokens > 0
+    assert 1 <= generator.last_usage.completion_tokens <= 24
+    assert isinstance(generator.model_id, str) and generator.model_id
+
+
+def test_stream_stops_at_max_tokens(generator: Any) -> None:
+    list(generator.stream(MESSAGES, GenerationSettings(max_tokens=3)))
+    assert 1 <= generator.last_usage.completion_tokens <= 3
+
+
+def test_stream_ends_before_a_stop_string(generator: Any) -> None:
+    messages = [{"role": "user", "content": "Write the words one, two and three on three separate lines."}]
+    text = "".join(generator.stream(messages, GenerationSettings(max_tokens=24, stop=("\n",))))
+    assert "\n" not in text
