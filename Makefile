@@ -1,7 +1,7 @@
 # Two commands for a new machine (see README):
 #   make run    set up everything, build the index, then run the service on the default corpus
 #   make test   set up everything, then run the whole test suite (fast tests and real-model tests)
-# Every target is idempotent: the venv, pip's cache of the compiled llama-cpp-python wheel,
+# Every target is idempotent: the venv, the compiled llama-cpp-python wheel (~/.cache/rag/wheels),
 # the model files (~/.cache/rag/models) and the index are reused when present.
 
 PYTHON ?= python3.11
@@ -10,8 +10,22 @@ BIN    := $(VENV)/bin
 RAG    := $(BIN)/rag
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-# The installed marker changes whenever pyproject.toml changes, so a dependency edit re-runs pip.
-INSTALLED := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# llama-cpp-python compiles llama.cpp with -march=native by default, which turns on AMX wherever
+# cpuid lists it. Some VMs (this workplace's Firecracker machines) list AMX without enabling it, and
+# the first batched matrix product dies with SIGILL in `tileloadd`. So llama.cpp is built for the
+# CPU's own AVX2 / AVX-512 features and never AMX, into a wheel cached per flag set (pip's own wheel
+# cache does not know about CMAKE_ARGS and would hand back a native build).
+LLAMA      := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
+CPU_FLAGS  := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+ggml_flag   = -DGGML_$(2)=$(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF $(call ggml_flag,avx,AVX) $(call ggml_flag,avx2,AVX2) \
+	$(call ggml_flag,fma,FMA) $(call ggml_flag,f16c,F16C) $(call ggml_flag,bmi2,BMI2) \
+	$(call ggml_flag,avx_vnni,AVX_VNNI) $(call ggml_flag,avx512f,AVX512) \
+	$(call ggml_flag,avx512vbmi,AVX512_VBMI) $(call ggml_flag,avx512_vnni,AVX512_VNNI) \
+	$(call ggml_flag,avx512_bf16,AVX512_BF16) -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+# The installed marker changes with pyproject.toml and the llama.cpp flags, so either change re-runs pip.
+INSTALLED := $(VENV)/.installed-$(shell { cat pyproject.toml; echo '$(LLAMA_CMAKE_ARGS)'; } | cksum | cut -d' ' -f1)
+WHEELS     := $(HOME)/.cache/rag/wheels/$(subst ==,-,$(LLAMA))-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
 .PHONY: help install models index run browser test test-fast lint bench clean-venv
 
@@ -23,10 +37,17 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip wheel setuptools
 
 install: $(INSTALLED) ## venv + dependencies (torch CPU build first; llama-cpp-python compiles once, ~10 min)
-$(INSTALLED): pyproject.toml | $(BIN)/python
-	@echo ">> installing dependencies into $(VENV) (first run: ~12 min, mostly compiling llama-cpp-python)"
+$(WHEELS)/.built: | $(BIN)/python
+	@echo ">> compiling $(LLAMA) once (~10 min on 2 cores): $(LLAMA_CMAKE_ARGS)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --disable-pip-version-check --no-deps --no-cache-dir \
+	  --no-binary llama-cpp-python -w $(WHEELS) '$(LLAMA)'
+	touch $@
+
+$(INSTALLED): pyproject.toml $(WHEELS)/.built | $(BIN)/python
+	@echo ">> installing dependencies into $(VENV)"
 	$(BIN)/pip install --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check --find-links $(WHEELS) -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check --no-index --no-deps --force-reinstall --find-links $(WHEELS) '$(LLAMA)'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
