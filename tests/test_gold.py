@@ -14,6 +14,7 @@ from rag.evaluation.gold import GOLD_TYPES, GoldItem, load_gold
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "eval" / "gold.jsonl"
 HELDOUT = ROOT / "eval" / "heldout.jsonl"  # written after tuning, scored once (README)
+HELDOUT2 = ROOT / "eval" / "heldout2.jsonl"  # a second, independently written held-out set (ids k001, ...)
 CORPUS = ROOT / "corpus"
 
 
@@ -22,7 +23,7 @@ def gold() -> list[GoldItem]:
     return load_gold(GOLD)
 
 
-@pytest.fixture(scope="module", params=[GOLD, HELDOUT], ids=["gold", "heldout"])
+@pytest.fixture(scope="module", params=[GOLD, HELDOUT, HELDOUT2], ids=["gold", "heldout", "heldout2"])
 def each_set(request: pytest.FixtureRequest) -> list[GoldItem]:
     return load_gold(request.param)
 
@@ -35,9 +36,10 @@ def articles() -> dict[str, str]:
 # --- the shipped gold set ---------------------------------------------------
 
 
-def test_heldout_set_is_separate_and_complete(gold: list[GoldItem]) -> None:
-    heldout = load_gold(HELDOUT)
-    assert [i.id for i in heldout] == [f"h{n:03d}" for n in range(1, len(heldout) + 1)]
+@pytest.mark.parametrize(("path", "prefix"), [(HELDOUT, "h"), (HELDOUT2, "k")], ids=["heldout", "heldout2"])
+def test_heldout_set_is_separate_and_complete(gold: list[GoldItem], path: Path, prefix: str) -> None:
+    heldout = load_gold(path)
+    assert [i.id for i in heldout] == [f"{prefix}{n:03d}" for n in range(1, len(heldout) + 1)]
     assert not {i.question.casefold() for i in heldout} & {i.question.casefold() for i in gold}
     unanswerable = [i for i in heldout if not i.answerable]
     assert len(unanswerable) >= 5 and all(not (i.sources or i.evidence) for i in unanswerable)
