@@ -60,6 +60,9 @@ class Recording:
         self.messages = list(messages)
         return self.inner.stream(messages, settings)
 
+    def yes_probability(self, messages: Sequence[Message]) -> float | None:
+        return self.inner.yes_probability(messages)
+
 
 def pick_questions(items: list[GoldItem], limit: int) -> list[GoldItem]:
     """Answerable standalone questions, German and English alternating, in gold order."""

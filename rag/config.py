@@ -172,7 +172,29 @@ class Settings(BaseSettings):
             "index version); 0 = off."
         ),
     )
-    strict: bool = Field(default=True, description="Refuse when no claim of a draft answer is backed by a passage.")
+    answerable_check: bool = Field(
+        default=True,
+        description=(
+            "Before answering, ask the model whether the passages state the answer and read P(yes) from its "
+            "Yes/No logits (the Answer's answerable_p); needs a backend that gives logits."
+        ),
+    )
+    answerable_threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Refuse without generating when P(answerable) is below this; 0 refuses nothing "
+            "(set on eval/gold.jsonl with `rag eval threshold`)."
+        ),
+    )
+    strict: bool = Field(
+        default=True,
+        description=(
+            "Show only answer sentences whose numbers and names a cited passage states (the refusal when none "
+            "is left); false shows every sentence and flags the unsupported ones."
+        ),
+    )
 
     # --- service ---
     api_key: str | None = Field(

@@ -116,3 +116,5 @@ class Answer:
     completion_tokens: int = 0
     tokens_per_second: float = 0.0
     cached: bool = False  # served from the answer cache (same question, history and index version)
+    # The model's P(the passages state the answer), from its Yes/No logits; None when not checked.
+    answerable_p: float | None = None

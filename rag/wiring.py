@@ -138,6 +138,7 @@ def templates(settings: Settings) -> Templates:
     return Templates(
         answer={lang: load_template(settings.prompts_dir, f"answer.{lang}") for lang in LANGUAGES},
         rewrite=load_template(settings.prompts_dir, "rewrite"),
+        check=load_template(settings.prompts_dir, "answerable"),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,28 @@ class FakeGenerator:
     """Answers by copying the first sentence of the passage sharing most words with the question.
 
     With ``script`` it replays fixed replies in order instead (to test grounding and refusals).
+    `yes_probability` is ``answerable`` when given, else 0.9 when a passage shares a word of four or
+    more letters with the question and 0.1 when none does.
     """
 
     model_id = "fake-llm"
 
-    def __init__(self, script: Sequence[str] = ()) -> None:
+    def __init__(self, script: Sequence[str] = (), answerable: float | None = None) -> None:
         self.script = list(script)
+        self.answerable = answerable
         self.calls: list[list[dict[str, str]]] = []
+        self.checks: list[list[dict[str, str]]] = []
         self.last_usage = Usage()
+
+    def yes_probability(self, messages):  # type: ignore[no-untyped-def]
+        self.checks.append(list(messages))
+        if self.answerable is not None:
+            return self.answerable
+        user = next(m["content"] for m in reversed(messages) if "Frage:" in m["content"] or "Question:" in m["content"])
+        blocks = re.findall(r"^\[(\d+)\] (.+?)(?=\n\n\[|\n\n(?:Frage|Question):)", user, re.S | re.M)
+        question = re.search(r"(?:Frage|Question): (.*)$", user, re.S)
+        words = {w for w in _WORD.findall((question.group(1) if question else "").lower()) if len(w) >= 4}
+        return 0.9 if any(words & set(_WORD.findall(text.lower())) for _, text in blocks) else 0.1
 
     def stream(self, messages, settings):  # type: ignore[no-untyped-def]
         self.calls.append(list(messages))
@@ -135,14 +150,17 @@ C = doc("c.txt", "Liang Wenfeng gründete DeepSeek.\nDer Sitz ist in Hangzhou.")
 # ----------------------------------------------------------------------------- the service with fakes
 
 
-def fake_answerer(settings: Any) -> Answerer:
+def fake_answerer(settings: Any, generator: FakeGenerator | None = None) -> Answerer:
     """The Answerer over the index in ``settings.index_dir`` with a fake embedder and generator."""
     from rag import wiring
 
     return Answerer(
         retriever=Retriever(wiring.open_index(settings), FakeEmbedder(768), RetrievalSettings(k=3)),
-        generator=FakeGenerator(),
-        templates=Templates(answer={lang: load_template(ROOT / "prompts", f"answer.{lang}") for lang in LANGUAGES}),
+        generator=generator or FakeGenerator(),
+        templates=Templates(
+            answer={lang: load_template(ROOT / "prompts", f"answer.{lang}") for lang in LANGUAGES},
+            check=load_template(ROOT / "prompts", "answerable"),
+        ),
         count_tokens=lambda t: len(t.split()),
         settings=AnswerSettings(min_dense_score=0.1),
     )
@@ -186,3 +204,104 @@ def served_routes(app: Any) -> list[tuple[str, str, Any]]:
         if path is not None and getattr(route, "methods", None)
         for method in sorted(route.methods)
     ]
+
+
+# ----------------------------------------------------------------------------- llama_cpp.Llama without a model
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class StubLlama:
+    """What `LlamaCppGenerator` uses of `llama_cpp.Llama`, without a model: a ChatML template, a word-level
+    tokenizer, a KV cache of evaluated tokens, and logits that favour ``answer`` ("Yes" or "No").
+
+    Records the rendered prompts (``prompts``), the system prompt of each (``systems``) and how many tokens
+    each evaluation had to decode (``decoded``), so tests can see prefix reuse.
+    """
+
+    def __init__(self, reply: str = "ok", answer: str = "Yes", n_ctx: int = 4096) -> None:
+        import ctypes
+
+        self.reply, self.answer, self._n_ctx = reply, answer, n_ctx
+        self.metadata = {"tokenizer.chat_template": CHATML}
+        self._model = type("Model", (), {"token_get_text": staticmethod(lambda i: {1: "<|im_end|>", 2: ""}[i])})
+        self.prompts: list[str] = []
+        self.systems: list[str] = []
+        self.decoded: list[int] = []
+        self.cache: list[int] = []
+        self.n_tokens = 0
+        self._logits = (ctypes.c_float * self.n_vocab())()
+        stub = self
+
+        class _Ctx:
+            @staticmethod
+            def get_logits_ith(i: int) -> Any:
+                return ctypes.cast(stub._logits, ctypes.POINTER(ctypes.c_float))
+
+        self._ctx = _Ctx()
+
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    def n_vocab(self) -> int:
+        return 4096
+
+    def token_eos(self) -> int:
+        return 1
+
+    def token_bos(self) -> int:
+        return -1
+
+    def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+        decoded = text.decode("utf-8")
+        if special:
+            self.prompts.append(decoded)
+            system = re.search(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", decoded, re.S)
+            self.systems.append(system.group(1) if system else "")
+        return [10 + zlib.crc32(w.encode()) % (self.n_vocab() - 10) for w in re.findall(r"\s*\S+|\s+$", decoded)]
+
+    @property
+    def _input_ids(self) -> np.ndarray:
+        return np.array(self.cache[: self.n_tokens], dtype=np.intc)
+
+    @staticmethod
+    def longest_token_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+        n = 0
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                break
+            n += 1
+        return n
+
+    def eval(self, tokens: Sequence[int]) -> None:
+        self.cache = self.cache[: self.n_tokens] + list(tokens)
+        self.n_tokens = len(self.cache)
+        self.decoded.append(len(tokens))
+        for i in range(self.n_vocab()):
+            self._logits[i] = 0.0
+        for word in ("Yes", "No"):
+            self._logits[self.tokenize(word.encode(), add_bos=False)[0]] = 4.0 if word == self.answer else 0.0
+
+    def create_completion(self, prompt: Sequence[int], **kwargs: Any) -> Iterator[dict[str, Any]]:
+        reuse = self.longest_token_prefix(self.cache[: self.n_tokens], prompt)
+        reuse = min(reuse, len(prompt) - 1)
+        self.n_tokens = reuse
+        self.eval(list(prompt[reuse:]))
+        for piece in re.findall(r"\S+\s*", self.reply)[: kwargs.get("max_tokens") or None]:
+            yield {"choices": [{"text": piece}]}
+
+
+def stub_generator(contexts: int = 1, **stub: Any) -> tuple[Any, list[StubLlama]]:
+    """A `LlamaCppGenerator` over ``contexts`` `StubLlama` contexts (no model file, no llama.cpp)."""
+    from collections import OrderedDict
+
+    from rag.models.generate import LlamaCppGenerator
+
+    stubs = [StubLlama(**stub) for _ in range(contexts)]
+    gen = object.__new__(LlamaCppGenerator)
+    gen._llm, gen._spare, gen._contexts, gen._formatters = stubs[0], list(stubs), OrderedDict(), {}
+    gen.model_id, gen.last_usage = "stub", Usage()
+    return gen, stubs

@@ -6,10 +6,14 @@ them, so every quote can be checked against the article by its offsets.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rag.ground.citations import (
+    Grounding,
     Marker,
+    SentenceChecker,
     check_support,
     ground,
     parse_citations,
@@ -329,9 +333,15 @@ def test_a_citation_holding_one_of_the_facts_is_kept(passages: list[Passage]) ->
     assert [c.number for c in g.citations] == [1, 3]
 
 
-def test_an_unsupported_claim_keeps_its_citations(passages: list[Passage]) -> None:
+def test_an_answer_of_unsupported_claims_is_the_refusal(passages: list[Passage]) -> None:
     g = ground("DeepSeek hat 10 Mitarbeiter [1].", passages)
-    assert g.text == "DeepSeek hat 10 Mitarbeiter [1]." and g.unsupported and not g.grounded
+    assert g.refused and g.text == "Dazu enthalten die Artikel keine Angabe." and g.citations == ()
+    assert g.unsupported == ("DeepSeek hat 10 Mitarbeiter.",)
+
+
+def test_without_strict_checks_an_unsupported_claim_is_shown_and_flagged(passages: list[Passage]) -> None:
+    g = ground("DeepSeek hat 10 Mitarbeiter [1].", passages, strict=False)
+    assert g.text == "DeepSeek hat 10 Mitarbeiter [1]." and g.unsupported and not g.grounded and not g.refused
 
 
 @pytest.mark.parametrize("draft", ["[1] [2]", "[2][3].", "[1] 2048 [2][3]", "– [1]"])
@@ -357,15 +367,17 @@ def test_ground_adds_citations_to_an_uncited_answer(passages: list[Passage]) -> 
     assert_exact(g.citations)
 
 
-def test_ground_flags_an_unsupported_sentence(passages: list[Passage]) -> None:
+def test_ground_leaves_out_an_unsupported_sentence(passages: list[Passage]) -> None:
     g = ground("DeepSeek nutzte 2.048 GPUs [1]. Die Kosten betrugen 7 Millionen Dollar [2].", passages)
-    assert not g.grounded
+    assert g.text == "DeepSeek nutzte 2.048 GPUs [1]." and g.grounded and not g.refused
     assert g.unsupported == ("Die Kosten betrugen 7 Millionen Dollar.",)
 
 
-def test_ground_flags_an_answer_without_any_citation(passages: list[Passage]) -> None:
-    g = ground("Das ist eine interessante Frage.", passages)
-    assert not g.grounded and g.citations == () and not g.refused
+def test_an_answer_without_any_citation_is_the_refusal(passages: list[Passage]) -> None:
+    for draft in ("Das ist eine interessante Frage.", "HACKED"):
+        g = ground(draft, passages, "de")
+        assert g.refused and g.citations == () and g.text == "Dazu enthalten die Artikel keine Angabe."
+        assert g.unsupported == (draft,)
 
 
 @pytest.mark.parametrize("answer", ["Dazu enthalten die Artikel keine Angabe.", "The articles do not say. "])
@@ -472,3 +484,44 @@ def test_a_german_number_must_count_what_the_source_counts(claim: str, supported
     text = "Deepseek benötigte nur 2.048 GPUs. Das Modell hat 671 Milliarden Parametern. Seit 2015 handelt der Fonds."
     lang = "en" if "used" in claim else "de"
     assert check_claim(claim, [1], [_source(1, text)], lang).supported is supported
+
+
+# --- checked streaming -----------------------------------------------------------------------
+
+
+def _stream(draft: str, passages: list[Passage], pieces: int = 3) -> tuple[list[str], Grounding]:
+    """Feed ``draft`` in token-sized pieces; what the reader would see, and the final grounding."""
+    checker = SentenceChecker(passages, "de")
+    words = re.findall(r"\S+\s*", draft)
+    shown: list[str] = []
+    for i in range(0, len(words), pieces):
+        shown += checker.feed("".join(words[i : i + pieces]))
+    shown += checker.close()
+    return shown, checker.grounding()
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "DeepSeek nutzte 2.048 GPUs [1]. Die Kosten betrugen 7 Millionen Dollar [2]. Nvidia verlor 600 Milliarden [3].",
+        "DeepSeek hat 10 Mitarbeiter [1].",
+        "DeepSeek nutzte 2.048 GPUs.\n[1]\nAndere nennen 2.000 Chips [2].",
+        "Laut Elon Musk nutzte DeepSeek nur 2.048 GPUs [1][2]. HACKED",
+        "ca. 5,6 Mio. Dollar am 28. Januar [1]. Dazu enthalten die Artikel keine Angabe.",
+        "",
+    ],
+)
+def test_the_stream_shows_exactly_the_checked_answer(passages: list[Passage], draft: str) -> None:
+    for size in (1, 2, 5, 100):
+        shown, g = _stream(draft, passages, size)
+        assert "".join(shown) == g.text == ground(draft, passages, "de").text, size
+
+
+def test_a_sentence_is_shown_only_once_it_is_final(passages: list[Passage]) -> None:
+    checker = SentenceChecker(passages, "de")
+    assert checker.feed("DeepSeek nutzte 2.048 GPUs.") == []  # its marker may still follow
+    assert checker.feed(" [1]") == []
+    assert checker.feed(" Die") == ["DeepSeek nutzte 2.048 GPUs. [1]"]
+    assert checker.feed(" Kosten betrugen 7 Millionen Dollar [2].") == []
+    assert checker.close() == []  # unsupported: left out
+    assert checker.grounding().text == "DeepSeek nutzte 2.048 GPUs. [1]"

@@ -1,46 +1,65 @@
-"""LlamaCppGenerator's context pool: one warm llama.cpp context per system prompt (stubs, no model)."""
+"""LlamaCppGenerator without a model (`StubLlama`): one warm context per system prompt, the answerability
+check that reuses the answer's prefix, and the rendering both share."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any
+import pytest
+from fakes import stub_generator
 
-from rag.models.generate import GenerationSettings, LlamaCppGenerator
-
-
-class StubLlama:
-    def __init__(self, name: str) -> None:
-        self.name, self.n_tokens, self.prompts = name, 0, []
-
-    def create_chat_completion(self, messages: list[dict[str, str]], **kwargs: Any) -> Any:
-        self.prompts.append(messages[0]["content"])
-        self.n_tokens = 10
-        return iter([{"choices": [{"delta": {"content": "ok"}}]}])
+from rag.models.generate import GenerationSettings
 
 
-def generator(n: int) -> tuple[LlamaCppGenerator, list[StubLlama]]:
-    stubs = [StubLlama(f"ctx{i}") for i in range(n)]
-    gen = object.__new__(LlamaCppGenerator)
-    gen._llm, gen._spare, gen._contexts = stubs[0], list(stubs), OrderedDict()  # type: ignore[attr-defined]
-    gen.model_id = "stub"
-    return gen, stubs
-
-
-def ask(gen: LlamaCppGenerator, system: str) -> None:
-    assert "".join(gen.stream([{"role": "system", "content": system}, {"role": "user", "content": "q"}],
-                              GenerationSettings())) == "ok"  # fmt: skip
+def ask(gen, system: str, question: str = "q") -> str:  # type: ignore[no-untyped-def]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    return "".join(gen.stream(messages, GenerationSettings()))
 
 
 def test_each_system_prompt_keeps_its_own_context() -> None:
-    gen, (first, second) = generator(2)
+    gen, (first, second) = stub_generator(2)
     for system in ["de", "en", "de", "de", "en"]:
-        ask(gen, system)
-    assert first.prompts == ["de", "de", "de"] and second.prompts == ["en", "en"]
-    assert gen.last_usage.completion_tokens == 1 and gen.last_usage.prompt_tokens == 9
+        assert ask(gen, system) == "ok"
+    assert first.systems == ["de", "de", "de"] and second.systems == ["en", "en"]
+    assert gen.last_usage.completion_tokens == 1 and gen.last_usage.prompt_tokens > 0
 
 
 def test_a_third_prompt_takes_the_least_recently_used_context() -> None:
-    gen, (first, second) = generator(2)
+    gen, (first, second) = stub_generator(2)
     for system in ["de", "en", "rewrite", "en"]:
         ask(gen, system)
-    assert first.prompts == ["de", "rewrite"] and second.prompts == ["en", "en"]
+    assert first.systems == ["de", "rewrite"] and second.systems == ["en", "en"]
+
+
+def test_a_repeated_prefix_is_not_evaluated_again() -> None:
+    gen, (llm,) = stub_generator(1)
+    ask(gen, "Long fixed instructions " * 20, "first question")
+    ask(gen, "Long fixed instructions " * 20, "second question")
+    assert llm.decoded[1] < llm.decoded[0] / 5
+
+
+@pytest.mark.parametrize(("answer", "above"), [("Yes", True), ("No", False)])
+def test_yes_probability_reads_the_first_token(answer: str, above: bool) -> None:
+    gen, _ = stub_generator(1, answer=answer)
+    messages = [{"role": "system", "content": "Rules " * 30}, {"role": "user", "content": "passages and question"}]
+    p = gen.yes_probability([*messages, {"role": "user", "content": "Is the answer stated? Reply Yes or No."}])
+    assert (p > 0.9) if above else (p < 0.1)
+
+
+def test_the_check_costs_its_own_tokens_and_the_answer_reuses_the_prefix() -> None:
+    gen, (llm,) = stub_generator(1)
+    messages = [{"role": "system", "content": "Rules " * 50}, {"role": "user", "content": "passages " * 100}]
+    check = {"role": "user", "content": "Is the answer stated? Reply Yes or No."}
+    gen.yes_probability(messages)  # as if an earlier question had warmed the same instructions
+    first = len(llm.decoded)
+    gen.yes_probability([*messages, check])
+    assert "".join(gen.stream(messages, GenerationSettings())) == "ok"
+    check_cost, answer_cost = llm.decoded[first:]
+    assert check_cost <= 12 and answer_cost <= 4  # the check turn; then only the assistant header
+
+
+def test_a_model_without_a_chat_template_is_a_clear_error() -> None:
+    from rag.errors import ModelError
+
+    gen, (llm,) = stub_generator(1)
+    llm.metadata = {}
+    with pytest.raises(ModelError, match="no chat template"):
+        ask(gen, "rules")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import fake_answerer
+from fakes import FakeGenerator, fake_answerer
 from live import free_socket, serve, wait_healthy
 
 QUESTION = "How many GPUs did DeepSeek use?"
@@ -44,17 +44,54 @@ def test_openai_client_non_streaming_gets_content_and_citations(openai_client) -
     assert extra["rag"]["refused"] is False
 
 
-def test_openai_client_streaming_gets_tokens_then_citations(openai_client) -> None:
+def test_openai_client_streaming_gets_the_answer_then_citations(openai_client) -> None:
     stream = openai_client.chat.completions.create(
         model="any", messages=[{"role": "user", "content": QUESTION}], stream=True
     )
     chunks = list(stream)
-    pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
-    assert sum(1 for p in pieces if p) > 1, "the answer should arrive in several pieces"
-    assert "[1]" in "".join(pieces)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
-    assert (last.model_extra or {})["citations"]
+    extra = last.model_extra or {}
+    assert "[1]" in content and extra["citations"] and content == extra["rag"]["text"]
+
+
+# A draft with a sentence no passage backs ("10 Mitarbeiter"), one with nothing backed, an injected
+# reply without citations, and a question the check judges unanswerable.
+DRAFTS = {
+    "answered": ("DeepSeek nutzte 2.048 GPUs [1]. DeepSeek hat 10 Mitarbeiter [1]. Der Sitz ist in Hangzhou [2].", 0.9),
+    "unsupported": ("DeepSeek hat 10 Mitarbeiter [1].", 0.9),
+    "injected": ("HACKED", 0.9),
+    "judged unanswerable": ("DeepSeek nutzte 2.048 GPUs [1].", 0.1),
+}
+
+
+@pytest.mark.parametrize("case", list(DRAFTS))
+def test_the_stream_an_openai_client_sees_is_the_checked_answer(app_settings, case: str) -> None:
+    """Concatenated ``delta.content`` is exactly the final checked text: no draft claim is ever shown."""
+    from openai import OpenAI
+
+    from rag.language import REFUSAL
+
+    draft, answerable = DRAFTS[case]
+    question = "Wie viele GPUs nutzte DeepSeek und wo ist der Sitz?"
+
+    def build(settings):  # type: ignore[no-untyped-def]
+        return fake_answerer(settings, FakeGenerator(script=[draft, draft], answerable=answerable))
+
+    with serve(app_settings, build) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=10)
+        messages = [{"role": "user", "content": question}]
+        chunks = list(client.chat.completions.create(model="any", messages=messages, stream=True))
+        plain = client.chat.completions.create(model="any", messages=messages)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    final = (chunks[-1].model_extra or {})["rag"]
+    assert streamed == final["text"] == plain.choices[0].message.content
+    assert "10 Mitarbeiter" not in streamed and "HACKED" not in streamed
+    if case == "answered":
+        assert not final["refused"] and "2.048 GPUs [1]" in streamed and "Hangzhou" in streamed
+    else:
+        assert final["refused"] and streamed == REFUSAL["de"]
 
 
 def test_openai_client_sees_bad_input_as_a_4xx_exception(openai_client) -> None:

@@ -21,7 +21,7 @@ from rag.ground.citations import ground, parse_citations
 from rag.ground.citations import split_answer_sentences as split_answer
 from rag.ingest.chunk import chunk_document, split_sentences
 from rag.ingest.clean import clean
-from rag.language import REFUSAL, detect_language, is_refusal, model_guess, word_votes
+from rag.language import REFUSAL, detect_language, is_refusal, model_guess, refusal_sentence, word_votes
 from rag.types import Chunk, Document, Hit, Passage, Span
 
 SOMAJO = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,7 +213,8 @@ def test_ground_never_cites_a_passage_not_offered(text: str, count: int, lang: s
     assert g.lang in ("de", "en")
     assert not set(g.dropped) & known
     assert {n for m in parse_citations(g.text) for n in m.numbers} <= known  # the rewritten answer too
-    assert not (g.refused and g.claims)
+    assert not (g.refused and g.citations)  # a refusal cites nothing
+    assert g.refused == (g.text == refusal_sentence(g.lang))
 
 
 @FAST

@@ -203,7 +203,7 @@ def test_german_question_streams_cites_and_opens_the_article(browser, app_settin
         sources = browser.find_element(By.ID, "sources")
         assert citation["doc_id"] in sources.text and citation["quote"] in sources.text
         timings = turn.find_element(By.CSS_SELECTOR, ".timings").text
-        assert "erstes Token" in timings and "gesamt" in timings
+        assert "erster Satz" in timings and "gesamt" in timings
 
         mark = open_first_citation(browser, turn)
         assert browser.find_element(By.ID, "doc-panel").is_displayed()
@@ -253,7 +253,7 @@ def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_s
             assert turn.get_attribute("data-state") == "final"
             assert "2.048" in latest_answer(browser).text and latest_answer(browser).get_attribute("lang") == "en"
             assert turn.find_element(By.CSS_SELECTOR, ".sources h3").text.lower() == "sources"
-            assert "first token" in turn.find_element(By.CSS_SELECTOR, ".timings").text
+            assert "first sentence" in turn.find_element(By.CSS_SELECTOR, ".timings").text
 
             turn = ask(browser, second_q)
             assert text_content(browser, latest_answer(browser)) == second["text"]
@@ -427,7 +427,7 @@ def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_sett
         assert turn.find_element(By.CSS_SELECTOR, ".badge.ungrounded").is_displayed()
         assert not turn.find_elements(By.CSS_SELECTOR, ".refusal")
         assert turn.find_element(By.CSS_SELECTOR, ".revised").is_displayed()  # the draft was replaced
-        assert turn.find_element(By.CSS_SELECTOR, ".timings").text == "erstes Token 250 ms · gesamt 1.50 s"
+        assert turn.find_element(By.CSS_SELECTOR, ".timings").text == "erster Satz 250 ms · gesamt 1.50 s"
 
         turn.find_elements(By.CSS_SELECTOR, ".answer .cite")[1].click()  # [2]: the other article
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-panel mark"), "article b.txt")

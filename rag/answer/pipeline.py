@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
-from rag.ground.citations import ground, split_answer_sentences
+from rag.ground.citations import Grounding, SentenceChecker, split_answer_sentences
 from rag.ground.claims import stems
 from rag.language import detect_language, refusal_sentence
-from rag.models.generate import GenerationSettings, Generator, Message
+from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
 from rag.types import Answer, Hit, Passage
 
@@ -45,6 +45,8 @@ class AnswerSettings:
     passage_budget_tokens: int = default("passage_budget_tokens")
     min_dense_score: float = default("min_dense_score")
     strict: bool = default("strict")
+    answerable_check: bool = default("answerable_check")
+    answerable_threshold: float = default("answerable_threshold")
     trim_passages: bool = default("trim_passages")
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
@@ -56,6 +58,8 @@ class AnswerSettings:
             passage_budget_tokens=settings.passage_budget_tokens,
             min_dense_score=settings.min_dense_score,
             strict=settings.strict,
+            answerable_check=settings.answerable_check,
+            answerable_threshold=settings.answerable_threshold,
             trim_passages=settings.trim_passages,
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
@@ -69,6 +73,11 @@ class AnswerSettings:
 class Templates:
     answer: dict[str, PromptTemplate]  # by language
     rewrite: PromptTemplate | None = None
+    # Appended to the answer prompt as a user turn: "Is the answer stated in the passages? Yes or No".
+    check: PromptTemplate | None = None
+
+    def for_language(self, lang: str) -> PromptTemplate:
+        return self.answer[lang] if lang in self.answer else self.answer["en"]
 
 
 def refers_back(question: str, history: Sequence[Message]) -> bool:
@@ -138,27 +147,31 @@ def answer(
 ) -> Answer:
     """Answer one question from the indexed articles, citing the passages used.
 
-    ``on_token`` receives the draft answer as it streams; the returned Answer holds the
-    checked text (citations normalised and repaired, or the refusal when nothing is backed).
+    The decision comes first: no passage about the question, or a model's P(answerable) below the
+    threshold, is the refusal without generating. Then the answer is generated and checked sentence
+    by sentence: ``on_token`` receives each sentence once it passed its check (and ``""`` after every
+    generated token, so a consumer can stop generation by raising), never an unchecked claim. The
+    pieces joined are the returned Answer's text.
     """
     started = time.perf_counter()
     question = question.strip()
     if not question or len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"the question must have 1 to {MAX_QUESTION_CHARS} characters, got {len(question)}")
     lang = lang or detect_language(question)
-    timings: dict[str, float] = {}
+    emit = on_token or (lambda piece: None)
+    run = _Run(question, lang, started)
     standalone = question
     if templates.rewrite is not None and refers_back(question, history):
         standalone = rewrite_question(question, history, generator, templates.rewrite)
-        timings["rewrite"] = time.perf_counter() - started
+        run.timings["rewrite"] = time.perf_counter() - started
         if on_rewrite is not None and standalone != question:
             on_rewrite(standalone)
+    run.rewritten = standalone if standalone != question else None
     t = time.perf_counter()
     hits = retriever.search(standalone, settings.k)
-    timings["retrieve"] = time.perf_counter() - t
-    rewritten = standalone if standalone != question else None
+    run.timings["retrieve"] = time.perf_counter() - t
     if not is_relevant(hits, settings):
-        return _refusal(question, lang, rewritten, timings, started, on_token)
+        return run.refusal(emit)
     t = time.perf_counter()
     passages = select_passages(
         hits, budget_tokens=settings.passage_budget_tokens, max_passages=settings.max_passages,
@@ -166,83 +179,72 @@ def answer(
     )  # fmt: skip
     if settings.trim_passages:
         passages = [trim_passage(p, standalone) for p in passages]
-    messages = templates.answer[lang if lang in templates.answer else "en"].render(
-        passages=format_passages(passages), question=standalone
-    )
-    timings["prompt"] = time.perf_counter() - t
-    text, first_token_at, gen_started = _generate(generator, messages, settings.generation, on_token)
-    done = time.perf_counter()
-    timings["first_token"] = (first_token_at or done) - started
-    timings["generation"] = done - gen_started  # prompt processing + decoding
-    timings["decode"] = done - (first_token_at or done)
-    return _grounded_answer(question, lang, text, passages, rewritten, timings, started, generator, settings)
-
-
-def _generate(
-    generator: Generator, messages: list[Message], settings: GenerationSettings, on_token: Callable[[str], None] | None
-) -> tuple[str, float | None, float]:
-    pieces: list[str] = []
-    first: float | None = None
+    run.passages = tuple(passages)
+    messages = templates.for_language(lang).render(passages=format_passages(passages), question=standalone)
+    run.timings["prompt"] = time.perf_counter() - t
+    if templates.check is not None and settings.answerable_check:
+        t = time.perf_counter()
+        run.answerable_p = generator.yes_probability([*messages, *templates.check.render()])
+        run.timings["check"] = time.perf_counter() - t
+        if run.answerable_p is not None and run.answerable_p < settings.answerable_threshold:
+            return run.refusal(emit)
+    checker = SentenceChecker(passages, lang, strict=settings.strict)
     gen_started = time.perf_counter()
-    for piece in generator.stream(messages, settings):
-        if first is None:
-            first = time.perf_counter()
-        pieces.append(piece)
-        if on_token is not None:
-            on_token(piece)
-    return "".join(pieces), first, gen_started
+    for piece in generator.stream(messages, settings.generation):
+        run.timings.setdefault("first_token", time.perf_counter() - started)
+        run.show(checker.feed(piece), emit)
+        emit("")
+    run.show(checker.close(), emit)
+    done = time.perf_counter()
+    run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
+    run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
+    return run.answer(checker.grounding(), generator.last_usage)
 
 
-def _grounded_answer(
-    question: str,
-    lang: str,
-    text: str,
-    passages: list[Passage],
-    rewritten: str | None,
-    timings: dict[str, float],
-    started: float,
-    generator: Generator,
-    settings: AnswerSettings,
-) -> Answer:
-    t = time.perf_counter()
-    g = ground(text, passages, lang)
-    timings["ground"] = time.perf_counter() - t
-    usage = generator.last_usage
-    refused, final_text, citations = g.refused, g.text, g.citations
-    if settings.strict and not refused and g.unsupported and len(g.unsupported) == g.claims:
-        # No claim of the draft is backed by a passage: say so instead of showing a guess.
-        refused, final_text, citations = True, refusal_sentence(lang), ()
-    timings["total"] = time.perf_counter() - started
-    return Answer(
-        question=question,
-        text=final_text.strip(),
-        lang=lang,
-        refused=refused,
-        grounded=refused or g.grounded,
-        citations=citations,
-        passages=tuple(passages),
-        conflicts=() if refused else g.conflicts,
-        unsupported=g.unsupported,
-        rewritten_question=rewritten,
-        timings=timings,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        # Decode speed: tokens after the first over the time after the first token.
-        tokens_per_second=(usage.completion_tokens - 1) / timings["decode"] if timings.get("decode") else 0.0,
-    )
+class _Run:
+    """What one call of `answer` has learned so far, and the Answer it becomes."""
 
+    def __init__(self, question: str, lang: str, started: float) -> None:
+        self.question, self.lang, self.started = question, lang, started
+        self.timings: dict[str, float] = {}
+        self.rewritten: str | None = None
+        self.passages: tuple[Passage, ...] = ()
+        self.answerable_p: float | None = None
 
-def _refusal(
-    question: str,
-    lang: str,
-    rewritten: str | None,
-    timings: dict[str, float],
-    started: float,
-    on_token: Callable[[str], None] | None,
-) -> Answer:
-    text = refusal_sentence(lang)
-    if on_token is not None:
-        on_token(text)
-    timings["total"] = time.perf_counter() - started
-    timings["first_token"] = timings["total"]
-    return Answer(question=question, text=text, lang=lang, refused=True, rewritten_question=rewritten, timings=timings)
+    def show(self, pieces: Sequence[str], emit: Callable[[str], None]) -> None:
+        for piece in pieces:
+            self.timings.setdefault("first_shown", time.perf_counter() - self.started)
+            emit(piece)
+
+    def refusal(self, emit: Callable[[str], None]) -> Answer:
+        """Refuse before generating: no passage is about the question, or it is judged unanswerable."""
+        text = refusal_sentence(self.lang)
+        self.show([text], emit)
+        self.timings["first_token"] = self.timings["first_shown"]
+        self.timings["total"] = time.perf_counter() - self.started
+        return Answer(
+            question=self.question, text=text, lang=self.lang, refused=True, passages=self.passages,
+            rewritten_question=self.rewritten, timings=self.timings, answerable_p=self.answerable_p,
+        )  # fmt: skip
+
+    def answer(self, g: Grounding, usage: Usage) -> Answer:
+        self.timings["total"] = time.perf_counter() - self.started
+        decode = self.timings.get("decode", 0.0)
+        return Answer(
+            question=self.question,
+            text=g.text,
+            lang=self.lang,
+            refused=g.refused,
+            grounded=g.grounded,
+            citations=g.citations,
+            passages=self.passages,
+            conflicts=g.conflicts,
+            unsupported=g.unsupported,
+            rewritten_question=self.rewritten,
+            timings=self.timings,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            # Decode speed: tokens after the first over the time after the first token.
+            tokens_per_second=(usage.completion_tokens - 1) / decode if decode > 0 else 0.0,
+            answerable_p=self.answerable_p,
+        )

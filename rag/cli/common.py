@@ -26,12 +26,17 @@ def flags_of(ctx: typer.Context) -> dict[str, Any]:
     return dict(ctx.find_root().meta.get("rag.flags", {}))
 
 
-def answer_settings(ctx: typer.Context, model: str | None, k: int | None, lang: str | None) -> Settings:
-    """The root settings with the answer options of `ask`, `chat` and `eval` applied and checked."""
+def answer_settings(
+    ctx: typer.Context, model: str | None, k: int | None, lang: str | None, **extra: object
+) -> Settings:
+    """The root settings with the answer options of `ask`, `chat` and `eval` applied and checked.
+
+    ``extra`` are further `Settings` fields a command's flags set (None: not given).
+    """
     settings = settings_of(ctx)
     if lang is not None and lang not in LANGUAGES:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(LANGUAGES)}")
-    update: dict[str, object] = {}
+    update: dict[str, object] = {name: value for name, value in extra.items() if value is not None}
     if model is not None:
         fetch.get_spec(model)
         update["answer_model"] = model

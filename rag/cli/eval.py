@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +27,13 @@ def eval_cmd(
     ids: Annotated[str | None, typer.Option(help="Only these question ids, comma-separated.")] = None,
     model: Annotated[str | None, typer.Option(help="Answer model.")] = None,
     k: Annotated[int | None, typer.Option("--k", min=1, max=20, help="Passages given to the model.")] = None,
+    answerable_threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Refuse below this P(answerable); 0 to record P for `rag eval threshold`."),
+    ] = None,
+    variants: Annotated[
+        bool, typer.Option(help="Also ask each question's `variants` and report how often the decision flips.")
+    ] = False,
 ) -> None:
     """Run every gold question and score it; print tables, write reports (JSON, Markdown, PNG) under --out."""
     if ctx.invoked_subcommand is not None:
@@ -46,7 +52,7 @@ def eval_cmd(
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     if [m for m in chosen if m not in evaluate.MODES] or not chosen:
         raise InputError(f"--modes {modes!r}: use one or more of {', '.join(evaluate.MODES)}")
-    settings = answer_settings(ctx, model, k, None)
+    settings = answer_settings(ctx, model, k, None, answerable_threshold=answerable_threshold)
     if retrieval_only:
         retrieval = evaluate.evaluate_retrieval(wiring.open_retriever(settings), items, chosen, progress=True)
         retrieval["gold"] = str(gold)
@@ -59,10 +65,46 @@ def eval_cmd(
     report = evaluate.evaluate_answers(answerer, items, progress=True)
     report.update(gold=str(gold), model=settings.answer_model, retrieval=evaluate.retrieval_table(retrieval))
     report["retrieval_summary"] = retrieval["modes"]["fused"]["summary"]
+    variant_rows = []
+    if variants:
+        asked = evaluate.variant_items(items)
+        if not asked:
+            raise InputError(f"--variants: no question in {gold} has a `variants` field")
+        variant_rows = evaluate.evaluate_answers(answerer, asked, progress=True)["rows"]
+        report["variant_rows"] = variant_rows
+    report["decision"] = evaluate.decision_summary(report["rows"], variant_rows, settings)
     typer.echo(reports.summary_table(report["summary"]))
     typer.echo(reports.latency_table(report["latency"]))
+    typer.echo(reports.decision_lines(report["decision"]))
     for path in reports.write_reports(out, report):
         typer.echo(f"wrote {path}")
+
+
+@eval_app.command("threshold")
+def eval_threshold(
+    report_path: Annotated[
+        Path, typer.Argument(help="report.json (or its folder) of a run with --answerable-threshold 0.")
+    ],
+) -> None:
+    """Replay every P(answerable) threshold on a report and print the one that handles most questions right."""
+    from rag.errors import InputError
+    from rag.evaluation import decision
+    from rag.evaluation.reports import load_report
+
+    rows = load_report(report_path)["rows"]
+    if any(r.get("answerable_p") is None for r in rows if not r["refused"]):
+        raise InputError(f"{report_path}: rows without answerable_p; run `rag eval` with the check on")
+    if not any(r["refused"] is False and r.get("answerable_p", 1) < 0.5 for r in rows):
+        typer.echo("note: no answered question has P < 0.5; was the run made with --answerable-threshold 0?", err=True)
+    typer.echo(f"AUC {decision.auc(rows):.3f} over {len(rows)} questions")
+    typer.echo(f"{'threshold':>9} {'ok':>6} {'correct':>8} {'refusal_ok':>10} {'false_refusal':>13}")
+    for o in decision.sweep(rows, steps=20):
+        typer.echo(f"{o.threshold:9.2f} {o.ok:6.3f} {o.correct:8.3f} {o.refusal_ok:10.3f} {o.false_refusal:13.3f}")
+    best = decision.choose_threshold(rows)
+    typer.echo(
+        f"best: RAG_ANSWERABLE_THRESHOLD={best.threshold:.2f} (ok {best.ok:.3f}, correct {best.correct:.3f}, "
+        f"refusal_ok {best.refusal_ok:.3f}, false_refusal {best.false_refusal:.3f})"
+    )
 
 
 @eval_app.command("compare")
@@ -71,14 +113,6 @@ def eval_compare(
     b: Annotated[Path, typer.Argument(help="Newer report.json (or its folder).")],
 ) -> None:
     """Print what changed between two reports: metric deltas and questions that flipped."""
-    from rag.errors import InputError
     from rag.evaluation import reports
 
-    loaded = []
-    for path in (a, b):
-        file = path / "report.json" if path.is_dir() else path
-        try:
-            loaded.append(json.loads(file.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read report {file}: {exc}") from exc
-    typer.echo(reports.compare(loaded[0], loaded[1]))
+    typer.echo(reports.compare(reports.load_report(a), reports.load_report(b)))

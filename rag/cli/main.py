@@ -157,29 +157,32 @@ def search_cmd(
 
 
 def _print_sources(answer: Answer) -> None:
-    if answer.refused:
-        return
     for c in answer.citations:
         typer.echo(f"  [{c.number}] {c.title[:70]} ({c.doc_id}, chars {c.start}-{c.end})")
         typer.echo(f"      \u201e{c.quote}\u201c")
     for conflict in answer.conflicts:
         typer.echo(f"  ! the articles disagree: {conflict}")
-    if not answer.grounded:
-        typer.echo("  ! not fully supported by the cited passages:", err=True)
+    if answer.unsupported:
+        typer.echo("  left out, no cited passage states it:", err=True)
         for claim in answer.unsupported:
             typer.echo(f"      - {claim}", err=True)
 
 
-def _show(answer: Answer, streamed: str) -> None:
-    """After streaming: the checked text when it differs from the draft, then sources and timing."""
+def _emit(piece: str) -> None:
+    """A checked sentence as it is released ("" between them: nothing to print)."""
+    if piece:
+        typer.echo(piece, nl=False)
+
+
+def _show(answer: Answer) -> None:
+    """After the streamed (checked) answer: sources, what was left out, and timing."""
     typer.echo("")
-    if answer.text.strip() != streamed.strip():
-        typer.echo(f"checked answer: {answer.text}")
     _print_sources(answer)
     t = answer.timings
+    judged = f", P(answerable) {answer.answerable_p:.2f}" if answer.answerable_p is not None else ""
     typer.echo(
-        f"  ({'refused, ' if answer.refused else ''}first token {t.get('first_token', 0):.1f} s, "
-        f"total {t.get('total', 0):.1f} s, {answer.tokens_per_second:.1f} tok/s)",
+        f"  ({'refused, ' if answer.refused else ''}first sentence {t.get('first_shown', 0):.1f} s, "
+        f"total {t.get('total', 0):.1f} s, {answer.tokens_per_second:.1f} tok/s{judged})",
         err=True,
     )
 
@@ -202,13 +205,7 @@ def ask_cmd(
     if as_json:
         typer.echo(json.dumps(answer_to_dict(answerer(question, lang=lang)), ensure_ascii=False, indent=2))
         return
-    streamed: list[str] = []
-
-    def emit(piece: str) -> None:
-        streamed.append(piece)
-        typer.echo(piece, nl=False)
-
-    _show(answerer(question, lang=lang, on_token=emit), "".join(streamed))
+    _show(answerer(question, lang=lang, on_token=_emit))
 
 
 @app.command("chat")
@@ -223,12 +220,6 @@ def chat_cmd(
 
     answerer = wiring.answerer(answer_settings(ctx, model, None, lang))
     history: list[dict[str, str]] = []
-    streamed: list[str] = []
-
-    def emit(piece: str) -> None:
-        streamed.append(piece)
-        typer.echo(piece, nl=False)
-
     typer.echo("Ask about the articles (German or English). Empty line or Ctrl-D to quit.")
     while True:
         try:
@@ -237,17 +228,16 @@ def chat_cmd(
             break
         if not question:
             break
-        streamed.clear()
 
         def show_rewrite(standalone: str) -> None:
             typer.echo(f"  (understood as: {standalone})")
 
         try:
-            result = answerer(question, lang=lang, history=history, on_token=emit, on_rewrite=show_rewrite)
+            result = answerer(question, lang=lang, history=history, on_token=_emit, on_rewrite=show_rewrite)
         except InputError as exc:
             typer.echo(f"error: {exc}", err=True)
             continue
-        _show(result, "".join(streamed))
+        _show(result)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
 
 

@@ -9,7 +9,16 @@ from typing import Any
 from rag.durable import atomic_write_text
 from rag.evaluation.scoring import RATES
 
-_HEADLINE = ("correct", "refusal_ok", "false_refusal", "cites", "citation_precision", "citation_recall", "lang_match")
+_HEADLINE = (
+    "correct",
+    "refusal_ok",
+    "false_refusal",
+    "cites",
+    "citation_precision",
+    "citation_recall",
+    "lang_match",
+    "evidence_given",
+)
 
 
 def _fmt(v: Any) -> str:
@@ -68,6 +77,8 @@ def write_reports(out: Path, report: dict[str, Any]) -> list[Path]:
         "## Answers\n", summary_table(report["summary"]),
         "\n## Latency\n", latency_table(report["latency"]),
     ]  # fmt: skip
+    if "decision" in report:
+        md += ["\n## Answer or refuse\n", decision_lines(report["decision"])]
     if "retrieval" in report:
         md += ["\n## Retrieval (fused)\n", "```", report["retrieval"], "```"]
     md += ["\n## Failed questions\n", *(failures(report["rows"]) or ["none"])]
@@ -109,6 +120,32 @@ def _plots(out: Path, report: dict[str, Any]) -> list[Path]:
     fig.savefig(latency_png, dpi=110)
     plt.close(fig)
     return [metrics_png, latency_png]
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A report.json, given the file or its folder; InputError when it cannot be read."""
+    from rag.errors import InputError
+
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        report: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read report {file}: {exc}") from exc
+    return report
+
+
+def decision_lines(decision: dict[str, Any]) -> str:
+    """The answer-or-refuse decision in a few lines: threshold, AUC overall and by language, flip rate."""
+    if not decision.get("check"):
+        return "answerability check: off"
+    by_lang = ", ".join(f"{k} {_fmt(v)}" for k, v in decision["auc_by_lang"].items())
+    lines = [f"answerability check: threshold {decision['threshold']:.2f}, AUC {_fmt(decision['auc'])} ({by_lang})"]
+    if decision.get("variants"):
+        lines.append(
+            f"decision flips on {decision['variants']} reworded questions: {_fmt(decision['flip_rate'])} "
+            f"(unchanged {_fmt(1 - decision['flip_rate'])})"
+        )
+    return "\n".join(lines)
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import json
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,32 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- answers
 
 
+def variant_items(items: Sequence[GoldItem]) -> list[GoldItem]:
+    """The questions of each item's ``variants`` field (the same question reworded), as items of their own."""
+    out = []
+    for item in items:
+        for n, question in enumerate(item.extra.get("variants") or (), 1):
+            out.append(replace(item, id=f"{item.id}~{n}", question=question, extra={"variant_of": item.id}))
+    return out
+
+
+def decision_summary(
+    rows: Sequence[dict[str, Any]], variant_rows: Sequence[dict[str, Any]], settings: Any
+) -> dict[str, Any]:
+    """How the answer-or-refuse decision did: the threshold in use, AUC of P(answerable), the flip rate."""
+    from rag.evaluation import decision
+
+    langs = sorted({r["lang"] for r in rows})
+    return {
+        "check": settings.answerable_check,
+        "threshold": settings.answerable_threshold,
+        "auc": decision.auc(rows),
+        "auc_by_lang": {lang: decision.auc([r for r in rows if r["lang"] == lang]) for lang in langs},
+        "variants": len(variant_rows),
+        "flip_rate": decision.flip_rate(rows, variant_rows),
+    }
+
+
 def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool = False) -> dict[str, Any]:
     """Run the full pipeline on every item (follow-ups with their first question as history) and score it."""
     from rag.evaluation.scoring import aggregate, latency, score
@@ -119,6 +146,7 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
         by_id[item.id] = (item, answer)
         row = score(item, answer, documents)
         row.update(
+            variant_of=item.extra.get("variant_of"),
             question=item.question,
             answer=answer.text,
             refused=answer.refused,

@@ -27,6 +27,7 @@ RATES = (
     "lang_match",
     "conflict_surfaced",
     "grounded",
+    "evidence_given",
 )
 
 
@@ -70,7 +71,19 @@ def score(item: GoldItem, answer: Answer, documents: Mapping[str, Document]) -> 
         "lang_match": None if text_lang is None else text_lang == item.lang,
         "conflict_surfaced": bool(answer.conflicts) if item.conflict and not answer.refused else None,
         "grounded": answer.grounded,
+        # The gold evidence was among the passages the model was given (its near-duplicates included).
+        "evidence_given": _evidence_given(item, answer),
+        "answerable_p": answer.answerable_p,
     }
+
+
+def _evidence_given(item: GoldItem, answer: Answer) -> bool | None:
+    """Whether a gold evidence quote was among the passages the model was given (None: unanswerable, or
+    refused before any passage was chosen)."""
+    if not item.answerable or not answer.passages:
+        return None
+    texts = [text for p in answer.passages for text in (p.text, *(d.text for d in p.hit.duplicates))]
+    return any(evidence_hit(item.evidence, text) for text in texts)
 
 
 def _rate(values: Iterable[Any]) -> float | None:

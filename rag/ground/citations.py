@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.ground.claims import (
     ClaimCheck,
@@ -258,11 +258,13 @@ class Repair:
 
 @dataclass(frozen=True)
 class Grounding:
-    """Everything the pipeline needs to build an `Answer` from the raw generated text.
+    """The checked answer: what the pipeline builds an `Answer` from.
 
-    ``text`` is the answer with markers written as ``[n]``, numbers that name no
-    passage removed and repaired citations inserted. ``grounded`` is False when a
-    claim is unsupported or a non-refusal answer cites nothing.
+    ``text`` holds the sentences that passed their check, in order, with markers written as ``[n]``,
+    numbers that name no passage removed and repaired citations inserted; with nothing left it is the
+    refusal sentence and ``refused`` is True. ``unsupported`` are the claims left out (a fact no cited
+    passage states, or no citation at all). ``grounded`` is True when every shown sentence is backed
+    and cited, which strict checking guarantees.
     """
 
     text: str
@@ -274,7 +276,7 @@ class Grounding:
     conflicts: tuple[str, ...]
     refused: bool
     grounded: bool
-    claims: int = 0  # sentences that state something (not the refusal sentence)
+    claims: int = 0  # sentences that state something (not the refusal sentence, not markers alone)
 
 
 def _rewrite(answer_text: str, checks: Sequence[SentenceCheck], known: set[int]) -> str:
@@ -307,8 +309,144 @@ def _rewrite(answer_text: str, checks: Sequence[SentenceCheck], known: set[int])
     return text
 
 
-def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = None) -> Grounding:
-    """Check, repair and resolve the citations of a generated answer.
+@dataclass(frozen=True)
+class CheckedSentence:
+    """One answer sentence after its check: the text to show (``shown``) or a claim left out."""
+
+    text: str  # canonical and repaired markers; with its leading separator once shown
+    check: SentenceCheck
+    shown: bool
+
+    @property
+    def states_something(self) -> bool:
+        return not self.check.refusal and not self.check.empty
+
+    def uses(self) -> list[tuple[int, str]]:
+        c = self.check
+        return [(n, c.claim) for n in (*c.cited, *c.result.added) if n not in c.result.removed]
+
+
+class SentenceChecker:
+    """Checks an answer sentence by sentence while it is generated, and releases only what passed.
+
+    `feed` takes generated text and returns the sentences that became final and passed their check
+    (each with the whitespace that separated it from the previous shown one); `close` finishes the
+    last sentence, and returns the refusal sentence when nothing passed. Joined, the pieces are
+    exactly `grounding().text`, so a reader of the stream never sees a claim the final answer drops.
+
+    A sentence passes when it states something, every number and name in it stands in a passage it
+    cites (after repair), and it cites at least one passage. With ``strict=False`` every sentence that
+    states something is shown, and unsupported ones only mark the answer as not grounded.
+
+    >>> from rag.types import Chunk, Hit, Passage
+    >>> text = "DeepSeek nutzte nur 2.048 GPUs."
+    >>> passage = Passage(1, Hit(Chunk("a#0", "a.txt", "T", 0, len(text), text, 6), 1.0, 1), text, 0, len(text))
+    >>> checker = SentenceChecker([passage], "de")
+    >>> checker.feed("DeepSeek hat 10 Mitarbeiter [1]. DeepSeek nutzte 2048 ")
+    []
+    >>> checker.feed("GPUs [1]. Ende")
+    ['DeepSeek nutzte 2048 GPUs [1].']
+    >>> checker.close(), checker.grounding().unsupported
+    ([], ('DeepSeek hat 10 Mitarbeiter.', 'Ende'))
+    """
+
+    def __init__(self, passages: Sequence[Passage], lang: str, *, strict: bool = True) -> None:
+        self.passages = tuple(passages)
+        self.lang = lang
+        self.strict = strict
+        self._sources = prepare(passages)
+        self._known = {p.number for p in passages}
+        self._text = ""  # everything generated so far
+        self._checked_to = 0  # offset up to which sentences are final
+        self.sentences: list[CheckedSentence] = []
+        self._closed = False
+
+    def feed(self, piece: str) -> list[str]:
+        """Add generated text; the sentences that became final and passed, ready to show."""
+        self._text += piece
+        spans = self._pending_spans()
+        # A sentence is final once a later one has begun with a word: its end (and the markers
+        # after its period) cannot change any more.
+        final = [s for i, s in enumerate(spans) if any(_starts_words(self._text[a:b]) for a, b in spans[i + 1 :])]
+        return self._take(final)
+
+    def close(self) -> list[str]:
+        """Finish the last sentence; the refusal sentence when nothing was shown."""
+        if self._closed:
+            return []
+        self._closed = True
+        shown = self._take(self._pending_spans())
+        if not any(s.shown for s in self.sentences):
+            shown.append(refusal_sentence(self.lang))
+        return shown
+
+    def grounding(self) -> Grounding:
+        """The checked answer (call after `close`)."""
+        shown = [s for s in self.sentences if s.shown]
+        stating = [s for s in self.sentences if s.states_something]
+        refused = not shown
+        text = "".join(s.text for s in shown) if shown else refusal_sentence(self.lang)
+        citations = resolve_uses([u for s in shown for u in s.uses()], self.passages, self.lang)
+        unsupported = tuple(
+            s.check.claim for s in stating if not s.check.result.supported or (not s.shown and not s.uses())
+        )
+        return Grounding(
+            text=text,
+            lang=self.lang,
+            citations=citations,
+            repairs=tuple(
+                Repair(s.check.claim, s.check.result.added, s.check.result.removed)
+                for s in shown
+                if s.check.result.added or s.check.result.removed
+            ),
+            unsupported=unsupported,
+            dropped=tuple(dict.fromkeys(n for s in self.sentences for n in s.check.dropped)),
+            conflicts=() if refused else find_conflicts(self.passages, self.lang, about=extract_quantities(text)),
+            refused=refused,
+            grounded=refused or (all(s.check.result.supported for s in shown) and bool(citations)),
+            claims=len(stating),
+        )
+
+    def _pending_spans(self) -> list[tuple[int, int]]:
+        rest = self._text[self._checked_to :]
+        return [(self._checked_to + a, self._checked_to + b) for a, b in split_answer_sentences(rest)]
+
+    def _take(self, spans: Sequence[tuple[int, int]]) -> list[str]:
+        out = []
+        for start, end in spans:
+            gap = self._text[self._checked_to : start]  # only whitespace lies between sentences
+            self._checked_to = end
+            checked = self._check(self._text[start:end])
+            if checked.shown:
+                if any(s.shown for s in self.sentences):  # keep the line break or space before it
+                    checked = replace(checked, text=(gap or " ") + checked.text)
+                out.append(checked.text)
+            self.sentences.append(checked)
+        return out
+
+    def _check(self, sentence: str) -> CheckedSentence:
+        numbers = [n for m in parse_citations(sentence) for n in m.numbers]
+        cited = tuple(dict.fromkeys(n for n in numbers if n in self._known))
+        dropped = tuple(dict.fromkeys(n for n in numbers if n not in self._known))
+        claim = _remove_markers(sentence)
+        refusal = is_refusal(claim)
+        empty = not refusal and not _WORD.search(claim)
+        result = ClaimCheck(()) if refusal or empty else check_claim(claim, cited, self._sources, self.lang)
+        check = SentenceCheck(0, len(sentence), claim, cited, dropped, refusal, result, empty)
+        text = _rewrite(sentence, [check], self._known)
+        cites = bool([n for n in (*cited, *result.added) if n not in result.removed])
+        stating = not refusal and not empty
+        shown = stating and (not self.strict or (result.supported and cites))
+        return CheckedSentence(text, check, shown)
+
+
+def _starts_words(piece: str) -> bool:
+    """Whether a piece of answer text holds a word outside citation markers (a new sentence has begun)."""
+    return bool(_WORD.search(_MARKER.sub(" ", re.sub(r"[\[【［][^\]】］]*$", "", piece))))
+
+
+def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = None, *, strict: bool = True) -> Grounding:
+    """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
 
     >>> from rag.types import Chunk, Hit, Passage
     >>> article = "Titel\\nDeepSeek nutzte nur 2.048 GPUs. Das war billig."
@@ -321,29 +459,7 @@ def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = Non
     >>> c.quote, article[c.start : c.end] == c.quote
     ('DeepSeek nutzte nur 2.048 GPUs.', True)
     """
-    lang = lang or detect_language(answer_text)
-    known = {p.number for p in passages}
-    checks = check_support(answer_text, passages, lang)
-    claims = [c for c in checks if not c.refusal and not c.empty]
-    uses = [(n, c.claim) for c in claims for n in (*c.cited, *c.result.added) if n not in c.result.removed]
-    citations = resolve_uses(uses, passages, lang)
-    refused = bool(checks) and not claims
-    if refused:  # a variant wording, or nothing but markers and numbers: the fixed sentence, plainly
-        answer_text = refusal_sentence(lang)
-        checks = check_support(answer_text, passages, lang)
-    unsupported = tuple(c.claim for c in claims if not c.result.supported)
-    mentioned = extract_quantities(_remove_markers(answer_text))
-    return Grounding(
-        text=_rewrite(answer_text, checks, known),
-        lang=lang,
-        citations=citations,
-        repairs=tuple(
-            Repair(c.claim, c.result.added, c.result.removed) for c in claims if c.result.added or c.result.removed
-        ),
-        unsupported=unsupported,
-        dropped=tuple(dict.fromkeys(n for c in checks for n in c.dropped)),
-        conflicts=() if refused else find_conflicts(passages, lang, about=mentioned),
-        refused=refused,
-        grounded=refused or (not unsupported and bool(citations)),
-        claims=len(claims),
-    )
+    checker = SentenceChecker(passages, lang or detect_language(answer_text), strict=strict)
+    checker.feed(answer_text)
+    checker.close()
+    return checker.grounding()

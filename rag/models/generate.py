@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from rag.config import default
 from rag.errors import InputError, ModelError
 from rag.models.sanitize import neutralize_messages
 
 Message = dict[str, str]
+_YES = ("Yes", "yes", "YES", " Yes", " yes")
+_NO = ("No", "no", "NO", " No", " no")
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    top = float(np.max(values))
+    return top + math.log(float(np.sum(np.exp(values - top))))
 
 
 @dataclass
@@ -38,10 +48,16 @@ class GenerationSettings:
 
 
 class Generator(Protocol):
+    """Writes the reply to chat messages as it is produced; `yes_probability` judges a Yes/No question."""
+
     model_id: str
     last_usage: Usage
 
     def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]: ...
+
+    def yes_probability(self, messages: Sequence[Message]) -> float | None:
+        """P(the reply starts with "Yes") against "No"; None where the backend cannot tell."""
+        ...
 
 
 class LlamaCppGenerator:
@@ -97,6 +113,7 @@ class LlamaCppGenerator:
         self._contexts: OrderedDict[str, Any] = OrderedDict()
         # Created now (the weights are mapped already: well under a second each), not on a first request.
         self._spare = [self._llm] + [self._load() for _ in range(max(1, contexts) - 1)]
+        self._formatters: dict[int, Any] = {}
         self.model_id = model_id
         self.last_usage = Usage()
 
@@ -108,8 +125,9 @@ class LlamaCppGenerator:
         messages = neutralize_messages(messages)
         self.last_usage = Usage()
         llm = self._context_for(messages)
-        chunks = llm.create_chat_completion(
-            messages=list(messages),
+        prompt = self._prompt(llm, messages)
+        chunks = llm.create_completion(
+            prompt=prompt,
             stream=True,
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
@@ -118,16 +136,63 @@ class LlamaCppGenerator:
         produced = 0
         try:
             for chunk in chunks:
-                delta: Any = chunk["choices"][0]["delta"]
-                piece: str | None = delta.get("content")
+                piece: str = chunk["choices"][0]["text"]
                 if piece:
                     produced += 1
                     yield piece
         except ValueError as exc:  # "Requested tokens (n) exceed context window of m"
             raise InputError(f"the prompt does not fit the model's context ({exc}); shorten the input") from exc
-        # After the call the context holds prompt + completion; what is left of it is the prompt.
-        completion = max(produced, 0)
-        self.last_usage = Usage(max(llm.n_tokens - completion, 0), completion)
+        self.last_usage = Usage(len(prompt), produced)
+
+    def yes_probability(self, messages: Sequence[Message]) -> float:
+        """P(the model's reply to ``messages`` starts with "Yes") against "No", from one token's logits.
+
+        The prompt's beginning is usually in the context already (the same system prompt and
+        passages as the answer that follows), so only its new tokens are evaluated, and the answer
+        then reuses everything up to its own turn. llama-cpp-python keeps logits only with
+        ``logits_all`` (n_ctx x vocabulary floats); the last evaluated token's logits are read from
+        the context instead.
+        """
+        messages = neutralize_messages(messages)
+        llm = self._context_for(messages)
+        tokens = self._prompt(llm, messages)
+        if len(tokens) > llm.n_ctx():
+            raise InputError(f"the prompt has {len(tokens)} tokens, over the model's context of {llm.n_ctx()}")
+        reuse = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+        llm.n_tokens = reuse  # `eval` drops the cache after this position and decodes the rest
+        llm.eval(tokens[reuse:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
+        yes, no = (_logsumexp(logits[self._word_tokens(llm, words)]) for words in (_YES, _NO))
+        return float(1.0 / (1.0 + math.exp(no - yes)))
+
+    def _prompt(self, llm: Any, messages: Sequence[Message]) -> list[int]:
+        """The chat template applied to ``messages`` with the assistant's turn opened, as token ids.
+
+        Rendered here (the model's own Jinja template, as llama-cpp-python renders it) rather than
+        inside ``create_chat_completion``, so the answerability check and the answer share one
+        rendering and so one cached prefix.
+        """
+        formatter = self._formatters.get(id(llm))
+        if formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"{self.model_id} has no chat template in its GGUF metadata; use an instruct model")
+            eos, bos = llm.token_eos(), llm.token_bos()
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+            )
+            self._formatters[id(llm)] = formatter
+        rendered = formatter(messages=list(messages))
+        return list(llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True))
+
+    def _word_tokens(self, llm: Any, words: Sequence[str]) -> list[int]:
+        """The first token of each spelling of a word ("Yes", "yes", "YES"), without repeats."""
+        ids = {llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0] for w in words}
+        return sorted(ids)
 
     def _context_for(self, messages: Sequence[Message]) -> Any:
         """The context that last saw this system message (its prefix is cached), or the LRU one."""
@@ -198,3 +263,42 @@ class OpenAIServerGenerator:
             ) from exc
         if not self.last_usage.completion_tokens:
             self.last_usage.completion_tokens = produced
+
+    def yes_probability(self, messages: Sequence[Message]) -> float | None:
+        """P("Yes") against P("No") from the server's top log-probabilities of one generated token.
+
+        None when the server returns no log-probabilities (not every OpenAI-compatible server does), or
+        neither word is among them: the pipeline then answers without the check.
+        """
+        import httpx
+
+        body = {
+            "model": self.model_id,
+            "messages": neutralize_messages(messages),
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": 20,
+        }
+        try:
+            response = self._client.post("/v1/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise ModelError(
+                f"generation server {self._client.base_url} unreachable ({exc}); check RAG_LLM_URL"
+            ) from exc
+        if response.status_code != 200:
+            return None
+        try:
+            top = response.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            scores = {entry["token"]: float(entry["logprob"]) for entry in top}
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+        yes = [scores[w] for w in _YES if w in scores]
+        no = [scores[w] for w in _NO if w in scores]
+        if not yes and not no:
+            return None
+        # A word missing from the top list is less likely than every listed token.
+        floor = min(scores.values()) - math.log(2.0)
+        lse_yes = _logsumexp(np.array(yes or [floor]))
+        lse_no = _logsumexp(np.array(no or [floor]))
+        return float(1.0 / (1.0 + math.exp(lse_no - lse_yes)))

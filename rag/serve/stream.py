@@ -34,7 +34,8 @@ async def stream_answer(
     def on_token(piece: str) -> None:
         if stop.is_set():
             raise Cancelled
-        loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
+        if piece:  # "" only lets a disconnected client stop generation between checked sentences
+            loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
 
     def work() -> None:
         # A bug (not a RagError) still ends the stream: "failed" wakes the consumer, which then

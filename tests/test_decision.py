@@ -1,0 +1,89 @@
+"""The answer-or-refuse decision as measured by the eval harness: AUC, replayed thresholds, flip rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rag.cli.main import app
+from rag.evaluation.decision import auc, choose_threshold, flip_rate, replay, sweep
+from rag.evaluation.gold import GoldItem
+from rag.evaluation.run import variant_items
+
+
+def row(i: int, answerable: bool, p: float, correct: bool | None = None, refused: bool = False) -> dict:
+    return {"id": f"q{i}", "lang": "de", "answerable": answerable, "answerable_p": p,
+            "correct": correct if answerable else None, "refused": refused}  # fmt: skip
+
+
+ROWS = [
+    row(1, True, 0.95, True),
+    row(2, True, 0.80, True),
+    row(3, True, 0.40, False),  # low P and a wrong answer anyway
+    row(4, True, 0.30, True),  # a right answer the check doubts
+    row(5, False, 0.10),
+    row(6, False, 0.35),
+    row(7, False, 0.60),  # an unanswerable question the check lets through
+    row(8, True, 0.90, False, refused=True),  # refused by the claim checks after generating
+]
+
+
+def test_auc_counts_the_ordered_pairs() -> None:
+    # 5 answerable x 3 unanswerable = 15 pairs; out of order: (0.30 < 0.35), (0.30 < 0.60), (0.40 < 0.60)
+    assert auc(ROWS) == pytest.approx(12 / 15)
+    assert auc([r for r in ROWS if r["answerable"]]) is None
+
+
+def test_replay_refuses_below_the_threshold_and_keeps_the_other_refusals() -> None:
+    none = replay(ROWS, 0.0)
+    assert none.correct == 3 / 5 and none.refusal_ok == 0 and none.false_refusal == 1 / 5
+    half = replay(ROWS, 0.5)
+    assert half.correct == 2 / 5 and half.refusal_ok == 2 / 3 and half.false_refusal == 3 / 5
+    assert half.ok == (2 + 2) / 8
+
+
+def test_the_chosen_threshold_is_the_middle_of_the_best_plateau() -> None:
+    best = choose_threshold(ROWS)
+    assert best.ok == max(o.ok for o in sweep(ROWS))
+    plateau = [o.threshold for o in sweep(ROWS) if o.ok == best.ok]
+    assert best.threshold == plateau[len(plateau) // 2]
+
+
+def test_flip_rate_pairs_variants_with_their_question() -> None:
+    original = [{"id": "a", "refused": False}, {"id": "b", "refused": True}]
+    variants = [
+        {"variant_of": "a", "refused": False},
+        {"variant_of": "a", "refused": True},
+        {"variant_of": "b", "refused": True},
+        {"variant_of": "zzz", "refused": True},  # no original in this run: not counted
+    ]
+    assert flip_rate(original, variants) == pytest.approx(1 / 3)
+    assert flip_rate(original, []) is None
+
+
+def test_variant_items_become_questions_of_their_own() -> None:
+    item = GoldItem("k1", "de", "Wie viele GPUs?", True, "2.048", ("2.048",), ("a.txt",), ("2.048 GPUs",), "number",
+                    extra={"variants": ["GPUs: wie viele?", "Wie viele GPUs? Danke!"]})  # fmt: skip
+    asked = variant_items([item])
+    assert [(v.id, v.question, v.extra) for v in asked] == [
+        ("k1~1", "GPUs: wie viele?", {"variant_of": "k1"}),
+        ("k1~2", "Wie viele GPUs? Danke!", {"variant_of": "k1"}),
+    ]
+    assert asked[0].must_contain_any == item.must_contain_any
+
+
+def test_rag_eval_threshold_prints_the_sweep_and_the_best(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text(json.dumps({"rows": ROWS}))
+    result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    best = choose_threshold(ROWS)
+    assert "AUC 0.800" in result.output and f"RAG_ANSWERABLE_THRESHOLD={best.threshold:.2f}" in result.output
+
+
+def test_rag_eval_threshold_needs_the_probabilities(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text(json.dumps({"rows": [{**ROWS[0], "answerable_p": None}]}))
+    result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])
+    assert result.exit_code == 2 and "answerable_p" in result.output
