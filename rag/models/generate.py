@@ -172,7 +172,7 @@ class LlamaCppGenerator:
         inside ``create_chat_completion``, so the answerability check and the answer share one
         rendering and so one cached prefix.
         """
-        formatter = self._formatters.get(id(llm))
+        formatter: Any = self._formatters.get(id(llm))
         if formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
