@@ -198,7 +198,7 @@ def answer(
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
-    return run.answer(checker.grounding(), generator.last_usage)
+    return run.answer(checker.grounding(), generator.last_usage, settings.generation.max_tokens)
 
 
 class _Run:
@@ -227,7 +227,7 @@ class _Run:
             rewritten_question=self.rewritten, timings=self.timings, answerable_p=self.answerable_p,
         )  # fmt: skip
 
-    def answer(self, g: Grounding, usage: Usage) -> Answer:
+    def answer(self, g: Grounding, usage: Usage, max_tokens: int) -> Answer:
         self.timings["total"] = time.perf_counter() - self.started
         decode = self.timings.get("decode", 0.0)
         return Answer(
@@ -247,4 +247,5 @@ class _Run:
             # Decode speed: tokens after the first over the time after the first token.
             tokens_per_second=(usage.completion_tokens - 1) / decode if decode > 0 else 0.0,
             answerable_p=self.answerable_p,
+            truncated=usage.completion_tokens >= max_tokens,
         )
