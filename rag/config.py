@@ -143,6 +143,11 @@ class Settings(BaseSettings):
             "model; prompts, article text included, then leave this process."
         ),
     )
+    answer_prompt: str = Field(
+        default="answer",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,60}$",
+        description="Answer prompt files: `<RAG_PROMPTS_DIR>/<name>.de.md` and `.en.md`.",
+    )
     max_passages: int = Field(default=3, ge=1, le=20, description="Passages given to the answer model.")
     passage_budget_tokens: int = Field(
         default=400, ge=50, le=8000, description="Token budget of all passages in the answer prompt."

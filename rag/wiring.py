@@ -136,7 +136,7 @@ def generator(settings: Settings) -> Generator:
 
 def templates(settings: Settings) -> Templates:
     return Templates(
-        answer={lang: load_template(settings.prompts_dir, f"answer.{lang}") for lang in LANGUAGES},
+        answer={lang: load_template(settings.prompts_dir, f"{settings.answer_prompt}.{lang}") for lang in LANGUAGES},
         rewrite=load_template(settings.prompts_dir, "rewrite"),
         check=load_template(settings.prompts_dir, "answerable"),
     )

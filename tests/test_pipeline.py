@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -191,8 +192,6 @@ def test_an_injected_reply_without_citations_is_the_refusal(parts) -> None:
 
 
 def test_an_answer_cut_at_max_tokens_says_so(parts) -> None:
-    from dataclasses import replace
-
     from rag.models.generate import GenerationSettings
 
     draft = "DeepSeek nutzte 2.048 GPUs [1]. Der Sitz ist in Hangzhou [2]."
@@ -202,3 +201,17 @@ def test_an_answer_cut_at_max_tokens_says_so(parts) -> None:
     whole = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=FakeGenerator([draft]),
                 settings=replace(short, generation=GenerationSettings(max_tokens=200)))  # fmt: skip
     assert not whole.truncated
+
+
+def test_an_evidence_first_prompt_shows_only_the_answer(parts) -> None:
+    retriever, templates = parts
+    evidence = {lang: load_template(ROOT / "prompts", f"answer-evidence.{lang}") for lang in ("de", "en")}
+    draft = "Beleg: DeepSeek nutzte 2.048 GPUs. [1]\nAntwort: DeepSeek nutzte 2.048 GPUs [1]."
+    shown: list[str] = []
+    a = ask((retriever, replace(templates, answer=evidence)), "Wie viele GPUs nutzte DeepSeek?",
+            generator=FakeGenerator([draft]), on_token=shown.append)  # fmt: skip
+    assert a.text == "DeepSeek nutzte 2.048 GPUs [1]." and "".join(shown) == a.text
+    # A reply that forgets the marker is all answer.
+    b = ask((retriever, replace(templates, answer=evidence)), "Wie viele GPUs nutzte DeepSeek?",
+            generator=FakeGenerator(["DeepSeek nutzte 2.048 GPUs [1]."]))  # fmt: skip
+    assert b.text == "DeepSeek nutzte 2.048 GPUs [1]."

@@ -189,16 +189,52 @@ def answer(
         if run.answerable_p is not None and run.answerable_p < settings.answerable_threshold:
             return run.refusal(emit)
     checker = SentenceChecker(passages, lang, strict=settings.strict)
+    answer_part = AnswerPart(templates.for_language(lang).answer_after)
     gen_started = time.perf_counter()
     for piece in generator.stream(messages, settings.generation):
         run.timings.setdefault("first_token", time.perf_counter() - started)
-        run.show(checker.feed(piece), emit)
+        run.show(checker.feed(answer_part.feed(piece)), emit)
         emit("")
+    run.show(checker.feed(answer_part.close()), emit)
     run.show(checker.close(), emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
     return run.answer(checker.grounding(), generator.last_usage, settings.generation.max_tokens)
+
+
+class AnswerPart:
+    """The part of a reply after ``marker`` ("Antwort:"), fed as it arrives; everything when no marker is set.
+
+    A reply that never writes the marker is passed on whole at `close` (then it is all answer).
+
+    >>> part = AnswerPart("Antwort:")
+    >>> [part.feed(p) for p in ("Beleg: [1] nur 2.048 GPUs.\\nAnt", "wort: 2.048 GPUs [1].")], part.close()
+    (['', ' 2.048 GPUs [1].'], '')
+    """
+
+    def __init__(self, marker: str | None) -> None:
+        self.marker = marker or ""
+        self.before = ""  # withheld text before the marker (the evidence)
+        self.found = not marker
+
+    def feed(self, piece: str) -> str:
+        if self.found:
+            return piece
+        self.before += piece
+        at = self.before.find(self.marker)
+        if at < 0:
+            return ""
+        self.found = True
+        rest = self.before[at + len(self.marker) :]
+        self.before = self.before[:at]
+        return rest
+
+    def close(self) -> str:
+        if self.found:
+            return ""
+        self.found, rest, self.before = True, self.before, ""
+        return rest
 
 
 class _Run:

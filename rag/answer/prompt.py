@@ -10,6 +10,9 @@ A template file looks like::
     ${passages}
     Frage: ${question}
 
+An optional second line ``<!-- answer after: Antwort: -->`` says the model writes something first (the
+supporting sentence) and its answer after that marker; the pipeline checks and shows only the answer.
+
 Values are inserted with `string.Template`, which never interprets braces or
 dollar signs inside the values: article text stays plain text. Messages go to
 llama.cpp as roles, but llama-cpp-python tokenizes the rendered chat template with
@@ -29,6 +32,7 @@ from rag.errors import ConfigError
 from rag.types import Passage
 
 _DECLARATION = re.compile(r"^<!--\s*variables:\s*(.*?)\s*-->\s*$")
+_ANSWER_AFTER = re.compile(r"^<!--\s*answer after:\s*(.*?)\s*-->\s*$")
 _SECTION = re.compile(r"^## (system|user|assistant)\s*$", re.MULTILINE)
 
 Message = dict[str, str]
@@ -39,6 +43,9 @@ class PromptTemplate:
     name: str
     variables: frozenset[str]
     sections: tuple[tuple[str, str], ...]  # (role, template text)
+    # When set, the model writes something else first (the supporting sentence) and the answer after this
+    # marker ("Antwort:"); only the answer is checked and shown. Declared as `<!-- answer after: X -->`.
+    answer_after: str | None = None
 
     def render(self, **values: str) -> list[Message]:
         missing = self.variables - values.keys()
@@ -56,6 +63,10 @@ def parse_template(name: str, source: str) -> PromptTemplate:
     if declared is None:
         raise ConfigError(f"prompt {name}: first line must be `<!-- variables: a, b -->`")
     variables = frozenset(v.strip() for v in declared.group(1).split(",") if v.strip())
+    second, _, rest = body.partition("\n")
+    answer_after = _ANSWER_AFTER.match(second.strip())
+    if answer_after is not None:
+        body = rest
     parts = _SECTION.split(body)
     sections = tuple((role, text.strip()) for role, text in zip(parts[1::2], parts[2::2], strict=True))
     if not sections:
@@ -71,7 +82,7 @@ def parse_template(name: str, source: str) -> PromptTemplate:
     undeclared = used - variables
     if undeclared:
         raise ConfigError(f"prompt {name}: uses undeclared {', '.join(sorted(undeclared))}")
-    return PromptTemplate(name, variables, sections)
+    return PromptTemplate(name, variables, sections, answer_after.group(1) if answer_after else None)
 
 
 def load_template(prompts_dir: Path, name: str) -> PromptTemplate:

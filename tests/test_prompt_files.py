@@ -1,0 +1,40 @@
+"""Every prompt file parses, and the evidence-first prompts declare where their answer starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.answer.prompt import load_template, parse_template
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.language import LANGUAGES
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+
+
+@pytest.mark.parametrize("path", sorted(PROMPTS.glob("*.md")), ids=lambda p: p.name)
+def test_every_prompt_file_parses(path: Path) -> None:
+    template = load_template(PROMPTS, path.stem)
+    assert template.sections
+
+
+def test_the_configured_answer_prompt_exists_for_every_language() -> None:
+    for lang in LANGUAGES:
+        assert (PROMPTS / f"{Settings().answer_prompt}.{lang}.md").is_file()
+
+
+def test_answer_after_is_read_from_the_second_line() -> None:
+    source = "<!-- variables: question -->\n<!-- answer after: Antwort: -->\n## user\n${question}"
+    template = parse_template("t", source)
+    assert template.answer_after == "Antwort:" and template.render(question="q") == [{"role": "user", "content": "q"}]
+    assert parse_template("t", "<!-- variables: question -->\n## user\n${question}").answer_after is None
+
+
+def test_a_bad_answer_prompt_name_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.config import load_settings
+
+    monkeypatch.setenv("RAG_ANSWER_PROMPT", "../etc/passwd")
+    with pytest.raises(ConfigError, match="RAG_ANSWER_PROMPT"):
+        load_settings()
