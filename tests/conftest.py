@@ -9,6 +9,7 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports a model library
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["RAG_ENV_FILE"] = ""  # a developer's .env in the working folder must not change the tests
 
 from fakes import A, B, C, FakeEmbedder, fake_answerer, wait_ready
 from fastapi.testclient import TestClient
@@ -23,7 +24,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from rag.config import Settings
 
     for key in list(os.environ):
-        if key.startswith("RAG_") and key not in ("RAG_MODELS_DIR", "RAG_CACHE_DIR"):
+        if key.startswith("RAG_") and key not in ("RAG_MODELS_DIR", "RAG_CACHE_DIR", "RAG_ENV_FILE"):
             monkeypatch.delenv(key)
     return Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
 
