@@ -1,12 +1,15 @@
 """One model user at a time: llama.cpp is not re-entrant, so requests take turns at a bounded queue.
 
 `ModelGate` lets one request use the model while at most ``max_queue`` wait; beyond that it raises
-`Busy`, which the API answers with 503 and Retry-After.
+`Busy`, which the API answers with 503 and Retry-After. `hold` waits for the model without counting
+against the queue, for the service's own work between requests (switching to a new index version).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from rag.errors import Busy
 
@@ -17,9 +20,18 @@ class ModelGate:
         self._max_queue = max_queue
         self.waiting = 0
 
-    async def __aenter__(self) -> ModelGate:
+    @property
+    def free(self) -> bool:
+        """Nobody uses the model: entering now does not wait."""
+        return not self._lock.locked()
+
+    def check(self) -> None:
+        """`Busy` when a request arriving now would find the queue full."""
         if self._lock.locked() and self.waiting >= self._max_queue:
             raise Busy(f"the model is busy and {self.waiting} requests are waiting; retry shortly")
+
+    async def __aenter__(self) -> ModelGate:
+        self.check()
         self.waiting += 1
         try:
             await self._lock.acquire()
@@ -28,4 +40,14 @@ class ModelGate:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Free the model (synchronous: safe in a `finally` of a cancelled task)."""
         self._lock.release()
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """The model to ourselves, however long the queue: nothing answers until the block ends."""
+        async with self._lock:
+            yield
