@@ -2,7 +2,9 @@
 
 `stream_answer` runs the pipeline in a thread and yields its tokens as they come, then the Answer.
 A client that disconnects stops the iteration; the next token then raises `Cancelled` inside the
-pipeline, which stops generation and frees the model.
+pipeline, which stops generation and frees the model. The pipeline calls ``on_token("")`` after every
+generated token while it checks a sentence, so a disconnect stops generation within a token, not a
+sentence; those empty pieces are not passed on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import anyio
 
 from rag.errors import RagError
 from rag.types import Answer
@@ -62,7 +66,10 @@ async def stream_answer(
                 break
     finally:
         stop.set()
-        await worker  # the model is free again before the gate is released
+        # The model is free again before the gate is released. Shielded: sse-starlette cancels the
+        # response's task group when the client goes away, and anyio would cancel this wait too.
+        with anyio.CancelScope(shield=True):
+            await worker
 
 
 async def prepend(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
