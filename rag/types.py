@@ -118,3 +118,4 @@ class Answer:
     cached: bool = False  # served from the answer cache (same question, history and index version)
     # The model's P(the passages state the answer), from its Yes/No logits; None when not checked.
     answerable_p: float | None = None
+    truncated: bool = False  # generation stopped at max_tokens, not at the model's own end
