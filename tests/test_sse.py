@@ -174,3 +174,30 @@ def test_a_client_that_goes_away_frees_the_model(app_settings) -> None:
         assert gen.produced - stopped_at <= 3 + 3, "generation went on after the client left"
         assert gen.produced < 200
     assert gen.most_at_once == 1
+
+
+def test_a_reserved_queue_place_counts_until_taken_or_left() -> None:
+    """A stream reserves its place before responding; one that never starts gives it back."""
+    import asyncio
+
+    from rag.errors import Busy
+    from rag.serve.gate import ModelGate
+
+    async def run() -> None:
+        gate = ModelGate(max_queue=1)
+        async with gate:
+            place = gate.reserve()
+            assert gate.waiting == 1
+            with pytest.raises(Busy):
+                gate.reserve()
+            place.leave()
+            place.leave()  # idempotent
+            assert gate.waiting == 0
+            waiter = asyncio.create_task(gate.reserve().take())
+            await asyncio.sleep(0)
+            assert gate.waiting == 1 and not waiter.done()
+        await waiter  # got the model: the place is left
+        assert gate.waiting == 0 and not gate.free
+        gate.release()
+
+    asyncio.run(run())

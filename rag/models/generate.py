@@ -244,15 +244,17 @@ class OpenAIServerGenerator:
         messages = neutralize_messages(messages)  # llama_cpp.server and others tokenize specials too
         self.last_usage = Usage()
         produced = 0
+        chat: Any = list(messages)  # plain role/content dicts, as the API takes them
+        usage: Any = {"include_usage": True}
         try:
             events = self._client.chat.completions.create(
                 model=self.model_id,
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=chat,
                 stream=True,
                 max_tokens=settings.max_tokens,
                 temperature=settings.temperature,
                 stop=list(settings.stop) or None,
-                stream_options={"include_usage": True},
+                stream_options=usage,
             )
             with events:  # closing it (the consumer stopped) drops the connection: the server stops generating
                 for event in events:
@@ -281,10 +283,11 @@ class OpenAIServerGenerator:
 
         if not self._logprobs:
             return None
+        chat: Any = neutralize_messages(messages)
         try:
             response = self._client.chat.completions.create(
                 model=self.model_id,
-                messages=neutralize_messages(messages),  # type: ignore[arg-type]
+                messages=chat,
                 max_tokens=1,
                 temperature=0.0,
                 logprobs=True,

@@ -10,16 +10,17 @@ one renderer per endpoint.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from rag.errors import Busy, InternalError, RagError
-from rag.serve.gate import ModelGate
+from rag.serve.gate import ModelGate, Place
 from rag.serve.metrics import Metrics
 from rag.serve.shapes import SSE_SEP
 from rag.serve.stream import prepend, stream_answer
@@ -45,7 +46,7 @@ Ready = Annotated[Answerer, Depends(ready)]
 
 # Renders one pipeline event ("token" with text, "answer" with the Answer, "error" with a RagError) as SSE frames.
 Render = Callable[[str, Any], Iterable[ServerSentEvent]]
-Events = AsyncIterator[tuple[str, Any]]
+Events = AsyncGenerator[tuple[str, Any], None]
 
 
 async def answer_once(request: Request, answerer: Answerer, question: str, **kw: Any) -> Answer:
@@ -69,20 +70,19 @@ async def stream_events(
 ) -> EventSourceResponse:
     """A text/event-stream response: ``head`` frames, each pipeline event through ``render``, ``tail`` frames.
 
-    A full queue is always an HTTP status (503), a failed load too (`ready`). When the model is free,
-    the first event is awaited before the response starts, so a bug before it is a 500 as well. When
-    the request must wait its turn, the response starts at once and sse-starlette sends keep-alive
-    comments (RAG_SSE_PING_S) while it waits, so proxies and clients do not time out; anything that
-    goes wrong after that arrives as an ``error`` event.
+    A full queue is always an HTTP status (503): the queue place is reserved before the response
+    starts. A failed load is one too (`ready`). When the model is free, the first event is awaited
+    before the response starts, so a bug before it is a 500 as well. When the request must wait its
+    turn, the response starts at once and sse-starlette sends keep-alive comments (RAG_SSE_PING_S)
+    while it waits, so proxies and clients do not time out; anything that goes wrong after that
+    arrives as an ``error`` event.
     """
     gate: ModelGate = request.app.state.gate
-    events: Events
-    if gate.free:
-        events = _events(request, answerer, question, **kw)
-        events = prepend(await anext(events), events)
-    else:
-        gate.check()
-        events = _errors_as_events(_events(request, answerer, question, **kw))
+    waiting = not gate.free
+    place = gate.reserve()  # Busy now, while the status can still say so
+    events: Events = _events(request, answerer, question, place, **kw)
+    # Model free: `take` does not wait, and a bug before the first event is still a 500.
+    events = _errors_as_events(events) if waiting else prepend(await anext(events), events)
 
     async def frames() -> AsyncIterator[ServerSentEvent]:
         # aclosing: a stream closed at a `yield` (client gone) frees the model now, not when collected.
@@ -96,12 +96,27 @@ async def stream_events(
             yield frame
 
     ping = request.app.state.settings.sse_ping_s
-    return EventSourceResponse(frames(), ping=ping, sep=SSE_SEP, headers=SSE_HEADERS)
+    return _EventStream(frames(), place, ping=ping, sep=SSE_SEP, headers=SSE_HEADERS)
 
 
-async def _events(request: Request, answerer: Answerer, question: str, **kw: Any) -> Events:
+class _EventStream(EventSourceResponse):
+    """An event stream that gives back a queue place it never used, however the response ended
+    (a client gone before the stream began would otherwise keep it forever)."""
+
+    def __init__(self, content: AsyncIterator[ServerSentEvent], place: Place, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._place = place
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._place.leave()
+
+
+async def _events(request: Request, answerer: Answerer, question: str, place: Place, **kw: Any) -> Events:
     gate: ModelGate = request.app.state.gate
-    await gate.__aenter__()
+    await place.take()
     try:
         async for kind, value in stream_answer(lambda on_token: answerer(question, on_token=on_token, **kw)):
             if kind == "answer":

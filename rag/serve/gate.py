@@ -25,18 +25,15 @@ class ModelGate:
         """Nobody uses the model: entering now does not wait."""
         return not self._lock.locked()
 
-    def check(self) -> None:
-        """`Busy` when a request arriving now would find the queue full."""
+    def reserve(self) -> Place:
+        """A place in the queue, taken now (`Busy` when the queue is full); `Place.take` waits for the model."""
         if self._lock.locked() and self.waiting >= self._max_queue:
             raise Busy(f"the model is busy and {self.waiting} requests are waiting; retry shortly")
+        self.waiting += 1
+        return Place(self)
 
     async def __aenter__(self) -> ModelGate:
-        self.check()
-        self.waiting += 1
-        try:
-            await self._lock.acquire()
-        finally:
-            self.waiting -= 1
+        await self.reserve().take()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -51,3 +48,27 @@ class ModelGate:
         """The model to ourselves, however long the queue: nothing answers until the block ends."""
         async with self._lock:
             yield
+
+
+class Place:
+    """A place in the model queue: taken by `ModelGate.reserve`, left when the model is ours or on `leave`.
+
+    A streamed response reserves its place before it starts (so a full queue is still a 503) and
+    waits for the model inside the stream; `leave` gives the place back if the stream never got there.
+    """
+
+    def __init__(self, gate: ModelGate) -> None:
+        self._gate = gate
+        self._queued = True
+
+    async def take(self) -> None:
+        """Wait for the model; the queue place is left either way (got the model, or cancelled)."""
+        try:
+            await self._gate._lock.acquire()
+        finally:
+            self.leave()
+
+    def leave(self) -> None:
+        if self._queued:
+            self._queued = False
+            self._gate.waiting -= 1

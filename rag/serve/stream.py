@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -26,7 +26,7 @@ class Cancelled(Exception):
 
 async def stream_answer(
     run: Callable[[Callable[[str], None]], Answer],
-) -> AsyncIterator[tuple[str, Any]]:
+) -> AsyncGenerator[tuple[str, Any], None]:
     """Run ``run(on_token)`` in a thread; yield ("token", text) as they come, then ("answer", Answer).
 
     If the consumer stops iterating (client disconnected), generation is cancelled at the next token.
@@ -72,7 +72,9 @@ async def stream_answer(
             await worker
 
 
-async def prepend(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+async def prepend(
+    first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
+) -> AsyncGenerator[tuple[str, Any], None]:
     """``first`` then, when it was a token, the rest of the stream (awaited once to learn the status)."""
     yield first
     if first[0] == "token":
