@@ -24,11 +24,17 @@ def free_socket() -> socket.socket:
     return sock
 
 
-def wait_healthy(url: str, alive: Callable[[], bool], wait_s: float = WAIT_S, path: str = "/health") -> None:
+def wait_healthy(
+    url: str,
+    alive: Callable[[], bool],
+    wait_s: float = WAIT_S,
+    path: str = "/health",
+    headers: dict[str, str] | None = None,
+) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1, headers=headers).status_code == 200:
                 return
         except httpx.TransportError:
             pass

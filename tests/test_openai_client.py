@@ -131,7 +131,8 @@ def llama_server() -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(url, lambda: proc.poll() is None, wait_s=120, path="/v1/models")
+            auth = {"Authorization": f"Bearer {SERVER_KEY}"}
+            wait_healthy(url, lambda: proc.poll() is None, wait_s=120, path="/v1/models", headers=auth)
         except AssertionError:
             raise AssertionError(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}") from None
         yield url
