@@ -132,17 +132,12 @@ def test_a_bug_is_logged_without_its_message(app_settings, lines) -> None:
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_configured_format_and_level(settings, fmt: str) -> None:
     stream = io.StringIO()
-    handler = configure_logging(settings.model_copy(update={"log_format": fmt, "log_level": "info"}), stream)
-    try:
-        logger = logging.getLogger("rag.request")
-        logger.debug("hidden")
-        logger.info("request", extra={"fields": {"request_id": "abc", "route": "/v1/ask", "status": 200,
-                                                  "timings": {"retrieve": 0.0612}, "refused": False}})  # fmt: skip
-        out = stream.getvalue().strip().splitlines()
-    finally:
-        logging.getLogger("rag").removeHandler(handler)
-        logging.getLogger("rag").propagate = True
-        logging.getLogger("rag").setLevel(logging.NOTSET)
+    configure_logging(settings.model_copy(update={"log_format": fmt, "log_level": "info"}), stream)
+    logger = logging.getLogger("rag.request")  # conftest restores the `rag` logger afterwards
+    logger.debug("hidden")
+    logger.info("request", extra={"fields": {"request_id": "abc", "route": "/v1/ask", "status": 200,
+                                              "timings": {"retrieve": 0.0612}, "refused": False}})  # fmt: skip
+    out = stream.getvalue().strip().splitlines()
     assert len(out) == 1 and "hidden" not in out[0]
     if fmt == "json":
         line = json.loads(out[0])
