@@ -1,9 +1,11 @@
 # syntax=docker/dockerfile:1
-# Same install steps as the Makefile (and so as CI): `make install`, then `rag models fetch`.
+# Same install steps as the Makefile (and so as CI): `make install`, then `rag models fetch`; the
+# package is installed without the dev extra (EXTRAS=), so the image holds no test or lint tools.
 #
 #   docker build -t rag .                                  # models fetched at build time (~2.3 GB layer)
 #   docker build --build-arg FETCH_MODELS=0 -t rag .       # no models in the image; mount them:
 #   docker run -p 8000:8000 -v ~/.cache/rag/models:/models:ro rag
+#   docker compose up --build                              # two replicas and a llama.cpp server (compose.yaml)
 #
 # ---------------------------------------------------------------- build stage
 FROM python:3.11-slim-bookworm AS build
@@ -15,7 +17,7 @@ COPY pyproject.toml Makefile README.md ./
 COPY rag/ rag/
 # The torch CPU build: with the PyTorch CPU index in pip's config, torch==2.13.0 stays a CPU wheel.
 ENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN make install VENV=/opt/venv PYTHON=python3.11
+RUN make install VENV=/opt/venv PYTHON=python3.11 EXTRAS=
 ARG FETCH_MODELS=1
 RUN mkdir -p /models && if [ "$FETCH_MODELS" = "1" ]; then /opt/venv/bin/rag --models-dir /models models fetch; fi
 
@@ -29,6 +31,8 @@ COPY --from=build --chown=rag:rag /app /app
 COPY --from=build --chown=rag:rag /models /models
 COPY --chown=rag:rag corpus/ /app/corpus/
 COPY --chown=rag:rag prompts/ /app/prompts/
+# Owned by rag before a volume is mounted there: a new named volume takes the folder's owner.
+RUN mkdir -p /app/index && chown rag:rag /app/index
 WORKDIR /app
 USER rag
 ENV PATH=/opt/venv/bin:$PATH \

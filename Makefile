@@ -1,11 +1,14 @@
 # Two commands for a new machine (see README):
 #   make run    set up everything, build the index, then run the service on the default corpus
 #   make test   set up everything, then run the whole test suite (fast tests and real-model tests)
+#   make ci-fresh  the same `make test` in a fresh clone of HEAD with empty caches (what a new machine sees)
 # Every target is idempotent: the venv, the compiled llama-cpp-python wheel (~/.cache/rag/wheels),
 # the model files (~/.cache/rag/models) and the index are reused when present.
 
 PYTHON ?= python3.11
 VENV   ?= .venv
+# `make install EXTRAS=` installs the package without the dev tools (the Docker image does).
+EXTRAS ?= [dev]
 BIN    := $(VENV)/bin
 RAG    := $(BIN)/rag
 export HF_HUB_OFFLINE := 1
@@ -23,11 +26,13 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF $(call ggml_flag,avx,AVX) $(call ggml_flag
 	$(call ggml_flag,avx_vnni,AVX_VNNI) $(call ggml_flag,avx512f,AVX512) \
 	$(call ggml_flag,avx512vbmi,AVX512_VBMI) $(call ggml_flag,avx512_vnni,AVX512_VNNI) \
 	$(call ggml_flag,avx512_bf16,AVX512_BF16) -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
-# The installed marker changes with pyproject.toml and the llama.cpp flags, so either change re-runs pip.
-INSTALLED := $(VENV)/.installed-$(shell { cat pyproject.toml; echo '$(LLAMA_CMAKE_ARGS)'; } | cksum | cut -d' ' -f1)
-WHEELS     := $(HOME)/.cache/rag/wheels/$(subst ==,-,$(LLAMA))-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+# The installed marker changes with pyproject.toml, the extras and the llama.cpp flags: any change re-runs pip.
+INSTALLED := $(VENV)/.installed-$(shell { cat pyproject.toml; echo '$(EXTRAS) $(LLAMA_CMAKE_ARGS)'; } | cksum | cut -d' ' -f1)
+# The cache root rag/config.py uses too: RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag.
+CACHE      := $(or $(RAG_CACHE_DIR),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/rag),$(HOME)/.cache/rag)
+WHEELS     := $(CACHE)/wheels/$(subst ==,-,$(LLAMA))-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: help install models index run browser test test-fast lint bench clean-venv
+.PHONY: help install models index run browser test test-fast ci-fresh lint bench clean-venv
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -46,7 +51,7 @@ $(WHEELS)/.built: | $(BIN)/python
 $(INSTALLED): pyproject.toml $(WHEELS)/.built | $(BIN)/python
 	@echo ">> installing dependencies into $(VENV)"
 	$(BIN)/pip install --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --disable-pip-version-check --find-links $(WHEELS) -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check --find-links $(WHEELS) -e '.$(EXTRAS)'
 	$(BIN)/pip install --disable-pip-version-check --no-index --no-deps --force-reinstall --find-links $(WHEELS) '$(LLAMA)'
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -72,10 +77,26 @@ test: index browser ## the whole test suite: fast tests with fakes, real-model t
 test-fast: install ## only the fast tests with fakes
 	$(BIN)/python -m pytest -m "not real_models"
 
-lint: install ## ruff + mypy
+# A bare machine: a clone of the commit checked out now (uncommitted changes are not in it), models,
+# downloads and the compiled llama-cpp-python wheel under an empty cache root, an empty pip cache, and
+# no RAG_* variable from this shell. pip's own configuration (which index to use) stays the machine's.
+ci-fresh: ## `make test` in a fresh clone of HEAD with empty model, wheel and pip caches (~25 min on 2 cores)
+	@fresh=$$(mktemp -d "$${TMPDIR:-/tmp}/rag-ci-fresh.XXXXXX"); \
+	echo ">> fresh clone of $$(git rev-parse --short HEAD) in $$fresh/rag, caches in $$fresh/cache"; \
+	git clone --quiet . "$$fresh/rag" && git -C "$$fresh/rag" checkout --quiet --detach "$$(git rev-parse HEAD)" \
+	  || { rm -rf "$$fresh"; exit 1; }; \
+	for v in $$(env | sed -n 's/^\(RAG_[A-Za-z0-9_]*\)=.*/\1/p'); do unset $$v; done; \
+	start=$$(date +%s); \
+	( cd "$$fresh/rag" && RAG_CACHE_DIR="$$fresh/cache/rag" XDG_CACHE_HOME="$$fresh/cache" \
+	  PIP_CACHE_DIR="$$fresh/pip-cache" $(MAKE) --no-print-directory test PYTHON=$(PYTHON) ); status=$$?; \
+	echo ">> make test in a fresh clone: exit $$status after $$(( $$(date +%s) - start )) s"; \
+	rm -rf "$$fresh"; exit $$status
+
+lint: install ## ruff, mypy, and deptry (every import declared in pyproject.toml)
 	$(BIN)/ruff check rag tests bench
 	$(BIN)/ruff format --check rag tests bench
 	$(BIN)/mypy
+	$(BIN)/deptry .
 
 bench: index ## benchmarks (bench/README.md): retrieval, FAISS (quick), ingestion (quick), answering vs plain llama.cpp, speculative decoding, embedding ceiling, HTTP
 	$(BIN)/python bench/bench_retrieval.py

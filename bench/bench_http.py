@@ -138,7 +138,7 @@ def main() -> None:
             streamed(http, "/v1/ask", {"question": q, "stream": True}, ask_token)
         rows: list[dict[str, Any]] = []
         for n, q in enumerate(questions, 1):
-            chat_body = {"model": "x", "messages": [{"role": "user", "content": q}], "stream": True}
+            chat_body = {"messages": [{"role": "user", "content": q}], "stream": True}  # the served model
             per = {
                 "in-process": in_process(answerer, q),
                 "/v1/ask stream": streamed(http, "/v1/ask", {"question": q, "stream": True}, ask_token),

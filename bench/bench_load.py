@@ -136,8 +136,8 @@ def _body(kind: str, question: str) -> tuple[str, dict[str, Any]]:
     stream = kind.endswith("stream")
     if kind.startswith("ask"):
         return "/v1/ask", {"question": question, "stream": stream}
-    return "/v1/chat/completions", {"model": "rag", "messages": [{"role": "user", "content": question}],
-                                    "stream": stream}  # fmt: skip
+    # No `model`: the served one answers (an unknown name would be a 404).
+    return "/v1/chat/completions", {"messages": [{"role": "user", "content": question}], "stream": stream}
 
 
 async def one_request(http: httpx.AsyncClient, kind: str, question: str, tally: Tally) -> float | None:

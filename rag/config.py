@@ -1,8 +1,9 @@
-"""One `Settings` object for every knob, read from ``RAG_*`` environment variables.
+"""One `Settings` object for every knob, read from ``RAG_*`` environment variables and a ``.env`` file.
 
 It is built once at the edge (CLI callback, app factory) and passed down
 explicitly; nothing imports a global instance. CLI flags override fields with
-``settings.model_copy(update=...)``.
+``settings.model_copy(update=...)``. Precedence: flag, environment variable, the
+dotenv file (`env_file`), default.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rag.errors import ConfigError
 
@@ -29,11 +30,37 @@ def _default_cache() -> Path:
 
 AnswerModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"]
 
+# Settings whose values `rag config show` and the logs never print.
+SECRETS = ("api_key", "llm_api_key")
+ENV_FILE_VARIABLE = "RAG_ENV_FILE"
+
+
+def env_file() -> Path | None:
+    """The dotenv file settings are read from: ``$RAG_ENV_FILE``, else ``.env`` in the working folder.
+
+    An empty ``RAG_ENV_FILE`` reads none (the tests set it so, so a developer's ``.env`` cannot leak in).
+    """
+    name = os.environ.get(ENV_FILE_VARIABLE, ".env")
+    return Path(name) if name else None
+
 
 class Settings(BaseSettings):
     """Configuration of the whole service. Every field has a default and bounds."""
 
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", validate_default=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file is looked up at each construction (not once at import), so RAG_ENV_FILE can change it.
+        dotenv = DotEnvSettingsSource(settings_cls, env_file=env_file(), env_file_encoding="utf-8")
+        return init_settings, env_settings, dotenv, file_secret_settings
 
     # --- where things live ---
     cache_dir: Path = Field(
@@ -54,6 +81,17 @@ class Settings(BaseSettings):
         default="embeddinggemma-300m", description="Sentence-transformers embedding model."
     )
     answer_model: AnswerModel = Field(default="qwen2.5-coder-1.5b", description="GGUF model that writes answers.")
+    model_path: Path | None = Field(
+        default=None,
+        description=(
+            "Your own GGUF chat model (instruct, with a chat template) to answer with instead of "
+            "RAG_ANSWER_MODEL; checked at start: the file exists, is GGUF, has a template and loads."
+        ),
+    )
+    embed_device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu",
+        description="Where the embedding model runs: `cpu`, `cuda` (fails when no GPU is usable) or `auto`.",
+    )
 
     # --- compute ---
     threads: int = Field(
@@ -139,9 +177,27 @@ class Settings(BaseSettings):
     llm_url: str | None = Field(
         default=None,
         description=(
-            "OpenAI-compatible server URL (with or without /v1) to generate with instead of the local "
-            "model; prompts, article text included, then leave this process."
+            "OpenAI-compatible server URL (with or without /v1: llama.cpp server, vLLM, Ollama, a gateway) "
+            "to generate with instead of the local model; prompts, article text included, then leave this process."
         ),
+    )
+    llm_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Model name sent to RAG_LLM_URL (the server's name or alias); default RAG_ANSWER_MODEL.",
+    )
+    llm_api_key: str | None = Field(
+        default=None, description="API key sent to RAG_LLM_URL as `Authorization: Bearer`; never printed."
+    )
+    llm_timeout: float = Field(
+        default=300.0, ge=1.0, le=3600.0, description="Seconds to wait for RAG_LLM_URL (connect and each read)."
+    )
+    llm_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a failed call to RAG_LLM_URL (connection errors, 408, 429, 5xx), with backoff.",
     )
     answer_prompt: str = Field(
         default="answer",
@@ -223,6 +279,37 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins allowed by CORS, a JSON list such as `["https://a.example"]` (none by default).',
     )
+    index_poll_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=3600.0,
+        description=(
+            "Seconds between checks for a new index version (written by `rag index` or another replica on a "
+            "shared folder), which `rag serve` then loads and switches to between requests; 0 = never."
+        ),
+    )
+    sse_ping_s: float = Field(
+        default=15.0,
+        ge=0.05,
+        le=300.0,
+        description="Seconds between keep-alive comments on an event stream, also while a request waits in the queue.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level `rag serve` logs; one line per request at `info`."
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or one JSON object.")
+    log_questions: bool = Field(
+        default=False, description="Log question text with each request (off: questions and documents never logged)."
+    )
+
+    @property
+    def answer_model_id(self) -> str:
+        """The answer model's name as clients see it: RAG_LLM_MODEL, else your GGUF's name, else RAG_ANSWER_MODEL."""
+        if self.llm_url and self.llm_model:
+            return self.llm_model
+        if self.model_path is not None and not self.llm_url:
+            return self.model_path.stem
+        return self.answer_model
 
     @property
     def models_path(self) -> Path:
@@ -252,26 +339,41 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
+        sources = setting_sources(overrides)
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
-            source = f"--{field.replace('_', '-')}" if overrides.get(field) is not None else f"RAG_{field.upper()}"
-            problems.append(f"{source}={err.get('input')!r}: {err['msg']}")
+            source = sources.get(field, "default")
+            name, _, where = (f"RAG_{field.upper()}" if source == "default" else source).partition(" in ")
+            problems.append(f"{name}={err.get('input')!r}{f' (in {where})' if where else ''}: {err['msg']}")
         raise ConfigError("invalid setting " + "; ".join(problems)) from None
 
 
+def _env_file_keys() -> set[str]:
+    path = env_file()
+    if path is None or not path.is_file():
+        return set()
+    from dotenv import dotenv_values
+
+    return {key.upper() for key, value in dotenv_values(path).items() if value is not None}
+
+
 def setting_sources(flags: Mapping[str, object] = MappingProxyType({})) -> dict[str, str]:
-    """Where each field's value comes from: a command-line flag, its ``RAG_*`` variable, or the default.
+    """Where each field's value comes from: a flag, its ``RAG_*`` variable, the dotenv file, or the default.
 
     >>> setting_sources({"threads": 4})["threads"]
     '--threads'
     """
     environment = {key.upper() for key in os.environ}
+    in_file = _env_file_keys()
     sources = {}
     for name in Settings.model_fields:
+        variable = f"RAG_{name.upper()}"
         if flags.get(name) is not None:
             sources[name] = f"--{name.replace('_', '-')}"
-        elif f"RAG_{name.upper()}" in environment:
-            sources[name] = f"RAG_{name.upper()}"
+        elif variable in environment:
+            sources[name] = variable
+        elif variable in in_file:
+            sources[name] = f"{variable} in {env_file()}"
         else:
             sources[name] = "default"
     return sources
@@ -284,7 +386,9 @@ def reference_markdown() -> str:
         "",
         "Generated from `rag/config.py` by `rag config docs`; `tests/test_config.py` fails when the two differ.",
         "Every setting is an environment variable (`RAG_` + the field name in capitals); some also have a",
-        "command-line flag. `rag config show` prints the values in effect and where each came from.",
+        "command-line flag. The same `RAG_*` lines may stand in a `.env` file in the working folder (or the",
+        "file `RAG_ENV_FILE` names; empty: none); a flag beats the environment, which beats the file.",
+        "`rag config show` prints the values in effect and where each came from.",
         "",
         "| variable | default | allowed | meaning |",
         "|---|---|---|---|",

@@ -31,6 +31,12 @@ class FetchError(ModelError):
     """Building a model from its PyPI packages failed."""
 
 
+class BackendError(ModelError):
+    """The OpenAI-compatible generation server (RAG_LLM_URL) refused, failed or did not answer a request."""
+
+    http_status = 502
+
+
 class IndexStateError(RagError):
     """The index on disk is missing, corrupt or built for other settings."""
 
@@ -66,11 +72,23 @@ class InputError(RagError):
     http_status = 400
 
 
+class UnknownModel(InputError):
+    """A request names a model this service does not serve."""
+
+    http_status = 404
+
+
 class DocumentNotFound(RagError):
     """No indexed document has this id."""
 
     exit_code = 6
     http_status = 404
+
+
+class InternalError(RagError):
+    """A bug: the client sees only the exception's type, the server log has the traceback."""
+
+    http_status = 500
 
 
 class Busy(RagError):

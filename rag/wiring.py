@@ -18,8 +18,9 @@ from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.pipeline import AnswerSettings, Templates, answer
 from rag.answer.prompt import load_template
 from rag.config import Settings
+from rag.errors import ModelError
 from rag.language import LANGUAGES
-from rag.models import fetch
+from rag.models import fetch, gguf
 from rag.models.embed import Embedder, load_embedder
 from rag.models.generate import Generator, LlamaCppGenerator, OpenAIServerGenerator
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
@@ -56,6 +57,7 @@ def embedder(settings: Settings) -> Embedder:
         threads=settings.threads,
         batch_size=settings.embed_batch_size,
         dtype=settings.embed_dtype,
+        device=settings.embed_device,
     )
 
 
@@ -119,19 +121,48 @@ def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) 
 
 
 def generator(settings: Settings) -> Generator:
+    """The answer model: a remote OpenAI-compatible server, your own GGUF file, or a catalogue model."""
     if settings.llm_url:
-        return OpenAIServerGenerator(settings.llm_url, model_id=settings.answer_model)
-    path = fetch.require(settings.models_path, settings.answer_model)
-    return LlamaCppGenerator(
-        path,
-        model_id=settings.answer_model,
-        n_ctx=settings.n_ctx,
-        threads=settings.threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn,
-        prompt_lookup=settings.prompt_lookup,
-        contexts=settings.llm_contexts,
-    )
+        return OpenAIServerGenerator(
+            settings.llm_url,
+            model_id=settings.answer_model_id,
+            api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+        )
+    own = settings.model_path
+    path = check_own_model(own) if own is not None else fetch.require(settings.models_path, settings.answer_model)
+    try:
+        return LlamaCppGenerator(
+            path,
+            model_id=settings.answer_model_id,
+            n_ctx=settings.n_ctx,
+            threads=settings.threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            flash_attn=settings.flash_attn,
+            prompt_lookup=settings.prompt_lookup,
+            contexts=settings.llm_contexts,
+        )
+    except ModelError as exc:
+        if own is None:
+            raise
+        cause = exc.__cause__ or exc
+        raise ModelError(f"RAG_MODEL_PATH={own}: llama.cpp cannot load it ({cause}); use a GGUF chat model") from exc
+
+
+def check_own_model(path: Path) -> Path:
+    """RAG_MODEL_PATH before the slow load: the file exists, is GGUF, and carries a chat template."""
+    if not path.is_file():
+        raise ModelError(f"RAG_MODEL_PATH={path}: no such file; point it at a GGUF chat model")
+    try:
+        template = gguf.chat_template(path)
+    except (gguf.NotGGUF, OSError) as exc:
+        raise ModelError(f"RAG_MODEL_PATH={path}: {exc}; point it at a GGUF chat model") from exc
+    if not template:
+        raise ModelError(
+            f"RAG_MODEL_PATH={path} has no chat template in its metadata (a base model?); use an instruct model"
+        )
+    return path
 
 
 def templates(settings: Settings) -> Templates:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports a model library
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["RAG_ENV_FILE"] = ""  # a developer's .env in the working folder must not change the tests
 
 from fakes import A, B, C, FakeEmbedder, fake_answerer, wait_ready
 from fastapi.testclient import TestClient
@@ -17,13 +20,23 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
 
+@pytest.fixture(autouse=True)
+def _rag_logging_restored() -> Iterator[None]:
+    """`rag serve` configures the ``rag`` logger (handler, level, no propagation); no test leaves that behind."""
+    logger = logging.getLogger("rag")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate, logger.level = propagate, level
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Settings pointing every folder into tmp_path (models stay where `rag models fetch` put them)."""
     from rag.config import Settings
 
     for key in list(os.environ):
-        if key.startswith("RAG_") and key not in ("RAG_MODELS_DIR", "RAG_CACHE_DIR"):
+        if key.startswith("RAG_") and key not in ("RAG_MODELS_DIR", "RAG_CACHE_DIR", "RAG_ENV_FILE"):
             monkeypatch.delenv(key)
     return Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,31 @@ def fake_answerer(settings: Any, generator: FakeGenerator | None = None) -> Answ
         count_tokens=lambda t: len(t.split()),
         settings=AnswerSettings(min_dense_score=0.1),
     )
+
+
+@contextmanager
+def index_lock_held_elsewhere(index_dir: Path) -> Iterator[None]:
+    """The index writer lock held by another thread for the block (as another replica would hold it).
+
+    Not held in the calling thread: the lock is re-entrant there (an upload holds it around `update_index`).
+    """
+    from rag.retrieval.files import IndexLock
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with IndexLock(index_dir):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, name="other-writer", daemon=True)
+    holder.start()
+    assert held.wait(10), "the other writer never got the lock"
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def wait_ready(client: Any) -> None:

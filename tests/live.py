@@ -24,11 +24,17 @@ def free_socket() -> socket.socket:
     return sock
 
 
-def wait_healthy(url: str, alive: Callable[[], bool], wait_s: float = WAIT_S, path: str = "/health") -> None:
+def wait_healthy(
+    url: str,
+    alive: Callable[[], bool],
+    wait_s: float = WAIT_S,
+    path: str = "/health",
+    headers: dict[str, str] | None = None,
+) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1, headers=headers).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -40,15 +46,22 @@ def wait_healthy(url: str, alive: Callable[[], bool], wait_s: float = WAIT_S, pa
 @contextmanager
 def serve(settings: Any, build: Callable[[Any], Answerer], wait_s: float = WAIT_S) -> Iterator[str]:
     """The app on a free loopback port, uvicorn in a background thread; yields its base URL."""
+    with serve_asgi(create_app(settings, build=build), wait_s=wait_s) as url:
+        yield url
+
+
+@contextmanager
+def serve_asgi(app: Any, wait_s: float = WAIT_S, path: str = "/health") -> Iterator[str]:
+    """Any ASGI app on a free loopback port, ready once ``path`` answers 200; yields its base URL."""
     import uvicorn
 
     sock = free_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, build=build), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     try:
-        wait_healthy(url, thread.is_alive, wait_s)
+        wait_healthy(url, thread.is_alive, wait_s, path=path)
         yield url
     finally:
         server.should_exit = True

@@ -58,6 +58,8 @@ def _request(client: TestClient, method: str, path: str, header: str | None) -> 
         kw["json"] = {"question": "Wie viele GPUs nutzte DeepSeek?"}
     elif path == "/v1/chat/completions":
         kw["json"] = {"messages": [{"role": "user", "content": "How many GPUs did DeepSeek use?"}]}
+    elif path == "/v1/search":
+        kw["json"] = {"question": "Wie viele GPUs nutzte DeepSeek?"}
     elif path == "/v1/documents" and method == "POST":
         kw["files"] = {"file": ("new.txt", b"Die Firma baute 12 Chips.", "text/plain")}
     return client.request(method, path, **kw)
@@ -92,6 +94,12 @@ def test_the_right_key_opens_every_route(secured: TestClient) -> None:
     for method, path in _routes(secured):
         r = _request(secured, method, path, f"Bearer {KEY}")
         assert r.status_code < 400, f"{method} {path} with the right key: {r.status_code} {r.text[:200]}"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_scheme_is_case_insensitive(secured: TestClient, scheme: str) -> None:
+    """RFC 7235: the auth scheme is case-insensitive (some clients send `bearer`); the key is not."""
+    assert secured.get("/v1/documents", headers={"Authorization": f"{scheme} {KEY}"}).status_code == 200
 
 
 def test_public_routes_answer_without_the_key(secured: TestClient) -> None:

@@ -47,8 +47,11 @@ def test_ask_streams_tokens_then_the_answer(client) -> None:
     assert final["citations"] and "".join(tokens) == final["text"]
 
 
-def test_chat_completions_openai_shape(client) -> None:
-    body = {"model": "x", "messages": [{"role": "user", "content": "How many GPUs did DeepSeek use?"}]}
+def test_chat_completions_openai_shape(client, app_settings) -> None:
+    body = {
+        "model": app_settings.answer_model,
+        "messages": [{"role": "user", "content": "How many GPUs did DeepSeek use?"}],
+    }
     r = client.post("/v1/chat/completions", json=body).json()
     assert r["object"] == "chat.completion" and r["choices"][0]["message"]["role"] == "assistant"
     assert "[1]" in r["choices"][0]["message"]["content"] and r["citations"] and r["usage"]["completion_tokens"] > 0

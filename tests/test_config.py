@@ -13,7 +13,7 @@ from rag.cli.main import app
 from rag.config import Settings, default, reference_markdown
 from rag.ingest.chunk import chunk_document
 from rag.models.embed import SentenceTransformerEmbedder
-from rag.models.generate import GenerationSettings, LlamaCppGenerator
+from rag.models.generate import GenerationSettings, LlamaCppGenerator, OpenAIServerGenerator
 from rag.retrieval.dense import build_dense
 from rag.retrieval.retrieve import RetrievalSettings
 from rag.retrieval.store import IndexConfig
@@ -49,6 +49,9 @@ def test_stage_defaults_are_the_settings_defaults(settings: Settings) -> None:
         (LlamaCppGenerator.__init__, "contexts", "llm_contexts"),
         (SentenceTransformerEmbedder.__init__, "batch_size", "embed_batch_size"),
         (SentenceTransformerEmbedder.__init__, "dtype", "embed_dtype"),
+        (SentenceTransformerEmbedder.__init__, "device", "embed_device"),
+        (OpenAIServerGenerator.__init__, "timeout", "llm_timeout"),
+        (OpenAIServerGenerator.__init__, "max_retries", "llm_max_retries"),
         (build_dense, "exact_below", "faiss_exact_below"),
     ],
 )
@@ -88,3 +91,42 @@ def test_config_docs_writes_the_reference(tmp_path: Path) -> None:
     out = tmp_path / "configuration.md"
     result = runner.invoke(app, ["config", "docs", "--out", str(out)])
     assert result.exit_code == 0 and out.read_text(encoding="utf-8") == reference_markdown()
+
+
+def test_settings_from_a_dotenv_file(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag beats the environment, which beats the file; `config show` names the file; secrets stay hidden."""
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("RAG_TOP_K=9\nRAG_RRF_K=11\nRAG_LLM_API_KEY=sk-from-file\nOTHER=1\n", encoding="utf-8")
+    monkeypatch.setenv("RAG_ENV_FILE", str(env_file))
+    monkeypatch.setenv("RAG_RRF_K", "12")
+    assert (Settings().top_k, Settings().rrf_k, Settings().llm_api_key) == (9, 12, "sk-from-file")
+    result = runner.invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["top_k"] == {"value": 9, "source": f"RAG_TOP_K in {env_file}"}
+    assert shown["rrf_k"]["source"] == "RAG_RRF_K"
+    assert shown["llm_api_key"]["value"] == "***" and "sk-from-file" not in result.output
+
+
+def test_dotenv_in_the_working_folder(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_ENV_FILE")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().top_k == default("top_k")  # no .env: defaults
+    (tmp_path / ".env").write_text("RAG_TOP_K=0\n", encoding="utf-8")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2 and "RAG_TOP_K='0' (in .env)" in result.output
+    (tmp_path / ".env").write_text("RAG_TOP_K=7\n", encoding="utf-8")
+    assert Settings().top_k == 7
+
+
+def test_the_tests_read_no_dotenv() -> None:
+    import os
+
+    assert os.environ.get("RAG_ENV_FILE") == ""
+
+
+def test_the_answer_model_id_clients_see(settings: Settings, tmp_path: Path) -> None:
+    assert settings.answer_model_id == settings.answer_model
+    remote = settings.model_copy(update={"llm_url": "http://gpu:8000/v1", "llm_model": "Qwen/Qwen2.5-7B-Instruct"})
+    assert remote.answer_model_id == "Qwen/Qwen2.5-7B-Instruct"
+    assert remote.model_copy(update={"llm_model": None}).answer_model_id == settings.answer_model

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import CONFIG, A, B, C, FakeEmbedder, doc, paragraphs, run
+from fakes import CONFIG, A, B, C, FakeEmbedder, doc, index_lock_held_elsewhere, paragraphs, run
 
 from rag.errors import IndexLockedError, IndexStateError
 from rag.retrieval.store import IndexConfig, IndexLock, current_version, load_index, update_index
@@ -102,8 +102,15 @@ def test_missing_index_and_damaged_files_give_clear_errors(tmp_path: Path) -> No
 
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
-    with IndexLock(tmp_path), pytest.raises(IndexLockedError, match="another process"):
+    with index_lock_held_elsewhere(tmp_path), pytest.raises(IndexLockedError, match="another process"):
         run(tmp_path, [A])
+
+
+def test_the_writer_lock_nests_in_the_thread_that_holds_it(tmp_path: Path) -> None:
+    """An upload holds the lock from staging its file to renaming it, and indexes (`update_index`) inside."""
+    with IndexLock(tmp_path):
+        assert run(tmp_path, [A]).added == ["a.txt"]
+    assert run(tmp_path, [A, B]).added == ["b.txt"]  # released: the next writer gets it
 
 
 def _build_and_stall(index_dir: str, stage: str) -> None:

@@ -74,7 +74,7 @@ _NO_NETWORK = textwrap.dedent(
     from rag.config import Settings
     from rag.models.generate import GenerationSettings
 
-    settings = Settings(answer_model="smollm2-135m", n_ctx=512)
+    settings = Settings(answer_model="qwen2.5-coder-0.5b", n_ctx=512)
     vectors = wiring.embedder(settings).embed(["DeepSeek trainierte R1 mit 2.048 GPUs."], "document")
     text = "".join(wiring.generator(settings).stream([{"role": "user", "content": "Say hi."}], GenerationSettings(8)))
     print("ok", vectors.shape, repr(text))

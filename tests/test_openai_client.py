@@ -3,7 +3,8 @@
 * The official `openai` client against our `/v1/chat/completions` (uvicorn, fake models): streaming
   and not, citations in the extra top-level field and in the last chunk, errors as `openai` exceptions.
 * Our `OpenAIServerGenerator` against `python -m llama_cpp.server` running the real 0.5B model
-  (marker real_models): the backend that lets generation move to another machine.
+  (marker real_models), started with an API key and a model alias that is no catalogue name, as a
+  shared inference server is: the backend that lets generation move to another machine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fakes import FakeGenerator, fake_answerer
 from live import free_socket, serve, wait_healthy
 
 QUESTION = "How many GPUs did DeepSeek use?"
+MODEL = "qwen2.5-coder-1.5b"  # RAG_ANSWER_MODEL's default: the id GET /v1/models lists
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def test_openai_client_lists_the_model(openai_client, app_settings) -> None:
 
 
 def test_openai_client_non_streaming_gets_content_and_citations(openai_client) -> None:
-    reply = openai_client.chat.completions.create(model="any", messages=[{"role": "user", "content": QUESTION}])
+    reply = openai_client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
     message = reply.choices[0].message
     assert message.role == "assistant" and "[1]" in (message.content or "")
     assert reply.choices[0].finish_reason == "stop" and reply.usage and reply.usage.completion_tokens > 0
@@ -46,7 +48,7 @@ def test_openai_client_non_streaming_gets_content_and_citations(openai_client) -
 
 def test_openai_client_streaming_gets_the_answer_then_citations(openai_client) -> None:
     stream = openai_client.chat.completions.create(
-        model="any", messages=[{"role": "user", "content": QUESTION}], stream=True
+        model=MODEL, messages=[{"role": "user", "content": QUESTION}], stream=True
     )
     chunks = list(stream)
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -82,8 +84,8 @@ def test_the_stream_an_openai_client_sees_is_the_checked_answer(app_settings, ca
     with serve(app_settings, build) as url:
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=10)
         messages = [{"role": "user", "content": question}]
-        chunks = list(client.chat.completions.create(model="any", messages=messages, stream=True))
-        plain = client.chat.completions.create(model="any", messages=messages)
+        chunks = list(client.chat.completions.create(model=MODEL, messages=messages, stream=True))
+        plain = client.chat.completions.create(model=MODEL, messages=messages)
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     final = (chunks[-1].model_extra or {})["rag"]
     assert streamed == final["text"] == plain.choices[0].message.content
@@ -98,11 +100,14 @@ def test_openai_client_sees_bad_input_as_a_4xx_exception(openai_client) -> None:
     import openai
 
     with pytest.raises(openai.BadRequestError) as caught:
-        openai_client.chat.completions.create(model="any", messages=[{"role": "assistant", "content": "hi"}])
+        openai_client.chat.completions.create(model=MODEL, messages=[{"role": "assistant", "content": "hi"}])
     assert caught.value.status_code == 400 and "user message" in str(caught.value)
 
 
 # ----------------------------------------------------------------------------- our backend vs llama_cpp.server
+
+SERVER_KEY = "sk-local-" + "5" * 16
+SERVER_ALIAS = "house-llm"  # not a catalogue name: what a shared server calls its model
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +123,16 @@ def llama_server() -> Iterator[str]:
     port = sock.getsockname()[1]
     sock.close()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--model_alias", "small"]  # fmt: skip
+           "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
+           "--model_alias", SERVER_ALIAS, "--api_key", SERVER_KEY]  # fmt: skip
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(url, lambda: proc.poll() is None, wait_s=120, path="/v1/models")
+            auth = {"Authorization": f"Bearer {SERVER_KEY}"}
+            wait_healthy(url, lambda: proc.poll() is None, wait_s=120, path="/v1/models", headers=auth)
         except AssertionError:
             raise AssertionError(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}") from None
         yield url
@@ -138,7 +145,7 @@ def llama_server() -> Iterator[str]:
 def test_openai_backend_streams_from_a_llama_cpp_server(llama_server) -> None:
     from rag.models.generate import GenerationSettings, OpenAIServerGenerator
 
-    gen = OpenAIServerGenerator(f"{llama_server}/v1", model_id="small")  # the /v1 spelling works too
+    gen = OpenAIServerGenerator(f"{llama_server}/v1", model_id=SERVER_ALIAS, api_key=SERVER_KEY)  # /v1 works too
     messages = [
         {"role": "system", "content": "Answer with the number only."},
         {"role": "user", "content": "DeepSeek trained R1 on 2048 GPUs. How many GPUs did DeepSeek use?"},
@@ -150,13 +157,57 @@ def test_openai_backend_streams_from_a_llama_cpp_server(llama_server) -> None:
     assert 1 <= gen.last_usage.completion_tokens <= 12
 
 
+@pytest.mark.real_models
+def test_openai_backend_with_a_wrong_key_is_one_line_naming_the_setting(llama_server) -> None:
+    from rag.errors import BackendError
+    from rag.models.generate import GenerationSettings, OpenAIServerGenerator
+
+    gen = OpenAIServerGenerator(llama_server, model_id=SERVER_ALIAS, api_key="wrong", max_retries=0)
+    with pytest.raises(BackendError) as caught:
+        list(gen.stream([{"role": "user", "content": "hi"}], GenerationSettings(max_tokens=2)))
+    assert "RAG_LLM_API_KEY" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.real_models
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_service_answers_through_a_llama_cpp_server(llama_server, app_settings, stream: bool) -> None:
+    """RAG_LLM_URL, RAG_LLM_MODEL and RAG_LLM_API_KEY as a user sets them; fake retrieval, real generation."""
+    from openai import OpenAI
+
+    from rag import wiring
+
+    remote = app_settings.model_copy(
+        update={"llm_url": llama_server, "llm_model": SERVER_ALIAS, "llm_api_key": SERVER_KEY, "max_tokens": 24}
+    )
+
+    def build(settings):  # type: ignore[no-untyped-def]
+        return fake_answerer(settings, generator=wiring.generator(remote))
+
+    with serve(remote, build, wait_s=30) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
+        assert [m.id for m in client.models.list()] == [SERVER_ALIAS]
+        messages = [{"role": "user", "content": "Wie viele GPUs nutzte DeepSeek?"}]
+        if stream:
+            chunks = list(client.chat.completions.create(model=SERVER_ALIAS, messages=messages, stream=True,
+                                                         max_tokens=24))  # fmt: skip
+            final = chunks[-1]
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        else:
+            final = client.chat.completions.create(model=SERVER_ALIAS, messages=messages, max_tokens=24)
+            text = final.choices[0].message.content or ""
+    rag = (final.model_extra or {})["rag"]
+    assert final.model == SERVER_ALIAS and text == rag["text"] and text
+    assert final.choices[0].finish_reason in ("stop", "length")
+
+
 def test_openai_backend_names_an_unreachable_server() -> None:
     from rag.errors import ModelError
     from rag.models.generate import GenerationSettings, OpenAIServerGenerator
 
     sock = free_socket()  # bound, never listening: connection refused
     try:
-        gen = OpenAIServerGenerator(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", model_id="x", timeout=2)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        gen = OpenAIServerGenerator(url, model_id="x", timeout=2, max_retries=0)
         with pytest.raises(ModelError, match="RAG_LLM_URL"):
             list(gen.stream([{"role": "user", "content": "hi"}], GenerationSettings(max_tokens=4)))
     finally:

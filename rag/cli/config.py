@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rag.cli.common import flags_of, settings_of
-from rag.config import reference_markdown, setting_sources
+from rag.config import SECRETS, reference_markdown, setting_sources
 
 config_app = typer.Typer(help="Show the settings in effect; write the configuration reference.", no_args_is_help=True)
 
@@ -22,8 +22,9 @@ def config_show(
     settings = settings_of(ctx)
     sources = setting_sources(flags_of(ctx))
     values = settings.model_dump(mode="json")
-    if settings.api_key:
-        values["api_key"] = "***"  # printed settings end up in logs and bug reports
+    for name in SECRETS:
+        if values.get(name):
+            values[name] = "***"  # printed settings end up in logs and bug reports
     if as_json:
         rows = {name: {"value": values[name], "source": sources[name]} for name in values}
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from rag import __version__
 from rag.cli.common import answer_settings, settings_of
 from rag.cli.config import config_app
 from rag.cli.eval import eval_app
@@ -52,12 +53,21 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(config_app, name="config")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rag {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     models_dir: Annotated[Path | None, typer.Option(help="Model files folder (env RAG_MODELS_DIR).")] = None,
     index_dir: Annotated[Path | None, typer.Option(help="Index folder (env RAG_INDEX_DIR).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (env RAG_THREADS).")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -251,6 +261,7 @@ def serve_cmd(
     import uvicorn
 
     from rag.serve.app import create_app
+    from rag.serve.logs import configure_logging
 
     settings = settings_of(ctx)
     host, port = host or settings.host, port or settings.port
@@ -261,7 +272,9 @@ def serve_cmd(
             err=True,
         )
     typer.echo(f"serving on http://{host}:{port}/  (models load in the background; /health turns 200 when ready)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    configure_logging(settings)
+    # Our own line per request (rag.serve.logs) replaces uvicorn's access log.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
 
 
 def _is_loopback(host: str) -> bool:

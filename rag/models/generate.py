@@ -10,7 +10,7 @@ Both stream text pieces as they are produced and leave token counts in ``last_us
 from __future__ import annotations
 
 import functools
-import json
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -21,10 +21,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.config import default
-from rag.errors import InputError, ModelError
+from rag.errors import BackendError, InputError, ModelError
 from rag.models.sanitize import neutralize_messages
 
 Message = dict[str, str]
+log = logging.getLogger("rag.generate")
 _YES = ("Yes", "yes", "YES", " Yes", " yes")
 _NO = ("No", "no", "NO", " No", " no")
 
@@ -207,60 +208,65 @@ class LlamaCppGenerator:
 
 
 class OpenAIServerGenerator:
-    """Sends the messages to an OpenAI-compatible ``/v1/chat/completions`` and streams the reply."""
+    """Sends the messages to an OpenAI-compatible ``/v1/chat/completions`` and streams the reply.
 
-    def __init__(self, base_url: str, *, model_id: str, api_key: str | None = None, timeout: float = 300.0) -> None:
-        import httpx
+    Uses the official ``openai`` client (imported only here), so any server that speaks the API works
+    (llama.cpp server, vLLM, Ollama, OpenAI, a gateway), with its retries and backoff on connection
+    errors, 408, 429 and 5xx. Every failure leaves as a one-line `BackendError` naming the setting to fix.
+    """
 
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model_id: str,
+        api_key: str | None = None,
+        timeout: float = default("llm_timeout"),
+        max_retries: int = default("llm_max_retries"),
+    ) -> None:
+        from openai import OpenAI
+
         # Both spellings users copy from other tools work: http://host:port and http://host:port/v1.
-        root = base_url.rstrip("/").removesuffix("/v1")
-        self._client = httpx.Client(base_url=root, headers=headers, timeout=timeout)
+        self.base_url = base_url.rstrip("/").removesuffix("/v1") + "/v1"
+        # A placeholder when no key is set: the client would otherwise read OPENAI_API_KEY or refuse to start,
+        # and servers without a key ignore the header.
+        self._client = OpenAI(
+            base_url=self.base_url, api_key=api_key or "none", timeout=timeout, max_retries=max_retries
+        )
+        self._timeout = timeout
+        self._logprobs = True  # until the server refuses them
         self.model_id = model_id
         self.last_usage = Usage()
 
     def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
-        import httpx
+        import openai
 
         messages = neutralize_messages(messages)  # llama_cpp.server and others tokenize specials too
         self.last_usage = Usage()
-        body = {
-            "model": self.model_id,
-            "messages": list(messages),
-            "stream": True,
-            "max_tokens": settings.max_tokens,
-            "temperature": settings.temperature,
-            "stream_options": {"include_usage": True},
-        }
-        if settings.stop:
-            body["stop"] = list(settings.stop)
         produced = 0
+        chat: Any = list(messages)  # plain role/content dicts, as the API takes them
+        usage: Any = {"include_usage": True}
         try:
-            with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise ModelError(
-                        f"generation server {self._client.base_url} answered {response.status_code}: "
-                        f"{response.text[:200]}"
-                    )
-                for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    event = json.loads(data)
-                    if event.get("usage"):
-                        self.last_usage = Usage(event["usage"]["prompt_tokens"], event["usage"]["completion_tokens"])
-                    for choice in event.get("choices", []):
-                        piece = (choice.get("delta") or {}).get("content")
+            events = self._client.chat.completions.create(
+                model=self.model_id,
+                messages=chat,
+                stream=True,
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                stop=list(settings.stop) or None,
+                stream_options=usage,
+            )
+            with events:  # closing it (the consumer stopped) drops the connection: the server stops generating
+                for event in events:
+                    if event.usage:
+                        self.last_usage = Usage(event.usage.prompt_tokens, event.usage.completion_tokens)
+                    for choice in event.choices:
+                        piece = choice.delta.content if choice.delta else None
                         if piece:
                             produced += 1
                             yield piece
-        except httpx.HTTPError as exc:
-            raise ModelError(
-                f"generation server {self._client.base_url} unreachable ({exc}); check RAG_LLM_URL"
-            ) from exc
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
         if not self.last_usage.completion_tokens:
             self.last_usage.completion_tokens = produced
 
@@ -268,30 +274,42 @@ class OpenAIServerGenerator:
         """P("Yes") against P("No") from the server's top log-probabilities of one generated token.
 
         None when the server returns no log-probabilities (not every OpenAI-compatible server does), or
-        neither word is among them: the pipeline then answers without the check.
+        neither word is among them: the pipeline then answers without the check. A server that refuses
+        the request (``python -m llama_cpp.server`` without ``--logits_all`` answers 500) is not asked
+        again; one that is only overloaded (408, 409, 429, 503 after the retries) is asked next time.
+        A wrong key, a wrong model name or an unreachable server is an error as it is for the answer.
         """
-        import httpx
+        import openai
 
-        body = {
-            "model": self.model_id,
-            "messages": neutralize_messages(messages),
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "logprobs": True,
-            "top_logprobs": 20,
-        }
-        try:
-            response = self._client.post("/v1/chat/completions", json=body)
-        except httpx.HTTPError as exc:
-            raise ModelError(
-                f"generation server {self._client.base_url} unreachable ({exc}); check RAG_LLM_URL"
-            ) from exc
-        if response.status_code != 200:
+        if not self._logprobs:
             return None
+        chat: Any = neutralize_messages(messages)
         try:
-            top = response.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-            scores = {entry["token"]: float(entry["logprob"]) for entry in top}
-        except (KeyError, IndexError, TypeError, ValueError):
+            response = self._client.chat.completions.create(
+                model=self.model_id,
+                messages=chat,
+                max_tokens=1,
+                temperature=0.0,
+                logprobs=True,
+                top_logprobs=20,
+            )
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+            raise self._error(exc) from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code not in (408, 409, 429, 503):
+                self._logprobs = False
+                log.warning(
+                    "generation server %s refused log-probabilities (%s); answering without the answerability check",
+                    self.base_url,
+                    exc.status_code,
+                )
+            return None
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+        try:
+            top = response.choices[0].logprobs.content[0].top_logprobs  # type: ignore[union-attr,index]
+            scores = {entry.token: float(entry.logprob) for entry in top}
+        except (AttributeError, IndexError, TypeError, ValueError):
             return None
         yes = [scores[w] for w in _YES if w in scores]
         no = [scores[w] for w in _NO if w in scores]
@@ -302,3 +320,32 @@ class OpenAIServerGenerator:
         lse_yes = _logsumexp(np.array(yes or [floor]))
         lse_no = _logsumexp(np.array(no or [floor]))
         return float(1.0 / (1.0 + math.exp(lse_no - lse_yes)))
+
+    def _error(self, exc: Exception) -> BackendError:
+        """One line that names the server and the setting to change."""
+        import openai
+
+        server = f"generation server {self.base_url}"
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return BackendError(
+                f"{server} refused the API key ({exc.status_code}); set RAG_LLM_API_KEY to the key it expects"
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return BackendError(
+                f"{server} does not serve model {self.model_id!r} (404); set RAG_LLM_MODEL to a name its "
+                "/v1/models lists"
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendError(
+                f"{server} did not answer within {self._timeout:g} s; check it or raise RAG_LLM_TIMEOUT"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc
+            return BackendError(f"{server} unreachable ({_one_line(str(cause))}); check RAG_LLM_URL")
+        if isinstance(exc, openai.APIStatusError):
+            return BackendError(f"{server} answered {exc.status_code}: {_one_line(exc.message)}")
+        return BackendError(f"{server} failed ({type(exc).__name__}: {_one_line(str(exc))}); check RAG_LLM_URL")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]

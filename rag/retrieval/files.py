@@ -55,13 +55,19 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 class IndexLock:
-    """Exclusive writer lock (``index/.lock``); a second writer fails at once with a clear message."""
+    """Exclusive writer lock (``index/.lock``); a second writer fails at once with a clear message.
+
+    Processes (and replicas sharing the folder) exclude each other. Within a process the lock is
+    re-entrant for the thread that holds it (one lock object per folder), so a caller can hold it
+    around a longer change (an upload: file, index, rename) that calls `update_index` inside;
+    another thread of the same process is refused like another process.
+    """
 
     def __init__(self, index_dir: Path) -> None:
         from filelock import FileLock
 
-        self._path = index_dir / ".lock"
-        self._lock = FileLock(str(self._path), timeout=0)
+        self._path = index_dir.resolve() / ".lock"
+        self._lock = FileLock(str(self._path), timeout=0, is_singleton=True)
 
     def __enter__(self) -> IndexLock:
         from filelock import Timeout

@@ -2,12 +2,17 @@
 
 Models and the index load once, in the lifespan (in a thread, so `/health` answers 503 while
 loading); routes (`rag.serve.routes`) reach them through the `Ready` dependency. Errors leave in
-one JSON shape, ``{"error": {"type": "...", "message": "..."}}``, mapped here once by type.
+one JSON shape, ``{"error": {"type": "...", "message": "..."}}``, mapped here once by type (a bug:
+in `rag.serve.logs.RequestLog`, which also logs each request). While it runs, the service follows
+new index versions another process writes (`rag.serve.follow`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,11 +25,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__, wiring
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import IndexLockedError, RagError
+from rag.serve.follow import follow_index
 from rag.serve.gate import ModelGate
 from rag.serve.guard import Guard, PayloadTooLarge
+from rag.serve.logs import RequestLog
 from rag.serve.metrics import Metrics
-from rag.serve.routes import ask, chat, documents, system
+from rag.serve.routes import ask, chat, documents, search, system
 from rag.serve.shapes import ERROR_RESPONSES, error_response
 from rag.serve.uploads import recover_uploads
 from rag.wiring import Answerer
@@ -53,13 +60,19 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
 
         loader = threading.Thread(target=load, name="model-loader", daemon=True)
         loader.start()
+        follower = asyncio.create_task(follow_index(app, settings.index_poll_s)) if settings.index_poll_s else None
         yield
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
         loader.join(timeout=0)
 
     app = FastAPI(title="rag", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
     app.state.gate = ModelGate(settings.max_queue)
     app.state.metrics = Metrics()
+    app.state.started = int(time.time())  # `created` of the model in GET /v1/models
 
     # Added last is outermost: CORS answers preflights (which carry no key) and puts its headers on a
     # 401 too, so a page on an allowed origin can read why; then the counter (refused requests count
@@ -81,10 +94,16 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
 
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
         )
+    # Outermost: every response, a 401 or a CORS refusal too, carries the request id and is logged.
+    app.add_middleware(RequestLog, log_questions=settings.log_questions)
     _install_error_handlers(app)
-    for router in (system.router, ask.router, chat.router, documents.router):
+    for router in (system.router, ask.router, chat.router, search.router, documents.router):
         app.include_router(router)
     return app
 
@@ -92,19 +111,13 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.http_status == 503 else None
+        retry = exc.http_status == 503 or isinstance(exc, IndexLockedError)
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if retry else None
         return error_response(exc.http_status, type(exc).__name__, str(exc), headers)
 
     @app.exception_handler(PayloadTooLarge)
     async def too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
         return error_response(413, "PayloadTooLarge", str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception) -> JSONResponse:
-        # Runs in Starlette's outermost layer, which re-raises `exc` afterwards, so the server log keeps
-        # the traceback. The client gets the one error shape and the exception's type, not its message
-        # (which may quote a document or a question).
-        return error_response(500, "InternalError", f"internal error ({type(exc).__name__}); see the server log")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,25 +2,35 @@
 
 Routes get the Answerer through the `Ready` dependency: 503 (`Busy`) while the models load, the
 load error once loading failed. Both answer endpoints run the pipeline through `answer_once`
-or `stream_events`, which take the model gate, record metrics, and (streaming) turn the
-pipeline's events into server-sent event frames with one renderer per endpoint.
+or `stream_events`, which take the model gate, record metrics, leave the Answer on the request
+for its log line, and (streaming) turn the pipeline's events into server-sent event frames with
+one renderer per endpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
-from rag.errors import Busy, RagError
-from rag.serve.gate import ModelGate
+from rag.errors import Busy, InternalError, RagError
+from rag.serve.gate import ModelGate, Place
 from rag.serve.metrics import Metrics
+from rag.serve.shapes import SSE_SEP
 from rag.serve.stream import prepend, stream_answer
 from rag.types import Answer
 from rag.wiring import Answerer
+
+log = logging.getLogger("rag.serve")
+
+# No proxy or browser cache may keep a stream; nginx must pass each frame on at once.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def ready(request: Request) -> Answerer:
@@ -35,7 +45,8 @@ def ready(request: Request) -> Answerer:
 Ready = Annotated[Answerer, Depends(ready)]
 
 # Renders one pipeline event ("token" with text, "answer" with the Answer, "error" with a RagError) as SSE frames.
-Render = Callable[[str, Any], Iterable[str]]
+Render = Callable[[str, Any], Iterable[ServerSentEvent]]
+Events = AsyncGenerator[tuple[str, Any], None]
 
 
 async def answer_once(request: Request, answerer: Answerer, question: str, **kw: Any) -> Answer:
@@ -43,7 +54,7 @@ async def answer_once(request: Request, answerer: Answerer, question: str, **kw:
     gate: ModelGate = request.app.state.gate
     async with gate:
         result = await run_in_threadpool(lambda: answerer(question, **kw))
-    _metrics(request).observe(result)
+    _observe(request, result)
     return result
 
 
@@ -53,40 +64,84 @@ async def stream_events(
     question: str,
     render: Render,
     *,
-    head: Iterable[str] = (),
-    tail: Iterable[str] = (),
+    head: Iterable[ServerSentEvent] = (),
+    tail: Iterable[ServerSentEvent] = (),
     **kw: Any,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """A text/event-stream response: ``head`` frames, each pipeline event through ``render``, ``tail`` frames.
 
-    The first event is awaited before the response starts, so a full queue or a failed load is an
-    HTTP status, not an error frame inside a 200 stream.
+    A full queue is always an HTTP status (503): the queue place is reserved before the response
+    starts. A failed load is one too (`ready`). When the model is free, the first event is awaited
+    before the response starts, so a bug before it is a 500 as well. When the request must wait its
+    turn, the response starts at once and sse-starlette sends keep-alive comments (RAG_SSE_PING_S)
+    while it waits, so proxies and clients do not time out; anything that goes wrong after that
+    arrives as an ``error`` event.
     """
-    events = _events(request, answerer, question, **kw)
-    first = await anext(events)
+    gate: ModelGate = request.app.state.gate
+    waiting = not gate.free
+    place = gate.reserve()  # Busy now, while the status can still say so
+    events: Events = _events(request, answerer, question, place, **kw)
+    # Model free: `take` does not wait, and a bug before the first event is still a 500.
+    events = _errors_as_events(events) if waiting else prepend(await anext(events), events)
 
-    async def frames() -> AsyncIterator[str]:
-        for frame in head:
-            yield frame
-        async for kind, value in prepend(first, events):
-            for frame in render(kind, value):
+    async def frames() -> AsyncIterator[ServerSentEvent]:
+        # aclosing: a stream closed at a `yield` (client gone) frees the model now, not when collected.
+        async with aclosing(events):
+            for frame in head:
                 yield frame
+            async for kind, value in events:
+                for frame in render(kind, value):
+                    yield frame
         for frame in tail:
             yield frame
 
-    return StreamingResponse(frames(), media_type="text/event-stream")
+    ping = request.app.state.settings.sse_ping_s
+    return _EventStream(frames(), place, ping=ping, sep=SSE_SEP, headers=SSE_HEADERS)
 
 
-async def _events(request: Request, answerer: Answerer, question: str, **kw: Any) -> AsyncIterator[tuple[str, Any]]:
+class _EventStream(EventSourceResponse):
+    """An event stream that gives back a queue place it never used, however the response ended
+    (a client gone before the stream began would otherwise keep it forever)."""
+
+    def __init__(self, content: AsyncIterator[ServerSentEvent], place: Place, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._place = place
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._place.leave()
+
+
+async def _events(request: Request, answerer: Answerer, question: str, place: Place, **kw: Any) -> Events:
     gate: ModelGate = request.app.state.gate
-    await gate.__aenter__()
+    await place.take()
     try:
         async for kind, value in stream_answer(lambda on_token: answerer(question, on_token=on_token, **kw)):
             if kind == "answer":
-                _metrics(request).observe(value)
+                _observe(request, value)
             yield kind, value
     finally:
-        await gate.__aexit__()
+        gate.release()
+
+
+async def _errors_as_events(events: Events) -> Events:
+    """Errors once the response has started: an ``error`` event (a bug's message stays in the log)."""
+    try:
+        async for item in events:
+            yield item
+    except RagError as exc:
+        yield "error", exc
+    except Exception as exc:
+        log.exception("bug while streaming an answer")
+        yield "error", InternalError(f"internal error ({type(exc).__name__}); see the server log")
+
+
+def _observe(request: Request, answer: Answer) -> None:
+    """Metrics, and the Answer left on the request for its log line (rag.serve.logs)."""
+    _metrics(request).observe(answer)
+    request.state.answer = answer
 
 
 def _metrics(request: Request) -> Metrics:

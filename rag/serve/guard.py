@@ -23,21 +23,34 @@ class PayloadTooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
+def bearer_token(header: bytes) -> bytes:
+    """The token of an ``Authorization: Bearer <token>`` header, the scheme in any case; b"" for others.
+
+    Exactly one space before the token; anything else is part of the token (and so a wrong key).
+
+    >>> bearer_token(b"bearer s3cret"), bearer_token(b"BEARER s3cret"), bearer_token(b"Basic czM=")
+    (b's3cret', b's3cret', b'')
+    """
+    scheme, _, token = header.partition(b" ")
+    return token if scheme.lower() == b"bearer" else b""
+
+
 class Guard:
     """ASGI middleware in front of every route: the API key first, then the size of the body.
 
-    Every path but ``public`` needs ``Authorization: Bearer <api_key>`` when a key is set
-    (compared as bytes in constant time). A body over ``limit_for(path)`` bytes gets 413
-    whether or not Content-Length said so: an announced length is refused before a byte is
-    read, a chunked body is counted as it arrives and reading stops at the limit, so a client
-    cannot fill memory or the disk (uploads spool to temporary files) by leaving the length out.
+    Every path but ``public`` needs ``Authorization: Bearer <api_key>`` when a key is set (the
+    scheme in any case, as RFC 7235 has it; the key compared as bytes in constant time). A body
+    over ``limit_for(path)`` bytes gets 413 whether or not Content-Length said so: an announced
+    length is refused before a byte is read, a chunked body is counted as it arrives and reading
+    stops at the limit, so a client cannot fill memory or the disk (uploads spool to temporary
+    files) by leaving the length out.
     """
 
     def __init__(
         self, app: ASGIApp, *, api_key: str | None, public: frozenset[str], limit_for: Callable[[str], int]
     ) -> None:
         self.app = app
-        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.expected = api_key.encode() if api_key else None
         self.public = public
         self.limit_for = limit_for
 
@@ -48,7 +61,7 @@ class Guard:
         path = scope["path"]
         if self.expected is not None and path not in self.public:
             given = next((v for k, v in scope["headers"] if k.lower() == b"authorization"), b"")
-            if not hmac.compare_digest(given, self.expected):
+            if not hmac.compare_digest(bearer_token(given), self.expected):
                 message = "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`"
                 await error_response(401, "Unauthorized", message)(scope, receive, send)
                 return

@@ -1,4 +1,4 @@
-"""What leaves the service besides answers: the one error shape, and server-sent event frames."""
+"""What leaves the service besides answers: the one error shape, and server-sent event frames (sse-starlette)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
+from sse_starlette import ServerSentEvent
 from starlette.responses import JSONResponse
+
+# Frames end in "\n\n" (sse-starlette's default is "\r\n"): what clients and the web page have always read.
+SSE_SEP = "\n"
 
 
 class ErrorDetail(BaseModel):
@@ -24,9 +28,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "Malformed input"),
         (401, "Missing or wrong API key (when RAG_API_KEY is set)"),
-        (404, "No such document"),
+        (404, "No such document, or a model this service does not serve"),
+        (409, "Another process or replica is writing the index; retry once it is done"),
         (413, "Request body over its limit"),
         (422, "Invalid request or unreadable document"),
+        (502, "The generation server (RAG_LLM_URL) refused or failed the request"),
         (503, "Busy or still loading; retry after Retry-After seconds"),
     )
 }
@@ -41,11 +47,14 @@ def error_response(status: int, kind: str, message: str, headers: dict[str, str]
     return JSONResponse(error_body(kind, message), status_code=status, headers=headers)
 
 
-def sse(data: Any, event: str | None = None) -> str:
+def sse(data: Any, event: str | None = None) -> ServerSentEvent:
     """One server-sent event frame with ``data`` as JSON (and an ``event:`` line when named).
 
-    >>> sse({"text": "Hallo"}, "token")
-    'event: token\\ndata: {"text": "Hallo"}\\n\\n'
+    >>> sse({"text": "Hallo"}, "token").encode()
+    b'event: token\\ndata: {"text": "Hallo"}\\n\\n'
     """
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False), event=event, sep=SSE_SEP)
+
+
+# OpenAI's end of a streamed completion.
+DONE = ServerSentEvent("[DONE]", sep=SSE_SEP)

@@ -2,15 +2,19 @@
 
 `stream_answer` runs the pipeline in a thread and yields its tokens as they come, then the Answer.
 A client that disconnects stops the iteration; the next token then raises `Cancelled` inside the
-pipeline, which stops generation and frees the model.
+pipeline, which stops generation and frees the model. The pipeline calls ``on_token("")`` after every
+generated token while it checks a sentence, so a disconnect stops generation within a token, not a
+sentence; those empty pieces are not passed on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
+
+import anyio
 
 from rag.errors import RagError
 from rag.types import Answer
@@ -22,7 +26,7 @@ class Cancelled(Exception):
 
 async def stream_answer(
     run: Callable[[Callable[[str], None]], Answer],
-) -> AsyncIterator[tuple[str, Any]]:
+) -> AsyncGenerator[tuple[str, Any], None]:
     """Run ``run(on_token)`` in a thread; yield ("token", text) as they come, then ("answer", Answer).
 
     If the consumer stops iterating (client disconnected), generation is cancelled at the next token.
@@ -62,10 +66,15 @@ async def stream_answer(
                 break
     finally:
         stop.set()
-        await worker  # the model is free again before the gate is released
+        # The model is free again before the gate is released. Shielded: sse-starlette cancels the
+        # response's task group when the client goes away, and anyio would cancel this wait too.
+        with anyio.CancelScope(shield=True):
+            await worker
 
 
-async def prepend(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+async def prepend(
+    first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
+) -> AsyncGenerator[tuple[str, Any], None]:
     """``first`` then, when it was a token, the rest of the stream (awaited once to learn the status)."""
     yield first
     if first[0] == "token":

@@ -3,6 +3,10 @@
 Used by the HTTP documents API. A document is staged under a hidden name in the corpus folder,
 indexed (the index swaps atomically), then renamed into place; on any failure both are as before,
 and a process killed between the swap and the rename is finished at the next start.
+
+Replicas may share the corpus and index folders: each change holds the index writer lock from the
+staged file to the rename, so a second writer gets `IndexLockedError` (409) and a replica starting
+meanwhile does not mistake another's upload in progress for one a crash left behind.
 """
 
 from __future__ import annotations
@@ -13,12 +17,18 @@ from dataclasses import replace
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import DocumentError, RagError, StorageError
+from rag.errors import DocumentError, IndexLockedError, RagError, StorageError
+from rag.retrieval.files import IndexLock
 from rag.wiring import Answerer
 
 
 def add_document(settings: Settings, answerer: Answerer, name: str, data: bytes) -> Any:
     """Save, index, swap in memory; on any failure the corpus file and the index are as before."""
+    with IndexLock(settings.index_dir):
+        return _add_document(settings, answerer, name, data)
+
+
+def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes) -> Any:
     from rag import wiring
     from rag.ingest.load import load_document
 
@@ -49,8 +59,18 @@ def recover_uploads(settings: Settings, answerer: Answerer) -> None:
 
     The index swap comes before the file is renamed into place: when the index already holds
     the document with the staged content, the rename is finished; otherwise the index never
-    saw it and the staged file is removed.
+    saw it and the staged file is removed. While another process or replica holds the writer lock,
+    its upload may be in progress: nothing is touched then; nor in a read-only index folder, where
+    no upload can have begun.
     """
+    try:
+        with IndexLock(settings.index_dir):
+            _recover_uploads(settings, answerer)
+    except (IndexLockedError, StorageError):
+        return
+
+
+def _recover_uploads(settings: Settings, answerer: Answerer) -> None:
     from rag.ingest.load import load_document
 
     indexed = answerer.retriever.index.manifest.get("documents", {})
@@ -69,6 +89,7 @@ def recover_uploads(settings: Settings, answerer: Answerer) -> None:
 def remove_document(settings: Settings, answerer: Answerer, doc_id: str) -> None:
     from rag import wiring
 
-    wiring.index_documents(settings, [], remove=[doc_id], loaded_embedder=answerer.retriever.embedder)
-    (settings.corpus_dir / doc_id).unlink(missing_ok=True)
+    with IndexLock(settings.index_dir):
+        wiring.index_documents(settings, [], remove=[doc_id], loaded_embedder=answerer.retriever.embedder)
+        (settings.corpus_dir / doc_id).unlink(missing_ok=True)
     answerer.retriever.use_index(wiring.open_index(settings))

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sse_starlette import ServerSentEvent
 
 from rag.answer.pipeline import MAX_QUESTION_CHARS
 from rag.serialize import answer_to_dict
@@ -30,7 +31,7 @@ class AskRequest(BaseModel):
     stream: bool = False
 
 
-def _frames(kind: str, value: Any) -> Iterator[str]:
+def _frames(kind: str, value: Any) -> Iterator[ServerSentEvent]:
     if kind == "token":
         yield sse({"text": value}, "token")
     elif kind == "answer":

@@ -1,8 +1,10 @@
 """OpenAI-compatible `POST /v1/chat/completions` (plain and streamed) and `GET /v1/models`.
 
-The last user message is the question, earlier turns its history. Content keeps the ``[n]``
-markers; citations travel in a top-level ``citations`` field and the checks in ``rag`` (in the
-last streamed chunk before ``data: [DONE]``), which OpenAI clients expose as extra fields.
+The last user message is the question, earlier turns its history (``system`` and ``developer``
+messages are not: the service's own prompt rules). Content is a string or a list of text parts.
+Content keeps the ``[n]`` markers; citations travel in a top-level ``citations`` field and the
+checks in ``rag`` (in the last streamed chunk before ``data: [DONE]``), which OpenAI clients expose
+as extra fields. ``model`` must be one this service serves (`served_models`), as OpenAI requires.
 """
 
 from __future__ import annotations
@@ -11,52 +13,91 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from sse_starlette import ServerSentEvent
 
-from rag.errors import InputError
+from rag.config import Settings
+from rag.errors import InputError, UnknownModel
 from rag.models.generate import GenerationSettings
 from rag.serialize import answer_to_dict
 from rag.serve.deps import Ready, answer_once, stream_events
-from rag.serve.routes.ask import Turn
-from rag.serve.shapes import error_body, sse
+from rag.serve.shapes import DONE, error_body, sse
 from rag.types import Answer
 
 router = APIRouter()
 
+MAX_CONTENT_CHARS = 8000
+
+
+class TextPart(BaseModel):
+    """One part of a message's content; only text parts are understood."""
+
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_CONTENT_CHARS)
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Annotated[str, Field(max_length=MAX_CONTENT_CHARS)] | Annotated[list[TextPart], Field(max_length=40)]
+
+    @model_validator(mode="after")
+    def _fits(self) -> ChatMessage:
+        if len(self.text) > MAX_CONTENT_CHARS:
+            raise ValueError(f"content has more than {MAX_CONTENT_CHARS} characters")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The content as one string; text parts are joined with newlines."""
+        return self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content)
+
 
 class ChatRequest(BaseModel):
-    messages: list[Turn] = Field(min_length=1, max_length=40)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=40)
     model: str | None = Field(default=None, max_length=200)
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
 
 
+def served_models(settings: Settings) -> list[str]:
+    """Model names a request may give: the answer model as clients see it first, then the other spellings."""
+    names = [settings.answer_model_id, settings.answer_model]
+    if settings.llm_model:
+        names.append(settings.llm_model)
+    return list(dict.fromkeys(names))
+
+
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
-    model = request.app.state.settings.answer_model
-    return {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "local"}]}
+    settings: Settings = request.app.state.settings
+    model = {"id": settings.answer_model_id, "object": "model", "created": request.app.state.started, "owned_by": "rag"}
+    return {"object": "list", "data": [model]}
 
 
 @router.post("/v1/chat/completions")
 async def chat(body: ChatRequest, request: Request, answerer: Ready) -> Response:
+    settings: Settings = request.app.state.settings
+    served = served_models(settings)
+    if body.model is not None and body.model not in served:
+        raise UnknownModel(f"model {body.model[:80]!r} is not served here; use {served[0]!r} (GET /v1/models)")
     users = [i for i, t in enumerate(body.messages) if t.role == "user"]
     if not users:
         raise InputError("messages hold no user message to answer")
     last = users[-1]
-    question = body.messages[last].content
-    history = [t.model_dump() for t in body.messages[:last] if t.role != "system"]
+    question = body.messages[last].text
+    history = [{"role": t.role, "content": t.text} for t in body.messages[:last] if t.role in ("user", "assistant")]
     base = answerer.settings
     generation = GenerationSettings(
         max_tokens=body.max_tokens or base.generation.max_tokens,
         temperature=base.generation.temperature if body.temperature is None else body.temperature,
     )
     kw: dict[str, Any] = {"history": history, "settings": replace(base, generation=generation)}
-    model = request.app.state.settings.answer_model
+    model = settings.answer_model_id
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if not body.stream:
         result = await answer_once(request, answerer, question, **kw)
@@ -67,28 +108,33 @@ async def chat(body: ChatRequest, request: Request, answerer: Ready) -> Response
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(result)}],
                 "usage": _usage(result),
                 **_rag_fields(result),
             }
         )
 
-    def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> str:
+    def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> ServerSentEvent:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
         return sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                     "choices": [choice], **extra})  # fmt: skip
 
-    def frames(kind: str, value: Any) -> Iterator[str]:
+    def frames(kind: str, value: Any) -> Iterator[ServerSentEvent]:
         if kind == "token":
             yield chunk({"content": value}, None)
         elif kind == "answer":
-            yield chunk({}, "stop", usage=_usage(value), **_rag_fields(value))
+            yield chunk({}, _finish_reason(value), usage=_usage(value), **_rag_fields(value))
         elif kind == "error":
             yield sse(error_body(type(value).__name__, str(value)))
 
     return await stream_events(
-        request, answerer, question, frames, head=[chunk({"role": "assistant"}, None)], tail=["data: [DONE]\n\n"], **kw
+        request, answerer, question, frames, head=[chunk({"role": "assistant"}, None)], tail=[DONE], **kw
     )
+
+
+def _finish_reason(a: Answer) -> str:
+    """OpenAI's reason: "length" when max_tokens cut the answer, else "stop"."""
+    return "length" if a.truncated else "stop"
 
 
 def _usage(a: Answer) -> dict[str, int]:

@@ -54,7 +54,8 @@ async def upload(request: Request, answerer: Ready, file: UploadFile = File(...)
         raise InputError(f"{name} is over the upload limit of {limit} bytes")
     async with request.app.state.gate:
         report = await run_in_threadpool(lambda: add_document(settings, answerer, name, data))
-    return {"doc_id": name, "added": bool(report.added), "changed": bool(report.changed), "chunks": report.chunks}
+        chunks = answerer.retriever.index.manifest["documents"].get(name, {}).get("chunks", 0)
+    return {"doc_id": name, "added": bool(report.added), "changed": bool(report.changed), "chunks": chunks}
 
 
 @router.delete("/v1/documents/{doc_id}")

@@ -1,0 +1,203 @@
+"""Server-sent events through sse-starlette: headers, keep-alive comments while a request waits in the
+queue, a full queue still a 503, and a client that goes away frees the model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fakes import FakeGenerator, fake_answerer, wait_ready
+from fastapi.testclient import TestClient
+from live import serve
+
+from rag.serve.app import create_app
+
+QUESTION = "Wie viele GPUs nutzte DeepSeek?"
+STREAMS = [
+    ("/v1/ask", {"question": QUESTION, "stream": True}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}], "stream": True}),
+]
+
+
+class HeldGenerator(FakeGenerator):
+    """Its first reply waits for ``release``, so that request holds the model while others queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+        self._first = True
+
+    def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+        if self._first:
+            self._first = False
+            self.started.set()
+            self.release.wait(10)
+        yield from super().stream(messages, settings)
+
+
+class SlowGenerator(FakeGenerator):
+    """A long backed answer, one token every ``token_s``; counts what it produced and how many ran at once."""
+
+    REPLY = "DeepSeek nutzte 2.048 GPUs [1]. " * 60
+
+    def __init__(self, token_s: float) -> None:
+        super().__init__(answerable=0.9)
+        self.token_s = token_s
+        self.produced = 0
+        self.running = 0
+        self.most_at_once = 0
+
+    def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            for piece in self.REPLY.split(" ")[: settings.max_tokens]:
+                time.sleep(self.token_s)
+                self.produced += 1
+                yield piece + " "
+        finally:
+            self.running -= 1
+
+
+@pytest.mark.parametrize(("path", "body"), STREAMS)
+def test_stream_headers(client, path: str, body: dict[str, Any]) -> None:
+    with client.stream("POST", path, json=body) as r:
+        r.read()
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["cache-control"] == "no-cache" and r.headers["x-accel-buffering"] == "no"
+
+
+@pytest.fixture
+def held(app_settings) -> Iterator[tuple[TestClient, HeldGenerator, Any]]:
+    """A service whose first answer holds the model (in a thread) until ``release`` is set."""
+    settings = app_settings.model_copy(update={"sse_ping_s": 0.05, "max_queue": 1})
+    gen = HeldGenerator()
+    with TestClient(create_app(settings, build=lambda s: fake_answerer(s, gen))) as c:
+        wait_ready(c)
+        first = threading.Thread(target=lambda: c.post("/v1/ask", json={"question": QUESTION}))
+        first.start()
+        assert gen.started.wait(5)
+        try:
+            yield c, gen, settings
+        finally:
+            gen.release.set()
+            first.join(10)
+
+
+def _in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    return thread, out
+
+
+@pytest.mark.parametrize(("path", "body"), STREAMS)
+def test_keep_alive_comments_while_waiting_in_the_queue(held, path: str, body: dict[str, Any]) -> None:
+    c, gen, _ = held
+
+    def queued() -> str:
+        with c.stream("POST", path, json=body) as r:
+            assert r.status_code == 200
+            return r.read().decode()
+
+    thread, out = _in_thread(queued)
+    time.sleep(0.4)  # about eight keep-alive intervals in the queue
+    gen.release.set()
+    thread.join(10)
+    (text,) = out
+    before_answer = text.split("\ndata: {", 1)[0]
+    pings = [line for line in before_answer.split("\n") if line.startswith(": ping")]
+    assert len(pings) >= 3, text[:500]
+    assert "data: [DONE]" in text if "chat" in path else "event: answer" in text
+
+
+def test_a_full_queue_is_still_a_503_for_a_stream(held) -> None:
+    c, gen, _ = held
+    thread, out = _in_thread(lambda: c.post("/v1/ask", json={"question": QUESTION}))  # takes the one queue place
+    deadline = time.monotonic() + 5
+    while c.app.state.gate.waiting < 1:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    r = c.post("/v1/ask", json={"question": QUESTION, "stream": True})
+    assert r.status_code == 503 and r.json()["error"]["type"] == "Busy" and r.headers["Retry-After"]
+    gen.release.set()
+    thread.join(10)
+    assert out[0].status_code == 200
+
+
+class _BuggyAfterTheFirst(HeldGenerator):
+    def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+        first = self._first
+        yield from super().stream(messages, settings)
+        if not first:
+            raise ValueError("a bug quoting the question")
+
+
+def test_a_bug_after_the_queue_is_an_error_event(app_settings) -> None:
+    gen = _BuggyAfterTheFirst()
+    settings = app_settings.model_copy(update={"sse_ping_s": 0.05})
+    with TestClient(create_app(settings, build=lambda s: fake_answerer(s, gen))) as c:
+        wait_ready(c)
+        first, _ = _in_thread(lambda: c.post("/v1/ask", json={"question": QUESTION}))
+        assert gen.started.wait(5)
+        thread, out = _in_thread(lambda: c.post("/v1/ask", json={"question": QUESTION, "stream": True}))
+        time.sleep(0.2)
+        gen.release.set()
+        thread.join(10)
+        first.join(10)
+        assert c.post("/v1/ask", json={"question": QUESTION}).status_code == 500  # the model was freed
+    (r,) = out
+    assert r.status_code == 200 and "event: error" in r.text and '"InternalError"' in r.text
+    assert "quoting" not in r.text
+
+
+def test_a_client_that_goes_away_frees_the_model(app_settings) -> None:
+    """Generation stops within a token; the model is free only once it stopped (never two at once)."""
+    gen = SlowGenerator(token_s=0.1)
+    settings = app_settings.model_copy(update={"max_tokens": 400})
+    with serve(settings, lambda s: fake_answerer(s, gen)) as url, httpx.Client(base_url=url, timeout=10) as http:
+        with http.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: token"):
+                    break  # leaving the block closes the connection
+        stopped_at = gen.produced
+        # At once: the next answer must wait until the abandoned one has stopped, not start beside it.
+        started = time.monotonic()
+        short = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}],
+                                                        "max_tokens": 3})  # fmt: skip
+        assert short.status_code == 200 and time.monotonic() - started < 5  # the gate was released
+        time.sleep(0.5)
+        assert gen.produced - stopped_at <= 3 + 3, "generation went on after the client left"
+        assert gen.produced < 200
+    assert gen.most_at_once == 1
+
+
+def test_a_reserved_queue_place_counts_until_taken_or_left() -> None:
+    """A stream reserves its place before responding; one that never starts gives it back."""
+    import asyncio
+
+    from rag.errors import Busy
+    from rag.serve.gate import ModelGate
+
+    async def run() -> None:
+        gate = ModelGate(max_queue=1)
+        async with gate:
+            place = gate.reserve()
+            assert gate.waiting == 1
+            with pytest.raises(Busy):
+                gate.reserve()
+            place.leave()
+            place.leave()  # idempotent
+            assert gate.waiting == 0
+            waiter = asyncio.create_task(gate.reserve().take())
+            await asyncio.sleep(0)
+            assert gate.waiting == 1 and not waiter.done()
+        await waiter  # got the model: the place is left
+        assert gate.waiting == 0 and not gate.free
+        gate.release()
+
+    asyncio.run(run())
