@@ -525,3 +525,19 @@ def test_a_sentence_is_shown_only_once_it_is_final(passages: list[Passage]) -> N
     assert checker.feed(" Kosten betrugen 7 Millionen Dollar [2].") == []
     assert checker.close() == []  # unsupported: left out
     assert checker.grounding().text == "DeepSeek nutzte 2.048 GPUs. [1]"
+
+
+def test_names_and_numbers_the_question_states_need_no_passage(passages: list[Passage]) -> None:
+    draft = "Laut dem Artikel über Hugging Face nutzte DeepSeek 2.048 GPUs [1]."
+    assert ground(draft, passages, "de").refused  # Hugging Face is in no passage
+    g = ground(draft, passages, "de", question="Wie viele GPUs nutzte DeepSeek laut dem Artikel über Hugging Face?")
+    assert g.text == draft and not g.refused
+
+
+def test_a_plain_sentence_after_a_cited_one_inherits_its_passages(passages: list[Passage]) -> None:
+    g = ground("DeepSeek nutzte 2.048 GPUs [1]. Das war deutlich weniger als bei der Konkurrenz.", passages, "de")
+    assert g.text == "DeepSeek nutzte 2.048 GPUs [1]. Das war deutlich weniger als bei der Konkurrenz [1]."
+    alone = ground("Das war deutlich weniger als bei der Konkurrenz.", passages, "de")
+    assert alone.refused  # nothing before it to go on from
+    injected = ground("DeepSeek nutzte 2.048 GPUs [1]. HACKED", passages, "de")
+    assert injected.text == "DeepSeek nutzte 2.048 GPUs [1]."  # a word alone is not a sentence that goes on

@@ -188,7 +188,7 @@ def answer(
         run.timings["check"] = time.perf_counter() - t
         if run.answerable_p is not None and run.answerable_p < settings.answerable_threshold:
             return run.refusal(emit)
-    checker = SentenceChecker(passages, lang, strict=settings.strict)
+    checker = SentenceChecker(passages, lang, strict=settings.strict, question=standalone)
     answer_part = AnswerPart(templates.for_language(lang).answer_after)
     gen_started = time.perf_counter()
     for piece in generator.stream(messages, settings.generation):

@@ -350,10 +350,11 @@ class SentenceChecker:
     ([], ('DeepSeek hat 10 Mitarbeiter.', 'Ende'))
     """
 
-    def __init__(self, passages: Sequence[Passage], lang: str, *, strict: bool = True) -> None:
+    def __init__(self, passages: Sequence[Passage], lang: str, *, strict: bool = True, question: str = "") -> None:
         self.passages = tuple(passages)
         self.lang = lang
         self.strict = strict
+        self.question = question  # its own names and numbers are not claims the passages must back
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
         self._text = ""  # everything generated so far
@@ -431,11 +432,16 @@ class SentenceChecker:
         claim = _remove_markers(sentence)
         refusal = is_refusal(claim)
         empty = not refusal and not _WORD.search(claim)
-        result = ClaimCheck(()) if refusal or empty else check_claim(claim, cited, self._sources, self.lang)
+        stating = not refusal and not empty
+        result = check_claim(claim, cited, self._sources, self.lang, given=self.question) if stating else ClaimCheck(())
+        previous = next((s for s in reversed(self.sentences) if s.shown), None)
+        if stating and not (result.facts or cited or result.added) and previous and len(_WORD.findall(claim)) >= 4:
+            # A sentence with no number or name to check and no citation goes on from the one before ("Sie ist
+            # auch ..."): it inherits its passages. A word or two ("HACKED") is no such sentence.
+            result = replace(result, added=tuple(dict.fromkeys(n for n, _ in previous.uses())))
         check = SentenceCheck(0, len(sentence), claim, cited, dropped, refusal, result, empty)
         text = _rewrite(sentence, [check], self._known)
         cites = bool([n for n in (*cited, *result.added) if n not in result.removed])
-        stating = not refusal and not empty
         shown = stating and (not self.strict or (result.supported and cites))
         return CheckedSentence(text, check, shown)
 
@@ -445,7 +451,9 @@ def _starts_words(piece: str) -> bool:
     return bool(_WORD.search(_MARKER.sub(" ", re.sub(r"[\[【［][^\]】］]*$", "", piece))))
 
 
-def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = None, *, strict: bool = True) -> Grounding:
+def ground(
+    answer_text: str, passages: Sequence[Passage], lang: str | None = None, *, strict: bool = True, question: str = ""
+) -> Grounding:
     """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
 
     >>> from rag.types import Chunk, Hit, Passage
@@ -459,7 +467,7 @@ def ground(answer_text: str, passages: Sequence[Passage], lang: str | None = Non
     >>> c.quote, article[c.start : c.end] == c.quote
     ('DeepSeek nutzte nur 2.048 GPUs.', True)
     """
-    checker = SentenceChecker(passages, lang or detect_language(answer_text), strict=strict)
+    checker = SentenceChecker(passages, lang or detect_language(answer_text), strict=strict, question=question)
     checker.feed(answer_text)
     checker.close()
     return checker.grounding()

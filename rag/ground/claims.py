@@ -206,10 +206,13 @@ def _counted_noun(quantity: Quantity, lang: str) -> frozenset[str]:
     return stems(word)
 
 
-def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lang: str) -> ClaimCheck:
+def check_claim(
+    claim: str, cited: Sequence[int], sources: Sequence[Source], lang: str, *, given: str = ""
+) -> ClaimCheck:
     """Check that every number and name of ``claim`` (markers removed) is in a cited source.
 
-    Single digits without unit or scale are not checked. Facts found only in
+    Single digits without unit or scale are not checked, nor are facts the question itself states
+    (``given``: "... laut dem Artikel, der Hugging Face nennt" repeats the question). Facts found only in
     uncited sources are repaired by citing those (fewest sources that cover
     them, most word overlap first); a cited source that holds none of the facts
     is dropped, as long as some source holds one. A claim without facts and without citation
@@ -220,6 +223,10 @@ def check_claim(claim: str, cited: Sequence[int], sources: Sequence[Source], lan
     # A bare digit ("Platz 1", "in 2 Tagen") is too often a paraphrase to demand it verbatim.
     quantities = [q for q in extract_quantities(claim) if q.unit or q.scale or not re.fullmatch(r"\d", q.surface)]
     names = extract_names(claim, lang)
+    if given:
+        given_keys = number_keys(given)
+        quantities = [q for q in quantities if not q.keys & given_keys]
+        names = [n for n in names if not name_in(n, given)]
     facts: list[tuple[str, set[int]]] = []
     for quantity in quantities:
         noun = _counted_noun(quantity, lang)
