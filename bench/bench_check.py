@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    settings = Settings(answer_cache=0, answerable_threshold=0.0)
+    settings = Settings(answer_cache=0, answerable_thresholds={"de": 0.0, "en": 0.0})
     answerer = wiring.answerer(settings)
     questions = pick_questions(load_gold(args.gold), args.limit)
     on, off = answerer.settings, replace(answerer.settings, answerable_check=False)

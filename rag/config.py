@@ -8,13 +8,14 @@ dotenv file (`env_file`), default.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -26,6 +27,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "rag"
+
+
+Language = Literal["de", "en"]
+
+
+def _thresholds(*, de: float, en: float) -> dict[Language, float]:
+    return {"de": de, "en": en}
 
 
 AnswerModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"]
@@ -240,13 +248,12 @@ class Settings(BaseSettings):
             "Yes/No logits (the Answer's answerable_p); needs a backend that gives logits."
         ),
     )
-    answerable_threshold: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=1.0,
+    answerable_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: _thresholds(de=0.5, en=0.5),
         description=(
-            "Refuse without generating when P(answerable) is below this; 0 refuses nothing "
-            "(set on eval/gold.jsonl with `rag eval threshold`)."
+            "Refuse without generating when P(answerable) is below the question language's threshold, a JSON "
+            'object such as `{"de": 0.8, "en": 0.7}` (the model is surer in German); 0 refuses nothing. Set on '
+            "eval/gold.jsonl with `rag eval threshold`."
         ),
     )
     strict: bool = Field(
@@ -310,6 +317,16 @@ class Settings(BaseSettings):
         if self.model_path is not None and not self.llm_url:
             return self.model_path.stem
         return self.answer_model
+
+    @field_validator("answerable_thresholds")
+    @classmethod
+    def _every_language(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = [lang for lang in ("de", "en") if lang not in value]
+        if missing:
+            raise ValueError(
+                f'no threshold for {", ".join(missing)}; give one per language, e.g. {{"de": 0.8, "en": 0.7}}'
+            )
+        return value
 
     @property
     def models_path(self) -> Path:
@@ -402,8 +419,10 @@ def reference_markdown() -> str:
 
 
 def _describe_default(name: str, field: FieldInfo) -> str:
+    if name in ("cache_dir", "threads"):
+        return {"cache_dir": "`$XDG_CACHE_HOME/rag` or `~/.cache/rag`", "threads": "CPU count"}[name]
     if field.default_factory is not None:
-        return {"cache_dir": "`$XDG_CACHE_HOME/rag` or `~/.cache/rag`", "threads": "CPU count"}.get(name, "empty")
+        return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
     value = field.default
     if value is None:
         return "–"

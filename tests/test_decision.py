@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli.main import app
-from rag.evaluation.decision import auc, choose_threshold, flip_rate, replay, sweep
+from rag.evaluation.decision import auc, choose_threshold, choose_thresholds, flip_rate, replay, sweep
 from rag.evaluation.gold import GoldItem
 from rag.evaluation.run import variant_items
 
@@ -79,11 +79,22 @@ def test_rag_eval_threshold_prints_the_sweep_and_the_best(tmp_path: Path) -> Non
     (tmp_path / "report.json").write_text(json.dumps({"rows": ROWS}))
     result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    best = choose_threshold(ROWS)
-    assert "AUC 0.800" in result.output and f"RAG_ANSWERABLE_THRESHOLD={best.threshold:.2f}" in result.output
+    best = choose_threshold(ROWS)  # every row is German
+    assert "AUC 0.800" in result.output and f"best for de: {best.threshold:.2f}" in result.output
+    assert f"""RAG_ANSWERABLE_THRESHOLDS='{{"de": {round(best.threshold, 2)}}}'""" in result.output
 
 
 def test_rag_eval_threshold_needs_the_probabilities(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text(json.dumps({"rows": [{**ROWS[0], "answerable_p": None}]}))
     result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])
     assert result.exit_code == 2 and "answerable_p" in result.output
+
+
+def test_thresholds_per_language_replay_each_language_on_its_own() -> None:
+    english = [{**r, "id": r["id"] + "e", "lang": "en", "answerable_p": r["answerable_p"] / 2} for r in ROWS]
+    both = ROWS + english
+    chosen = choose_thresholds(both)
+    assert chosen["de"].threshold == choose_threshold(ROWS).threshold
+    assert chosen["en"].ok == choose_threshold(english).ok
+    per_language = replay(both, {"de": chosen["de"].threshold, "en": chosen["en"].threshold})
+    assert per_language.ok >= max(replay(both, o.threshold).ok for o in sweep(both))

@@ -159,7 +159,7 @@ def test_the_check_is_the_answer_prompt_plus_one_turn(parts) -> None:
 def test_the_threshold_and_the_switch_are_settings(parts) -> None:
     question = "Wie viele GPUs nutzte DeepSeek?"
     kept = ask(parts, question, generator=FakeGenerator(answerable=0.4), settings=AnswerSettings(
-        min_dense_score=0.2, answerable_threshold=0.3))  # fmt: skip
+        min_dense_score=0.2, answerable_thresholds=(("de", 0.3), ("en", 0.9))))  # fmt: skip
     assert not kept.refused and kept.answerable_p == 0.4
     gen = FakeGenerator(answerable=0.0)
     off = ask(parts, question, generator=gen, settings=AnswerSettings(min_dense_score=0.2, answerable_check=False))

@@ -46,7 +46,8 @@ class AnswerSettings:
     min_dense_score: float = default("min_dense_score")
     strict: bool = default("strict")
     answerable_check: bool = default("answerable_check")
-    answerable_threshold: float = default("answerable_threshold")
+    # P(answerable) below which a question is refused, per language, as pairs (hashable: part of the cache key).
+    answerable_thresholds: tuple[tuple[str, float], ...] = tuple(default("answerable_thresholds").items())
     trim_passages: bool = default("trim_passages")
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
@@ -59,10 +60,15 @@ class AnswerSettings:
             min_dense_score=settings.min_dense_score,
             strict=settings.strict,
             answerable_check=settings.answerable_check,
-            answerable_threshold=settings.answerable_threshold,
+            answerable_thresholds=tuple(settings.answerable_thresholds.items()),
             trim_passages=settings.trim_passages,
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
+
+    def threshold(self, lang: str) -> float:
+        """The P(answerable) threshold for questions in ``lang`` (the strictest one for another language)."""
+        thresholds = dict(self.answerable_thresholds)
+        return thresholds.get(lang, max(thresholds.values(), default=0.0))
 
     def with_passages(self, n: int) -> AnswerSettings:
         """These settings with ``n`` passages given to the model (at least ``n`` hits considered)."""
@@ -186,7 +192,7 @@ def answer(
         t = time.perf_counter()
         run.answerable_p = generator.yes_probability([*messages, *templates.check.render()])
         run.timings["check"] = time.perf_counter() - t
-        if run.answerable_p is not None and run.answerable_p < settings.answerable_threshold:
+        if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
     checker = SentenceChecker(passages, lang, strict=settings.strict, question=standalone)
     answer_part = AnswerPart(templates.for_language(lang).answer_after)

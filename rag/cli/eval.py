@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +53,8 @@ def eval_cmd(
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     if [m for m in chosen if m not in evaluate.MODES] or not chosen:
         raise InputError(f"--modes {modes!r}: use one or more of {', '.join(evaluate.MODES)}")
-    settings = answer_settings(ctx, model, k, None, answerable_threshold=answerable_threshold)
+    thresholds = None if answerable_threshold is None else dict.fromkeys(("de", "en"), answerable_threshold)
+    settings = answer_settings(ctx, model, k, None, answerable_thresholds=thresholds)
     if retrieval_only:
         retrieval = evaluate.evaluate_retrieval(wiring.open_retriever(settings), items, chosen, progress=True)
         retrieval["gold"] = str(gold)
@@ -97,13 +99,22 @@ def eval_threshold(
     if not any(r["refused"] is False and r.get("answerable_p", 1) < 0.5 for r in rows):
         typer.echo("note: no answered question has P < 0.5; was the run made with --answerable-threshold 0?", err=True)
     typer.echo(f"AUC {decision.auc(rows):.3f} over {len(rows)} questions")
-    typer.echo(f"{'threshold':>9} {'ok':>6} {'correct':>8} {'refusal_ok':>10} {'false_refusal':>13}")
-    for o in decision.sweep(rows, steps=20):
-        typer.echo(f"{o.threshold:9.2f} {o.ok:6.3f} {o.correct:8.3f} {o.refusal_ok:10.3f} {o.false_refusal:13.3f}")
-    best = decision.choose_threshold(rows)
+    best = decision.choose_thresholds(rows)
+    for lang, chosen in best.items():
+        mine = [r for r in rows if r["lang"] == lang]
+        typer.echo(f"\n{lang}: {len(mine)} questions, AUC {decision.auc(mine) or 0:.3f}")
+        typer.echo(f"{'threshold':>9} {'ok':>6} {'correct':>8} {'refusal_ok':>10} {'false_refusal':>13}")
+        for o in decision.sweep(mine, steps=20):
+            typer.echo(f"{o.threshold:9.2f} {o.ok:6.3f} {o.correct:8.3f} {o.refusal_ok:10.3f} {o.false_refusal:13.3f}")
+        typer.echo(
+            f"best for {lang}: {chosen.threshold:.2f} (ok {chosen.ok:.3f}, correct {chosen.correct:.3f}, "
+            f"refusal_ok {chosen.refusal_ok:.3f}, false_refusal {chosen.false_refusal:.3f})"
+        )
+    thresholds = {lang: round(o.threshold, 2) for lang, o in best.items()}
+    overall = decision.replay(rows, thresholds)
     typer.echo(
-        f"best: RAG_ANSWERABLE_THRESHOLD={best.threshold:.2f} (ok {best.ok:.3f}, correct {best.correct:.3f}, "
-        f"refusal_ok {best.refusal_ok:.3f}, false_refusal {best.false_refusal:.3f})"
+        f"\nRAG_ANSWERABLE_THRESHOLDS='{json.dumps(thresholds)}': ok {overall.ok:.3f}, correct {overall.correct:.3f}, "
+        f"refusal_ok {overall.refusal_ok:.3f}, false_refusal {overall.false_refusal:.3f}"
     )
 
 

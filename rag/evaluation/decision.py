@@ -42,8 +42,9 @@ def auc(rows: Sequence[Row]) -> float | None:
     return float(roc_auc_score(labels, [r["answerable_p"] for r in scored]))
 
 
-def replay(rows: Sequence[Row], threshold: float) -> Outcome:
-    """The rates ``rows`` (from a run that refused nothing on P(answerable)) would have at ``threshold``.
+def replay(rows: Sequence[Row], threshold: float | Mapping[str, float]) -> Outcome:
+    """The rates ``rows`` (from a run that refused nothing on P(answerable)) would have at ``threshold``
+    (one for every question, or one per question language).
 
     >>> rows = [{"answerable": True, "answerable_p": 0.8, "correct": True, "refused": False},
     ...         {"answerable": False, "answerable_p": 0.3, "correct": None, "refused": False}]
@@ -55,13 +56,14 @@ def replay(rows: Sequence[Row], threshold: float) -> Outcome:
 
     def refused(r: Row) -> bool:
         p = r.get("answerable_p")
-        return bool(r["refused"]) or (p is not None and p < threshold)
+        limit = threshold if isinstance(threshold, int | float) else threshold.get(r["lang"], 0.0)
+        return bool(r["refused"]) or (p is not None and p < limit)
 
     correct = [not refused(r) and bool(r["correct"]) for r in answerable]
     refusals = [refused(r) for r in unanswerable]
     false_refusals = [refused(r) for r in answerable]
     return Outcome(
-        threshold=threshold,
+        threshold=threshold if isinstance(threshold, int | float) else -1.0,
         ok=(sum(correct) + sum(refusals)) / len(rows) if rows else 0.0,
         correct=_share(correct),
         refusal_ok=_share(refusals),
@@ -81,6 +83,12 @@ def choose_threshold(rows: Sequence[Row], steps: int = 100) -> Outcome:
     best = max(o.ok for o in outcomes)
     plateau = [o for o in outcomes if o.ok == best]
     return plateau[len(plateau) // 2]
+
+
+def choose_thresholds(rows: Sequence[Row], steps: int = 100) -> dict[str, Outcome]:
+    """`choose_threshold` for each question language on its own (the model's P is not equally sure in each)."""
+    langs = sorted({str(r["lang"]) for r in rows})
+    return {lang: choose_threshold([r for r in rows if r["lang"] == lang], steps) for lang in langs}
 
 
 def flip_rate(original: Sequence[Row], variants: Sequence[Row]) -> float | None:

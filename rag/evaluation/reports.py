@@ -139,7 +139,8 @@ def decision_lines(decision: dict[str, Any]) -> str:
     if not decision.get("check"):
         return "answerability check: off"
     by_lang = ", ".join(f"{k} {_fmt(v)}" for k, v in decision["auc_by_lang"].items())
-    lines = [f"answerability check: threshold {decision['threshold']:.2f}, AUC {_fmt(decision['auc'])} ({by_lang})"]
+    limits = ", ".join(f"{k} {v:.2f}" for k, v in decision["thresholds"].items())
+    lines = [f"answerability check: thresholds {limits}; AUC {_fmt(decision['auc'])} ({by_lang})"]
     if decision.get("variants"):
         lines.append(
             f"decision flips on {decision['variants']} reworded questions: {_fmt(decision['flip_rate'])} "

@@ -118,7 +118,7 @@ def decision_summary(
     langs = sorted({r["lang"] for r in rows})
     return {
         "check": settings.answerable_check,
-        "threshold": settings.answerable_threshold,
+        "thresholds": dict(settings.answerable_thresholds),
         "auc": decision.auc(rows),
         "auc_by_lang": {lang: decision.auc([r for r in rows if r["lang"] == lang]) for lang in langs},
         "variants": len(variant_rows),
