@@ -84,7 +84,7 @@ class FakeGenerator:
         self.checks.append(list(messages))
         if self.answerable is not None:
             return self.answerable
-        user = next(m["content"] for m in reversed(messages) if "Frage:" in m["content"] or "Question:" in m["content"])
+        user = next(m["content"] for m in messages if m["role"] == "user")  # the passages and the question
         blocks = re.findall(r"^\[(\d+)\] (.+?)(?=\n\n\[|\n\n(?:Frage|Question):)", user, re.S | re.M)
         question = re.search(r"(?:Frage|Question): (.*)$", user, re.S)
         words = {w for w in _WORD.findall((question.group(1) if question else "").lower()) if len(w) >= 4}

@@ -190,7 +190,7 @@ def answer(
     run.timings["prompt"] = time.perf_counter() - t
     if templates.check is not None and settings.answerable_check:
         t = time.perf_counter()
-        run.answerable_p = generator.yes_probability([*messages, *templates.check.render()])
+        run.answerable_p = generator.yes_probability([*messages, *templates.check.render(question=standalone)])
         run.timings["check"] = time.perf_counter() - t
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
