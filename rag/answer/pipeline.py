@@ -190,7 +190,8 @@ def answer(
     run.timings["prompt"] = time.perf_counter() - t
     if templates.check is not None and settings.answerable_check:
         t = time.perf_counter()
-        run.answerable_p = generator.yes_probability([*messages, *templates.check.render(question=standalone)])
+        given = {"question": standalone} if "question" in templates.check.variables else {}
+        run.answerable_p = generator.yes_probability([*messages, *templates.check.render(**given)])
         run.timings["check"] = time.perf_counter() - t
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
