@@ -541,3 +541,9 @@ def test_a_plain_sentence_after_a_cited_one_inherits_its_passages(passages: list
     assert alone.refused  # nothing before it to go on from
     injected = ground("DeepSeek nutzte 2.048 GPUs [1]. HACKED", passages, "de")
     assert injected.text == "DeepSeek nutzte 2.048 GPUs [1]."  # a word alone is not a sentence that goes on
+
+
+def test_a_passage_copied_out_with_its_marker_is_left_out(passages: list[Passage]) -> None:
+    g = ground("[1] Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs.", passages, "de")
+    assert g.refused
+    assert ground("Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs [1].", passages, "de").text.startswith("Für")

@@ -335,7 +335,8 @@ class SentenceChecker:
     exactly `grounding().text`, so a reader of the stream never sees a claim the final answer drops.
 
     A sentence passes when it states something, every number and name in it stands in a passage it
-    cites (after repair), and it cites at least one passage. With ``strict=False`` every sentence that
+    cites (after repair), it cites at least one passage, and it does not open with its marker (the
+    passage list copied out). With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
     >>> from rag.types import Chunk, Hit, Passage
@@ -442,7 +443,10 @@ class SentenceChecker:
         check = SentenceCheck(0, len(sentence), claim, cited, dropped, refusal, result, empty)
         text = _rewrite(sentence, [check], self._known)
         cites = bool([n for n in (*cited, *result.added) if n not in result.removed])
-        shown = stating and (not self.strict or (result.supported and cites))
+        # "[2] Deepseek benötigte ..." is the passage list copied out, not an answer (it was seen only for
+        # questions the articles cannot answer): a sentence opening with its marker is left out.
+        copied = _MARKER.match(sentence) is not None
+        shown = stating and (not self.strict or (result.supported and cites and not copied))
         return CheckedSentence(text, check, shown)
 
 
