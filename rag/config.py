@@ -249,7 +249,7 @@ class Settings(BaseSettings):
         ),
     )
     answerable_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=lambda: _thresholds(de=0.5, en=0.5),
+        default_factory=lambda: _thresholds(de=0.6, en=0.64),
         description=(
             "Refuse without generating when P(answerable) is below the question language's threshold, a JSON "
             'object such as `{"de": 0.8, "en": 0.7}` (the model is surer in German); 0 refuses nothing. Set on '
