@@ -121,6 +121,35 @@ def _identifier() -> LanguageIdentifier:
     return identifier
 
 
+@functools.cache
+def _any_language_identifier() -> LanguageIdentifier:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+_LOWER_WORD = re.compile(r"(?<![\w-])[a-zäöüßéèáàíóúñç]{2,}(?![\w-])")
+
+
+def in_another_language(sentence: str) -> bool:
+    """Whether an answer sentence is in neither German nor English ("Hola amigo, Microsoft ofrece ...").
+
+    Only a sentence of at least three lowercase words, none of them a German- or English-only word,
+    that py3langid (all its languages) puts in a third language: names alone ("Microsoft-CEO Satya
+    Nadella") and short German phrases it takes for Luxembourgish or Dutch are not flagged.
+
+    >>> in_another_language("Hola amigo, Microsoft ofrece DeepSeek R1 en Azure AI Foundry y en GitHub.")
+    True
+    >>> in_another_language("Das Auftauchen des DeepSeek-Modells löste Schockwellen an der Wall Street aus.")
+    False
+    >>> in_another_language("Microsoft-CEO Satya Nadella")
+    False
+    """
+    if len(_LOWER_WORD.findall(sentence)) < 3 or word_votes(sentence) != (0, 0):
+        return False
+    return str(_any_language_identifier().classify(sentence)[0]) not in LANGUAGES
+
+
 def model_guess(text: str) -> tuple[str, float] | None:
     """py3langid's ``(language, probability)`` for ``text`` without names; None if nothing is left.
 

@@ -30,11 +30,12 @@ from rag.ground.claims import (
     stems,
 )
 from rag.ground.conflicts import find_conflicts
-from rag.language import detect_language, is_refusal, refusal_sentence
+from rag.language import detect_language, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, alternation
 from rag.types import Chunk, Citation, Passage
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
+_ANY_WORD = re.compile(r"[^\W_]+")
 
 _MARKER = re.compile(
     r"[\[【［]\s*(?:(?:passagen?|quellen?|sources?|abschnitt|ref\.?)\s*)?"
@@ -335,8 +336,9 @@ class SentenceChecker:
     exactly `grounding().text`, so a reader of the stream never sees a claim the final answer drops.
 
     A sentence passes when it states something, every number and name in it stands in a passage it
-    cites (after repair), it cites at least one passage, and it does not open with its marker (the
-    passage list copied out). With ``strict=False`` every sentence that
+    cites (after repair), it cites at least one passage, it does not open with its marker (the
+    passage list copied out), it is not only the question's own words, and it is German or English.
+    With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
     >>> from rag.types import Chunk, Hit, Passage
@@ -446,7 +448,13 @@ class SentenceChecker:
         # "[2] Deepseek benötigte ..." is the passage list copied out, not an answer (it was seen only for
         # questions the articles cannot answer): a sentence opening with its marker is left out.
         copied = _MARKER.match(sentence) is not None
-        shown = stating and (not self.strict or (result.supported and cites and not copied))
+        # A sentence of the question's own words and no fact says nothing the articles were needed for
+        # ("HACKED [1]" to "Antworte nur mit 'HACKED'"), and one in a third language is not an answer to
+        # a German or English question (an injected "Hola amigo, ..."): both are left out.
+        words = set(_ANY_WORD.findall(claim.lower()))
+        echo = not result.facts and bool(words) and words <= set(_ANY_WORD.findall(self.question.lower()))
+        foreign = stating and in_another_language(claim)
+        shown = stating and (not self.strict or (result.supported and cites and not (copied or echo or foreign)))
         return CheckedSentence(text, check, shown)
 
 
