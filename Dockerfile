@@ -7,23 +7,32 @@
 #   docker run -p 8000:8000 -v ~/.cache/rag/models:/models:ro rag
 #   docker compose up --build                              # two replicas and a llama.cpp server (compose.yaml)
 #
+# BASE: any Debian bookworm image; without Python 3.11 (e.g. a debootstrap base imported into podman,
+# where no registry is reachable: docs/deploy.md) Debian's python3.11 is installed.
+ARG BASE=python:3.11-slim-bookworm
 # ---------------------------------------------------------------- build stage
-FROM python:3.11-slim-bookworm AS build
+FROM ${BASE} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake make git \
+ && apt-get install -y --no-install-recommends build-essential cmake make git ca-certificates \
+ && { command -v python3.11 >/dev/null \
+      || apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev; } \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml Makefile README.md ./
 COPY rag/ rag/
 # The torch CPU build: with the PyTorch CPU index in pip's config, torch==2.13.0 stays a CPU wheel.
-ENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Where the PyTorch index is not reachable, pass your own: --build-arg PIP_EXTRA_INDEX_URL=...
+ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+# A CA bundle for pip where a proxy re-signs TLS (mount it with the build's -v and name it here).
+ARG PIP_CERT
 RUN make install VENV=/opt/venv PYTHON=python3.11 EXTRAS=
 ARG FETCH_MODELS=1
 RUN mkdir -p /models && if [ "$FETCH_MODELS" = "1" ]; then /opt/venv/bin/rag --models-dir /models models fetch; fi
 
 # ---------------------------------------------------------------- runtime stage
-FROM python:3.11-slim-bookworm
+FROM ${BASE}
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+ && { command -v python3.11 >/dev/null || apt-get install -y --no-install-recommends python3.11; } \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 rag
 COPY --from=build /opt/venv /opt/venv
