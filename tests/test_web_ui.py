@@ -494,7 +494,7 @@ def test_real_models_answer_with_working_citation_links(browser, question, lang,
 # ----------------------------------------------------------------------------- documents, filters, a kept chat
 
 
-def documents_listed(driver: Any, count: int | None = None) -> list[Any]:
+def documents_listed(driver: Any, count: int | None = None, wait_s: float = WAIT_S) -> list[Any]:
     """The entries of the documents panel, once the list has loaded (``count`` of them, when given)."""
     from selenium.webdriver.common.by import By
 
@@ -502,7 +502,7 @@ def documents_listed(driver: Any, count: int | None = None) -> list[Any]:
         items = d.find_elements(By.CSS_SELECTOR, "#doc-list .doc-item")
         return items if items and (count is None or len(items) == count) else False
 
-    return list(wait_for(driver, loaded, f"{count or 'some'} entries in #doc-list"))
+    return list(wait_for(driver, loaded, f"{count or 'some'} entries in #doc-list", wait_s))
 
 
 def entry(driver: Any, doc_id: str) -> Any:
@@ -813,3 +813,79 @@ def test_todays_server_ignores_the_filter_fields(client) -> None:
     assert r.status_code == 200, r.text
     r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "GPUs?"}], **extra})
     assert r.status_code == 200, r.text
+
+
+UPLOADED = (
+    "Forschungsschiff Polarlicht entdeckt Tiefseekoralle vor Grönland\n\n"
+    "Kiel. Das Forschungsschiff Polarlicht des Kieler Meeresinstituts hat vor der Küste Grönlands eine bislang "
+    "unbekannte Tiefseekoralle entdeckt. Die Expedition fand die Koralle in 3.417 Metern Tiefe. "
+    "Die Leiterin der Expedition, Henrike Saalfeld, gab der Art den Namen Corallium borealis. "
+    "Die Fahrt dauerte 41 Tage und endete am Montag in Kiel.\n"
+)
+
+
+@pytest.mark.real_models
+def test_real_models_upload_ask_cite_and_delete(browser, tmp_path) -> None:
+    """Upload an article with a fact no other holds, ask, open the citation; delete it, ask again.
+
+    Works on copies of the corpus and the built index (`make index`): the test adds and removes a file.
+    Leaves screenshots in eval/reports/ (web-ui-documents.png, web-ui-upload-answer.png).
+    """
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    from rag import wiring
+    from rag.config import Settings
+    from rag.retrieval.store import current_version
+
+    built = Settings(answer_cache=0)
+    if current_version(built.index_dir) is None:
+        pytest.fail(f"no index in {built.index_dir}; run `make index`", pytrace=False)
+    shutil.copytree(built.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(built.index_dir, tmp_path / "index")
+    settings = built.model_copy(update={"corpus_dir": tmp_path / "corpus", "index_dir": tmp_path / "index"})
+    article = tmp_path / "polarlicht.txt"
+    article.write_text(UPLOADED, encoding="utf-8")
+    question = "In welcher Tiefe fand das Forschungsschiff Polarlicht die Koralle?"
+
+    with serve(settings, wiring.answerer, wait_s=600) as url:  # loading is slow on a busy machine
+        before = len(httpx.get(f"{url}/v1/documents").json()["documents"])
+        open_page(browser, url)
+        documents_listed(browser, before)
+        browser.find_element(By.ID, "upload-input").send_keys(str(article))
+        row = wait_for(browser, lambda d: upload_rows(d) and upload_rows(d)[0], "the upload to be indexed", 300)
+        assert row.get_attribute("data-state") == "done", row.text
+        documents_listed(browser, before + 1, wait_s=60)
+        entry(browser, "polarlicht.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+        wait_for(browser, lambda d: panel_text(d) == UPLOADED, "the uploaded article in the panel")
+        assert browser.find_element(By.ID, "doc-title").text.startswith("Forschungsschiff Polarlicht")
+        shot = SCREENSHOT.with_name("web-ui-documents.png")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        browser.find_element(By.ID, "doc-close").click()
+
+        turn = ask(browser, question, wait_s=600)
+        assert turn.get_attribute("data-state") == "final"
+        assert "3.417" in latest_answer(browser).text, latest_answer(browser).text
+        cited = [c["doc_id"] for c in json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))[
+            "turns"][-1]["result"]["citations"]]  # fmt: skip
+        assert "polarlicht.txt" in cited
+        number = cited.index("polarlicht.txt")
+        turn.find_elements(By.CSS_SELECTOR, ".sources .source-open")[number].click()
+        mark = wait_for(browser, lambda d: (m := d.find_elements(By.CSS_SELECTOR, "#doc-panel mark")) and m[0], "mark")
+        assert text_content(browser, mark) in UPLOADED and panel_text(browser) == UPLOADED
+        shot = SCREENSHOT.with_name("web-ui-upload-answer.png")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+        entry(browser, "polarlicht.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
+        browser.find_element(By.ID, "confirm-yes").click()
+        documents_listed(browser, before, wait_s=300)  # the index is rewritten without it
+        assert not (tmp_path / "corpus" / "polarlicht.txt").exists()
+
+        turn = ask(browser, question, wait_s=600)
+        assert turn.get_attribute("data-state") == "final"
+        stored = json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))["turns"][-1]
+        assert "polarlicht.txt" not in [c["doc_id"] for c in stored["result"]["citations"]]
+        sources = turn.find_elements(By.CSS_SELECTOR, ".sources")
+        assert not sources or "polarlicht.txt" not in sources[0].text
+        assert console_errors(browser) == []
