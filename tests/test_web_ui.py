@@ -489,3 +489,403 @@ def test_real_models_answer_with_working_citation_links(browser, question, lang,
         shot = SCREENSHOT.with_name(f"web-ui-real-{lang}.png")
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         assert console_errors(browser) == []
+
+
+# ----------------------------------------------------------------------------- documents, filters, a kept chat
+
+
+def documents_listed(driver: Any, count: int | None = None, wait_s: float = WAIT_S) -> list[Any]:
+    """The entries of the documents panel, once the list has loaded (``count`` of them, when given)."""
+    from selenium.webdriver.common.by import By
+
+    def loaded(d: Any) -> Any:
+        items = d.find_elements(By.CSS_SELECTOR, "#doc-list .doc-item")
+        return items if items and (count is None or len(items) == count) else False
+
+    return list(wait_for(driver, loaded, f"{count or 'some'} entries in #doc-list", wait_s))
+
+
+def entry(driver: Any, doc_id: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f'#doc-list .doc-item[data-doc-id="{doc_id}"]')
+
+
+def panel_text(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return text_content(driver, driver.find_element(By.ID, "doc-text"))
+
+
+def upload_rows(driver: Any, states: tuple[str, ...] = ("done", "failed")) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    rows = driver.find_elements(By.CSS_SELECTOR, "#uploads .upload")
+    return [r for r in rows if r.get_attribute("data-state") in states]
+
+
+DROP = """
+const [name, text] = arguments;
+const data = new DataTransfer();
+data.items.add(new File([text], name, {type: 'text/plain'}));
+const zone = document.getElementById('drop');
+for (const type of ['dragenter', 'dragover', 'drop'])
+  zone.dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true}));
+"""
+
+RECORD_UPLOAD_STATES = """
+window.__uploadStates = [];
+new MutationObserver((ms) => ms.forEach((m) => window.__uploadStates.push(m.target.dataset.state)))
+  .observe(document.getElementById('uploads'), {subtree: true, attributes: true, attributeFilter: ['data-state']});
+"""
+
+
+def test_documents_panel_lists_opens_uploads_and_deletes(browser, app_settings, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+
+    article = "Zhipu baute den Rechner Orion mit 4.096 Chips.\nOrion steht in Peking."
+    with serve(app_settings, fake_answerer) as url:
+        listed = httpx.get(f"{url}/v1/documents").json()["documents"]
+        open_page(browser, url)
+        items = documents_listed(browser, 3)
+        assert [i.get_attribute("data-doc-id") for i in items] == [d["doc_id"] for d in listed]  # no dates: by name
+        assert browser.find_element(By.ID, "docs-count").text == "3"
+        b = next(d for d in listed if d["doc_id"] == "b.txt")
+        assert entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-info").text == (
+            f"{b['chunks']} chunk{'s' if b['chunks'] != 1 else ''} · b.txt"
+        )
+        assert entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-name").text == b["title"]
+
+        # An article from the list: its full text, nothing highlighted.
+        entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+        full = httpx.get(f"{url}/v1/documents/b.txt").json()["text"]
+        wait_for(browser, lambda d: panel_text(d) == full, "b.txt in the article panel")
+        assert not browser.find_elements(By.CSS_SELECTOR, "#doc-panel mark")
+        assert "b.txt" in browser.find_element(By.ID, "doc-meta").text
+        assert "current" in entry(browser, "b.txt").get_attribute("class")
+
+        # Upload with the button's file input: progress states, then the new entry.
+        browser.execute_script(RECORD_UPLOAD_STATES)
+        path = tmp_path / "zhipu.txt"
+        path.write_text(article, encoding="utf-8")
+        browser.find_element(By.ID, "upload-input").send_keys(str(path))
+        row = wait_for(browser, lambda d: upload_rows(d) and upload_rows(d)[0], "the upload to finish")
+        assert row.get_attribute("data-state") == "done", row.text
+        states = browser.execute_script("return window.__uploadStates")
+        assert states[0] == "uploading" and states[-1] == "done" and "indexing" in states, states
+        assert "added" in row.text and "chunk" in row.text
+        documents_listed(browser, 4)
+        assert browser.find_element(By.ID, "docs-count").text == "4"
+        assert "zhipu.txt" in [d["doc_id"] for d in httpx.get(f"{url}/v1/documents").json()["documents"]]
+
+        # The new article answers and its citation opens it.
+        turn = ask(browser, "Wie viele Chips hat der Rechner Orion?")
+        assert "4.096" in latest_answer(browser).text
+        assert "zhipu.txt" in browser.find_element(By.ID, "sources").text
+        mark = open_first_citation(browser, turn)
+        assert text_content(browser, mark) in article and panel_text(browser) == article
+
+        # A file the server refuses, dropped on the page: the server's message, as it is.
+        refused = httpx.post(f"{url}/v1/documents", files={"file": ("notes.docx", b"Notizen")})
+        error = refused.json()["error"]
+        browser.execute_script(DROP, "notes.docx", "Notizen")
+        row = wait_for(browser, lambda d: upload_rows(d) and upload_rows(d)[-1], "the refused upload")
+        assert row.get_attribute("data-state") == "failed"
+        shown = row.find_element(By.CSS_SELECTOR, ".error").text
+        assert shown == f"{refused.status_code} {error['type']}: {error['message']}"
+        assert len(documents_listed(browser)) == 4
+
+        # Delete asks first; "Cancel" keeps the article.
+        entry(browser, "zhipu.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
+        dialog = browser.find_element(By.ID, "confirm-delete")
+        assert dialog.is_displayed() and "zhipu.txt" in dialog.text
+        browser.find_element(By.ID, "confirm-no").click()
+        wait_for(browser, lambda d: not dialog.is_displayed(), "the confirmation to close")
+        assert len(documents_listed(browser)) == 4 and httpx.get(f"{url}/v1/documents/zhipu.txt").status_code == 200
+
+        entry(browser, "zhipu.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
+        browser.find_element(By.ID, "confirm-yes").click()
+        documents_listed(browser, 3)
+        assert httpx.get(f"{url}/v1/documents/zhipu.txt").status_code == 404
+        assert not browser.find_element(By.ID, "doc-panel").is_displayed()  # it showed the deleted article
+        assert "Deleted zhipu.txt" in browser.find_element(By.ID, "lib-status").text
+
+        # The next answer no longer cites it.
+        turn = ask(browser, "Wie viele Chips hat der Rechner Orion?")
+        assert turn.get_attribute("data-state") == "final"
+        sources = turn.find_elements(By.CSS_SELECTOR, ".sources")
+        assert not sources or "zhipu.txt" not in sources[0].text
+        assert [e for e in console_errors(browser) if "notes.docx" not in e and "/v1/documents" not in e] == []
+
+
+STUB_ROUTES = """
+const routes = JSON.parse(%s);
+const realFetch = window.fetch.bind(window);
+window.fetch = async (url, init) => {
+  const route = routes[url];
+  if (!route || (init && init.method && init.method !== 'GET')) return realFetch(url, init);
+  return new Response(JSON.stringify(route), {status: 200, headers: {'content-type': 'application/json'}});
+};
+"""
+
+
+def test_article_metadata_is_shown_when_present_and_left_out_when_absent(browser, app_settings) -> None:
+    """`published`, `author`, `url` (the contract's fields, served here by a stubbed fetch)."""
+    from selenium.webdriver.common.by import By
+
+    meta = {"published": "2025-02-01", "author": "Erika Muster", "url": "https://example.org/neu"}
+    listing = [
+        {"doc_id": "old.txt", "title": "Alter Artikel", "chunks": 1, "tokens": 9, "lang": "de"},
+        {"doc_id": "new.txt", "title": "Neuer Artikel", "chunks": 3, "tokens": 90, "lang": "de", **meta},
+        {"doc_id": "evil.txt", "title": "Böser Link", "chunks": 2, "tokens": 20, "lang": "de",
+         "published": "2025-01-01", "url": "javascript:window.__pwned=1"},
+    ]  # fmt: skip
+    details = {
+        f"/v1/documents/{d['doc_id']}": {k: v for k, v in d.items() if k not in ("chunks", "tokens", "lang")}
+        | {"text": f"Text von {d['title']}."}
+        for d in listing
+    }
+    routes = {"/v1/documents": {"documents": listing}, **details}
+    with serve(app_settings, fake_answerer) as url:
+        script = browser.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": STUB_ROUTES % json.dumps(json.dumps(routes))}
+        )
+        try:
+            open_page(browser, url)
+            items = documents_listed(browser, 3)
+            assert [i.get_attribute("data-doc-id") for i in items] == ["new.txt", "evil.txt", "old.txt"]  # newest first
+            info = {i.get_attribute("data-doc-id"): i.find_element(By.CSS_SELECTOR, ".doc-info").text for i in items}
+            assert info == {
+                "new.txt": "2025-02-01 · Erika Muster · 3 chunks · new.txt",
+                "evil.txt": "2025-01-01 · 2 chunks · evil.txt",
+                "old.txt": "1 chunk · old.txt",
+            }
+
+            entry(browser, "new.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+            wait_for(browser, lambda d: panel_text(d) == "Text von Neuer Artikel.", "new.txt in the panel")
+            assert browser.find_element(By.ID, "doc-title").text == "Neuer Artikel"
+            line = browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text
+            assert line == "2025-02-01 · Erika Muster · new.txt · 3 chunks"
+            link = browser.find_element(By.ID, "doc-link")
+            assert link.get_attribute("href") == meta["url"] and link.get_attribute("target") == "_blank"
+            assert "noopener" in link.get_attribute("rel")
+
+            lines = {"old.txt": "old.txt · 1 chunk", "evil.txt": "2025-01-01 · evil.txt · 2 chunks"}
+            for doc_id, expected in lines.items():
+                entry(browser, doc_id).find_element(By.CSS_SELECTOR, ".doc-open").click()
+                text = next(d["text"] for d in details.values() if d["doc_id"] == doc_id)
+                wait_for(browser, lambda d, t=text: panel_text(d) == t, f"{doc_id} in the panel")
+                assert browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text == expected
+                assert not browser.find_elements(By.ID, "doc-link")  # no address, or not an http(s) one
+
+            # Citations carry the same fields: shown beside the source's title when there.
+            answer = {
+                "text": "Neu [1], alt [2].", "lang": "de", "refused": False, "grounded": True,
+                "citations": [quoted(1, "new.txt", "Text von Neuer Artikel.") | meta,
+                              quoted(2, "old.txt", "Text von Alter Artikel.")],
+            }  # fmt: skip
+            browser.execute_script(STUB_FETCH, sse(("answer", answer)), 64)
+            turn = ask(browser, "Was ist neu?")
+            sources = turn.find_elements(By.CSS_SELECTOR, ".sources li")
+            assert sources[0].find_element(By.CSS_SELECTOR, ".src-meta").text == "2025-02-01 · Erika Muster"
+            assert not sources[1].find_elements(By.CSS_SELECTOR, ".src-meta")
+            turn.find_elements(By.CSS_SELECTOR, ".answer .cite")[0].click()
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-panel mark"), "the cited article")
+            assert browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text.startswith("[1] · 2025-02-01")
+
+            # The filter's document choices show the dates too.
+            browser.find_element(By.CSS_SELECTOR, "#filters summary").click()
+            labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#filter-docs label")]
+            assert labels == ["Neuer Artikel · 2025-02-01", "Böser Link · 2025-01-01", "Alter Artikel"]
+            assert browser.execute_script("return window.__pwned") is None
+            assert console_errors(browser) == []
+        finally:
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+def test_chat_is_kept_across_a_reload_and_new_chat_clears_it(browser, app_settings) -> None:
+    from selenium.webdriver.common.by import By
+
+    question = "Wie viele GPUs nutzte DeepSeek?"
+    with serve(app_settings, fake_answerer) as url:
+        expected = reference(url, question)
+        open_page(browser, url)
+        ask(browser, question)
+        browser.refresh()
+
+        turns = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".turn"), "the kept conversation")
+        assert len(turns) == 1 and turns[0].get_attribute("data-state") == "final"
+        assert turns[0].find_element(By.CSS_SELECTOR, ".q-text").text == question
+        assert text_content(browser, latest_answer(browser)) == expected["text"]
+        assert expected["citations"][0]["quote"] in browser.find_element(By.ID, "sources").text
+        mark = open_first_citation(browser, turns[0])  # the citations still open their article
+        assert text_content(browser, mark) == expected["citations"][0]["quote"]
+        stored = json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))
+        assert "passages" not in stored["turns"][0]["result"]  # the bulky part is not kept
+
+        # A follow-up after the reload carries the kept exchange as history.
+        browser.execute_script(STUB_FETCH, sse(("answer", {"text": "Ja.", "lang": "de", "refused": False})), 64)
+        ask(browser, "Und danach?")
+        sent = browser.execute_script("return window.__requests[0]")
+        assert sent["body"]["history"] == [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": expected["text"]},
+        ]
+
+        browser.find_element(By.ID, "new-chat").click()
+        assert not browser.find_elements(By.CSS_SELECTOR, ".turn")
+        assert browser.execute_script("return localStorage.getItem('rag.chat')") is None
+        browser.refresh()
+        documents_listed(browser)
+        assert not browser.find_elements(By.CSS_SELECTOR, ".turn") and browser.find_element(By.ID, "empty")
+
+        # A damaged record is dropped, not shown or thrown.
+        browser.execute_script('localStorage.setItem(\'rag.chat\', \'{"version": 1, "turns": [{"question": 1}]}\')')
+        browser.refresh()
+        documents_listed(browser)
+        assert not browser.find_elements(By.CSS_SELECTOR, ".turn")
+        assert browser.execute_script("return localStorage.getItem('rag.chat')") is None
+        assert console_errors(browser) == []
+
+
+def set_date(driver: Any, element_id: str, value: str) -> None:
+    driver.execute_script(
+        "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+        "e.dispatchEvent(new Event('change', {bubbles: true}));",
+        element_id,
+        value,
+    )
+
+
+def test_filters_go_out_with_the_question(browser, app_settings) -> None:
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        summary = browser.find_element(By.ID, "filter-summary")
+        assert summary.text == "Filter: all documents"
+        summary.click()
+        browser.find_element(By.CSS_SELECTOR, '#filter-docs input[value="c.txt"]').click()
+        browser.find_element(By.CSS_SELECTOR, '#filter-docs input[value="a.txt"]').click()
+        set_date(browser, "since", "2025-01-27")
+        set_date(browser, "until", "2025-01-31")
+        assert summary.text == "Filter: 2 documents · since 2025-01-27 · until 2025-01-31"
+        assert "active" in browser.find_element(By.ID, "filters").get_attribute("class")
+
+        # Today's server takes the request with the filter fields (it ignores fields it does not know).
+        turn = ask(browser, "Wer gründete DeepSeek?")
+        assert turn.get_attribute("data-state") == "final", turn.text
+        assert turn.find_element(By.CSS_SELECTOR, ".turn-filter").text == summary.text
+
+        browser.execute_script(STUB_FETCH, sse(("answer", {"text": "Ja.", "lang": "de", "refused": False})), 64)
+        ask(browser, "Wer gründete DeepSeek?")
+        body = browser.execute_script("return window.__requests[0]")["body"]
+        assert body["docs"] == ["a.txt", "c.txt"] and body["since"] == "2025-01-27" and body["until"] == "2025-01-31"
+
+        # Only the fields set are sent.
+        browser.find_element(By.CSS_SELECTOR, '#filter-docs input[value="a.txt"]').click()
+        browser.find_element(By.CSS_SELECTOR, '#filter-docs input[value="c.txt"]').click()
+        set_date(browser, "since", "")
+        browser.execute_script(STUB_FETCH, sse(("answer", {"text": "Ja.", "lang": "de", "refused": False})), 64)
+        ask(browser, "Wer gründete DeepSeek?")
+        body = browser.execute_script("return window.__requests[0]")["body"]
+        assert set(body) == {"question", "history", "stream", "until"} and body["until"] == "2025-01-31"
+
+        # A range that ends before it starts is not sent.
+        set_date(browser, "since", "2025-02-05")
+        browser.execute_script("window.__requests = []")
+        browser.find_element(By.ID, "question").send_keys("Noch eine?")
+        browser.find_element(By.ID, "ask").click()
+        assert "after its last" in browser.find_element(By.ID, "status").text
+        assert browser.execute_script("return window.__requests.length") == 0
+
+        browser.find_element(By.ID, "filter-clear").click()
+        assert summary.text == "Filter: all documents"
+        assert not browser.find_elements(By.CSS_SELECTOR, "#filter-docs input:checked")
+        assert console_errors(browser) == []
+
+
+def test_todays_server_ignores_the_filter_fields(client) -> None:
+    """The page sends `docs`, `since`, `until`; a server without filters must not refuse them (422)."""
+    extra = {"docs": ["a.txt"], "since": "2025-01-01", "until": "2025-12-31"}
+    r = client.post("/v1/ask", json={"question": "Wie viele GPUs nutzte DeepSeek?", **extra})
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "GPUs?"}], **extra})
+    assert r.status_code == 200, r.text
+
+
+UPLOADED = (
+    "Forschungsschiff Polarlicht entdeckt Tiefseekoralle vor Grönland\n\n"
+    "Kiel. Das Forschungsschiff Polarlicht des Kieler Meeresinstituts hat vor der Küste Grönlands eine bislang "
+    "unbekannte Tiefseekoralle entdeckt. Die Expedition fand die Koralle in 3.417 Metern Tiefe. "
+    "Die Leiterin der Expedition, Henrike Saalfeld, gab der Art den Namen Corallium borealis. "
+    "Die Fahrt dauerte 41 Tage und endete am Montag in Kiel.\n"
+)
+
+
+@pytest.mark.real_models
+def test_real_models_upload_ask_cite_and_delete(browser, tmp_path) -> None:
+    """Upload an article with a fact no other holds, ask, open the citation; delete it, ask again.
+
+    Works on copies of the corpus and the built index (`make index`): the test adds and removes a file.
+    Leaves screenshots in eval/reports/ (web-ui-documents.png, web-ui-upload-answer.png).
+    """
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    from rag import wiring
+    from rag.config import Settings
+    from rag.retrieval.store import current_version
+
+    built = Settings(answer_cache=0)
+    if current_version(built.index_dir) is None:
+        pytest.fail(f"no index in {built.index_dir}; run `make index`", pytrace=False)
+    shutil.copytree(built.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(built.index_dir, tmp_path / "index")
+    settings = built.model_copy(update={"corpus_dir": tmp_path / "corpus", "index_dir": tmp_path / "index"})
+    article = tmp_path / "polarlicht.txt"
+    article.write_text(UPLOADED, encoding="utf-8")
+    question = "In welcher Tiefe fand das Forschungsschiff Polarlicht die Koralle?"
+
+    with serve(settings, wiring.answerer, wait_s=600) as url:  # loading is slow on a busy machine
+        before = len(httpx.get(f"{url}/v1/documents").json()["documents"])
+        open_page(browser, url)
+        documents_listed(browser, before)
+        browser.find_element(By.ID, "upload-input").send_keys(str(article))
+        row = wait_for(browser, lambda d: upload_rows(d) and upload_rows(d)[0], "the upload to be indexed", 300)
+        assert row.get_attribute("data-state") == "done", row.text
+        documents_listed(browser, before + 1, wait_s=60)
+        entry(browser, "polarlicht.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+        wait_for(browser, lambda d: panel_text(d) == UPLOADED, "the uploaded article in the panel")
+        assert browser.find_element(By.ID, "doc-title").text.startswith("Forschungsschiff Polarlicht")
+        shot = SCREENSHOT.with_name("web-ui-documents.png")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        browser.find_element(By.ID, "doc-close").click()
+
+        turn = ask(browser, question, wait_s=600)
+        assert turn.get_attribute("data-state") == "final"
+        assert "3.417" in latest_answer(browser).text, latest_answer(browser).text
+        cited = [c["doc_id"] for c in json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))[
+            "turns"][-1]["result"]["citations"]]  # fmt: skip
+        assert "polarlicht.txt" in cited
+        number = cited.index("polarlicht.txt")
+        turn.find_elements(By.CSS_SELECTOR, ".sources .source-open")[number].click()
+        mark = wait_for(browser, lambda d: (m := d.find_elements(By.CSS_SELECTOR, "#doc-panel mark")) and m[0], "mark")
+        assert text_content(browser, mark) in UPLOADED and panel_text(browser) == UPLOADED
+        shot = SCREENSHOT.with_name("web-ui-upload-answer.png")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+        entry(browser, "polarlicht.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
+        browser.find_element(By.ID, "confirm-yes").click()
+        documents_listed(browser, before, wait_s=300)  # the index is rewritten without it
+        assert not (tmp_path / "corpus" / "polarlicht.txt").exists()
+
+        turn = ask(browser, question, wait_s=600)
+        assert turn.get_attribute("data-state") == "final"
+        stored = json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))["turns"][-1]
+        assert "polarlicht.txt" not in [c["doc_id"] for c in stored["result"]["citations"]]
+        sources = turn.find_elements(By.CSS_SELECTOR, ".sources")
+        assert not sources or "polarlicht.txt" not in sources[0].text
+        assert console_errors(browser) == []
