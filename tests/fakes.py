@@ -127,7 +127,9 @@ def paragraphs(d: Document) -> list[Chunk]:
     for n, line in enumerate(d.text.split("\n")):
         if line.strip():
             meta = {"published": d.published, "author": d.author, "url": d.url}
-            out.append(Chunk(f"{d.doc_id}#{n}", d.doc_id, d.title, pos, pos + len(line), line, len(line.split()), **meta))
+            out.append(
+                Chunk(f"{d.doc_id}#{n}", d.doc_id, d.title, pos, pos + len(line), line, len(line.split()), **meta)
+            )
         pos += len(line) + 1
     return out
 

@@ -52,7 +52,12 @@ BODY = "DeepSeek trainierte sein Modell R1 mit vergleichsweise wenigen Grafikkar
             None,
             "Silke Mayr",
         ),
-        ("004_bf2714fd59e382f3.txt", "Der KI-Knaller aus China: Wie DeepSeek die globale KI-Landschaft aufmischt", None, None),
+        (
+            "004_bf2714fd59e382f3.txt",
+            "Der KI-Knaller aus China: Wie DeepSeek die globale KI-Landschaft aufmischt",
+            None,
+            None,
+        ),
     ],
 )
 def test_corpus_articles(name: str, title: str, published: str | None, author: str | None) -> None:
@@ -200,12 +205,17 @@ def test_html_json_ld_then_time_and_h1(tmp_path: Path) -> None:
         "@context": "https://schema.org",
         "@graph": [
             {"@type": "WebSite", "name": "Beispiel"},
-            {"@type": "NewsArticle", "datePublished": "2025-01-29", "author": [{"@type": "Person", "name": "Max Muster"}]},
+            {
+                "@type": "NewsArticle",
+                "datePublished": "2025-01-29",
+                "author": [{"@type": "Person", "name": "Max Muster"}],
+            },
         ],
     }
     page = (
         f'<html><head><script type="application/ld+json">{json.dumps(ld)}</script></head><body>'
-        f'<article><h1>Die Überschrift</h1><time datetime="2025-01-30">30.01.</time><p>{BODY}</p></article></body></html>'
+        f'<article><h1>Die Überschrift</h1><time datetime="2025-01-30">30.01.</time><p>{BODY}</p></article>'
+        "</body></html>"
     )
     path = tmp_path / "ld.html"
     path.write_text(page, encoding="utf-8")
