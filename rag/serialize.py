@@ -9,7 +9,16 @@ from rag.types import Answer, Chunk, Hit, Passage
 
 
 def _chunk_ref(c: Chunk) -> dict[str, Any]:
-    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title, "start": c.start, "end": c.end}
+    return {
+        "chunk_id": c.chunk_id,
+        "doc_id": c.doc_id,
+        "title": c.title,
+        "published": c.published,
+        "author": c.author,
+        "url": c.url,
+        "start": c.start,
+        "end": c.end,
+    }
 
 
 def hit_to_dict(h: Hit) -> dict[str, Any]:

@@ -29,6 +29,10 @@ class Document:
     ``text`` is the extracted text that offsets refer to (for .txt/.md the file
     content itself; for .html/.pdf the extracted text layer). ``doc_id`` is the
     file name, which is what citations name.
+
+    ``title`` is the file's own title when it has one (front matter, HTML meta, a heading line),
+    else its first sentence. ``published`` (ISO ``YYYY-MM-DD``), ``author`` and ``url`` are
+    only what the file states (rag/ingest/meta.py); a field the file does not hold is ``None``.
     """
 
     doc_id: str
@@ -36,13 +40,17 @@ class Document:
     path: str
     text: str
     content_hash: str
+    published: str | None = None
+    author: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
 class Chunk:
     """A run of whole sentences from one document.
 
-    Invariant: ``document.text[start:end] == text``.
+    Invariant: ``document.text[start:end] == text``. ``title``, ``published``, ``author`` and
+    ``url`` repeat the document's, so a hit or citation names its article without a lookup.
     """
 
     chunk_id: str
@@ -52,6 +60,9 @@ class Chunk:
     end: int
     text: str
     n_tokens: int
+    published: str | None = None
+    author: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,23 @@ class Citation:
     start: int
     end: int
     quote: str
+    published: str | None = None  # the article's metadata, as on `Document`
+    author: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which articles retrieval may draw from; every condition given must hold.
+
+    ``docs``: document ids (empty: any). ``since`` / ``until``: ISO dates ``YYYY-MM-DD``,
+    inclusive, compared with ``Document.published``; a document without a date never
+    matches a date condition. Built and checked by `rag.retrieval.filters.make_filter`.
+    """
+
+    docs: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,7 @@ class Answerer:
             history=kwargs.get("history", ()),
             lang=kwargs.get("lang"),
             settings=kwargs["settings"],
+            where=kwargs.get("where"),
         )
         hit = self.cache.get(key)
         if hit is not None:

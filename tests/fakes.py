@@ -126,7 +126,10 @@ def paragraphs(d: Document) -> list[Chunk]:
     out, pos = [], 0
     for n, line in enumerate(d.text.split("\n")):
         if line.strip():
-            out.append(Chunk(f"{d.doc_id}#{n}", d.doc_id, d.title, pos, pos + len(line), line, len(line.split())))
+            meta = {"published": d.published, "author": d.author, "url": d.url}
+            out.append(
+                Chunk(f"{d.doc_id}#{n}", d.doc_id, d.title, pos, pos + len(line), line, len(line.split()), **meta)
+            )
         pos += len(line) + 1
     return out
 

@@ -2,7 +2,7 @@
 
 Keyed by everything that decides an answer: the index version (so adding or removing a document
 invalidates every entry at once), the answer model, the question with its whitespace normalised,
-the conversation so far, the language override and the answer settings. Least recently used
+the conversation so far, the language override, the answer settings and the document filter. Least recently used
 entries go first; ``max_entries=0`` turns the cache off.
 """
 
@@ -25,9 +25,10 @@ def cache_key(
     history: Sequence[dict[str, str]],
     lang: str | None,
     settings: Hashable,
+    where: Hashable = None,
 ) -> Key:
     turns = tuple((t.get("role", ""), " ".join(t.get("content", "").split())) for t in history)
-    return (index_version, model_id, " ".join(question.split()), turns, lang, settings)
+    return (index_version, model_id, " ".join(question.split()), turns, lang, settings, where)
 
 
 class AnswerCache:

@@ -19,7 +19,7 @@ from rag.ground.claims import stems
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
-from rag.types import Answer, Hit, Passage
+from rag.types import Answer, Filter, Hit, Passage
 
 MAX_QUESTION_CHARS = 2000
 
@@ -148,6 +148,7 @@ def answer(
     settings: AnswerSettings = AnswerSettings(),
     history: Sequence[Message] = (),
     lang: str | None = None,
+    where: Filter | None = None,
     on_token: Callable[[str], None] | None = None,
     on_rewrite: Callable[[str], None] | None = None,
 ) -> Answer:
@@ -157,7 +158,7 @@ def answer(
     threshold, is the refusal without generating. Then the answer is generated and checked sentence
     by sentence: ``on_token`` receives each sentence once it passed its check (and ``""`` after every
     generated token, so a consumer can stop generation by raising), never an unchecked claim. The
-    pieces joined are the returned Answer's text.
+    pieces joined are the returned Answer's text. ``where`` limits the passages to some articles.
     """
     started = time.perf_counter()
     question = question.strip()
@@ -174,7 +175,7 @@ def answer(
             on_rewrite(standalone)
     run.rewritten = standalone if standalone != question else None
     t = time.perf_counter()
-    hits = retriever.search(standalone, settings.k)
+    hits = retriever.search(standalone, settings.k, where=where)
     run.timings["retrieve"] = time.perf_counter() - t
     if not is_relevant(hits, settings):
         return run.refusal(emit)

@@ -19,7 +19,7 @@ from rag.cli.models import models_app
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 from rag.models import fetch
-from rag.types import Answer
+from rag.types import Answer, Filter
 
 
 class _ErrorMappingGroup(TyperGroup):
@@ -77,6 +77,26 @@ def _root(
 
 
 # ----------------------------------------------------------------------------- index & search
+
+# The filter options of `search` and `ask`.
+DocOption = Annotated[
+    list[str] | None,
+    typer.Option("--doc", help="Only this document id (repeatable); `rag index --stats` lists them."),
+]
+SinceOption = Annotated[str | None, typer.Option(help="Only articles published on or after this date (YYYY-MM-DD).")]
+UntilOption = Annotated[str | None, typer.Option(help="Only articles published on or before this date (YYYY-MM-DD).")]
+
+
+def _where(docs: list[str] | None, since: str | None, until: str | None) -> Filter | None:
+    from rag.retrieval.filters import make_filter
+
+    return make_filter(docs, since, until)
+
+
+def _byline(title: str, author: str | None, published: str | None) -> str:
+    """ "Title — Author, 2025-01-28": the article as a citation names it (only what the file states)."""
+    meta = ", ".join(v for v in (author, published) if v)
+    return f"{title[:70]} — {meta}" if meta else title[:70]
 
 
 @app.command("index")
@@ -137,17 +157,23 @@ def search_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Stable machine-readable output.")] = False,
     dense: Annotated[bool, typer.Option(help="Use the dense side.")] = True,
     keyword: Annotated[bool, typer.Option(help="Use the keyword side.")] = True,
+    doc: DocOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
-    """Show the ranked passages for a question: article, span, score of each side, fused rank."""
+    """Show the ranked passages for a question: article, span, score of each side, fused rank.
+
+    --doc, --since and --until search only those articles (k passages when they hold k)."""
     from rag import wiring
     from rag.errors import InputError
     from rag.serialize import hit_to_dict
 
     if not question.strip():
         raise InputError("the question is empty; pass a question in German or English")
+    where = _where(doc, since, until)
     settings = settings_of(ctx).model_copy(update={"dense": dense, "keyword": keyword})
     retriever = wiring.open_retriever(settings)
-    hits = retriever.search(question, k)
+    hits = retriever.search(question, k, where=where)
     if as_json:
         out = {"question": question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
@@ -158,6 +184,7 @@ def search_cmd(
         typer.echo(
             f"[{h.rank}] {h.chunk.doc_id} {h.chunk.start}-{h.chunk.end}  rrf {h.score:.4f}  {dense_part}  {kw_part}"
         )
+        typer.echo("    " + _byline(h.chunk.title, h.chunk.author, h.chunk.published))
         if h.duplicates:
             typer.echo("    also in: " + ", ".join(f"{d.doc_id} {d.start}-{d.end}" for d in h.duplicates))
         typer.echo("    " + h.chunk.text[:300].replace("\n", " ") + ("…" if len(h.chunk.text) > 300 else ""))
@@ -168,7 +195,9 @@ def search_cmd(
 
 def _print_sources(answer: Answer) -> None:
     for c in answer.citations:
-        typer.echo(f"  [{c.number}] {c.title[:70]} ({c.doc_id}, chars {c.start}-{c.end})")
+        typer.echo(f"  [{c.number}] {_byline(c.title, c.author, c.published)} ({c.doc_id}, chars {c.start}-{c.end})")
+        if c.url:
+            typer.echo(f"      {c.url}")
         typer.echo(f"      \u201e{c.quote}\u201c")
     for conflict in answer.conflicts:
         typer.echo(f"  ! the articles disagree: {conflict}")
@@ -205,17 +234,26 @@ def ask_cmd(
     k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=20, help="Passages given to the model.")] = None,
     model: Annotated[str | None, typer.Option(help="Answer model, e.g. qwen2.5-coder-0.5b.")] = None,
     lang: Annotated[str | None, typer.Option(help="Answer language (de|en); default: the question's.")] = None,
+    doc: DocOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
-    """Answer a question from the articles, streaming, then list the cited sources."""
+    """Answer a question from the articles, streaming, then list the cited sources.
+
+    --doc, --since and --until answer from those articles only."""
     from rag import wiring
     from rag.serialize import answer_to_dict
 
+    where = _where(doc, since, until)  # a bad date fails before the models load
     settings = answer_settings(ctx, model, k, lang)
     answerer = wiring.answerer(settings)
+    if where is not None:
+        answerer.retriever.rows_for(where)  # and a filter that allows nothing before the first token
     if as_json:
-        typer.echo(json.dumps(answer_to_dict(answerer(question, lang=lang)), ensure_ascii=False, indent=2))
+        result = answerer(question, lang=lang, where=where)
+        typer.echo(json.dumps(answer_to_dict(result), ensure_ascii=False, indent=2))
         return
-    _show(answerer(question, lang=lang, on_token=_emit))
+    _show(answerer(question, lang=lang, where=where, on_token=_emit))
 
 
 @app.command("chat")

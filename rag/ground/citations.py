@@ -185,7 +185,10 @@ def _citation(number: int, chunk: Chunk, claims: Sequence[str], text: str, offse
     # A passage cited by several sentences is quoted where it backs one of them best.
     scored = [_scored_quote(claim, text, lang) for claim in claims]
     _, start, end = max(scored, key=lambda s: s[0])
-    return Citation(number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end])
+    return Citation(
+        number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end],
+        published=chunk.published, author=chunk.author, url=chunk.url,
+    )  # fmt: skip
 
 
 def resolve_uses(

@@ -97,6 +97,9 @@ def chunk_document(
                     end=end,
                     text=text,
                     n_tokens=count_tokens(text),
+                    published=doc.published,
+                    author=doc.author,
+                    url=doc.url,
                 )
             )
     return chunks

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from rag.ingest.meta import split_front_matter
 from rag.lexicon import MONTHS, alternation
 from rag.types import Span
 
@@ -110,11 +111,14 @@ def clean(text: str) -> list[Span]:
     Each span is one kept line with surrounding whitespace excluded, so
     ``text[span.start:span.end]`` is exactly the kept content.
 
+    Markdown front matter (the metadata block at the top) is no article text either.
+
     >>> text = "by Silke Mayr\\n0 comments\\nDeepSeek nutzte 2.048 GPUs.\\n-\\nMEHR"
     >>> [text[s.start:s.end] for s in clean(text)]
     ['DeepSeek nutzte 2.048 GPUs.']
     """
-    lines = _line_spans(text)
+    _, body = split_front_matter(text)
+    lines = [span for span in _line_spans(text) if span.start >= body]
     contents = [text[s.start : s.end] for s in lines]
     keep = [not _is_boilerplate_line(line) for line in contents]
     keep = _drop_call_to_action_blocks(contents, keep)

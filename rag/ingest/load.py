@@ -2,7 +2,8 @@
 
 ``Document.text`` is what every later offset refers to: for .txt/.md the decoded file
 unchanged, for .html the visible article text (selectolax), for .pdf the text layer
-(pypdf). A file that cannot be read as an article raises ``DocumentError`` naming
+(pypdf). Title, date, author and URL come from what the file states (rag/ingest/meta.py).
+A file that cannot be read as an article raises ``DocumentError`` naming
 the file and the reason; ``load_documents`` collects those as skipped entries so
 one bad file never stops the rest.
 """
@@ -21,9 +22,11 @@ from selectolax.lexbor import LexborHTMLParser
 
 from rag.errors import DocumentError
 from rag.ingest.chunk import split_sentences
+from rag.ingest.meta import Metadata, front_matter_metadata, html_metadata, split_front_matter, text_metadata
 from rag.types import Document
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
@@ -78,20 +81,30 @@ def _read_document(path: Path) -> Document:
         raise DocumentError(f"cannot read file ({exc.strerror or exc})") from exc
     if not data.strip():
         raise DocumentError("file is empty (or whitespace only)")
+    meta, body = Metadata(), 0  # body: where the article begins after Markdown front matter
     if suffix in PDF_SUFFIXES:
         text = _pdf_text(data)
     elif suffix in HTML_SUFFIXES:
-        text = _html_text(_decode(data))
+        tree = LexborHTMLParser(_decode(data))
+        meta = html_metadata(tree)  # before the text: <head> and <header> are removed for it
+        text = _html_text(tree)
     else:
         text = _decode(data)
-    if not text.strip():
+        if suffix in MARKDOWN_SUFFIXES:
+            front, body = split_front_matter(text)
+            meta = front_matter_metadata(front)
+    if not text[body:].strip():
         raise DocumentError("no text in file (empty, whitespace only or nothing visible)")
+    meta = meta.fill(text_metadata(text[body:]))
     return Document(
         doc_id=path.name,
-        title=derive_title(text),
+        title=meta.title or derive_title(text[body:]),
         path=str(path),
         text=text,
         content_hash=hashlib.sha256(data).hexdigest(),
+        published=meta.published,
+        author=meta.author,
+        url=meta.url,
     )
 
 
@@ -200,7 +213,7 @@ def _check_not_binary(text: str) -> str:
     return text
 
 
-def _html_text(html: str) -> str:
+def _html_text(html: str | LexborHTMLParser) -> str:
     """Visible text of the page's article: the longest <article>, else <main>, else <body>.
 
     Headings, paragraphs and list items become lines; whitespace inside a line is
@@ -209,7 +222,7 @@ def _html_text(html: str) -> str:
     >>> _html_text("<nav>Menü</nav><article><h1>Titel</h1><p>Ein <b>Satz</b>.</p></article>")
     'Titel\\nEin Satz.'
     """
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(html) if isinstance(html, str) else html
     # Innermost first, so no node is removed after an ancestor already took it away.
     for node in reversed(tree.css(_INVISIBLE_TAGS)):
         node.decompose()

@@ -104,8 +104,8 @@ class KeywordIndex:
 
         return cls(bm25s.BM25.load(str(folder)), size)
 
-    def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
-        """Top ``k`` ``(row, score)`` pairs with a positive score, best first."""
+    def search(self, query_tokens: list[str], k: int, rows: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` ``(row, score)`` pairs with a positive score, best first; only ``rows`` when given."""
         if self.size == 0:
             return []
         vocab = self._retriever.vocab_dict  # type: ignore[attr-defined]
@@ -113,5 +113,9 @@ class KeywordIndex:
         if not known:
             return []
         scores = np.asarray(self._retriever.get_scores(known))  # type: ignore[attr-defined]
+        if rows is not None:
+            allowed = np.zeros(self.size, dtype=bool)
+            allowed[rows] = True
+            scores = np.where(allowed, scores, 0.0)
         top = np.argsort(-scores, kind="stable")[: min(k, self.size)]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]

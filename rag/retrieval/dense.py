@@ -68,6 +68,42 @@ def build_dense(
     return index, info
 
 
+def search(index: Any, queries: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search``, restricted to the ids in ``rows`` when given (a FAISS ID selector).
+
+    The selector is applied inside the search, so the top ``k`` among those ids come back, as many
+    as there are: exact search sees every id; IVF search probes every list when its usual lists
+    held fewer than ``k`` of them. HNSW follows graph links through other ids and may return fewer
+    when ``rows`` is a small share of the index. Missing results have id -1.
+    """
+    if rows is None:
+        return index.search(queries, k)
+    import faiss
+
+    selector = faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64))
+    wanted = min(k, len(rows))
+    if isinstance(index, faiss.IndexIVF):
+        found = index.search(queries, k, params=_params(faiss, "SearchParametersIVF", selector, nprobe=index.nprobe))
+        if index.nprobe < index.nlist and int((found[1] >= 0).sum(axis=1).min(initial=wanted)) < wanted:
+            found = index.search(queries, k, params=_params(faiss, "SearchParametersIVF", selector, nprobe=index.nlist))
+        return found
+    if isinstance(index, faiss.IndexHNSW):
+        params = _params(faiss, "SearchParametersHNSW", selector, efSearch=max(index.hnsw.efSearch, k))
+    else:
+        params = _params(faiss, "SearchParameters", selector)
+    return index.search(queries, k, params=params)
+
+
+def _params(faiss: Any, kind: str, selector: Any, **values: int) -> Any:
+    """FAISS search parameters of ``kind`` with the ID selector (set as attributes: faiss's type stubs
+    know neither the keyword arguments nor every kind)."""
+    params = getattr(faiss, kind)()
+    params.sel = selector
+    for name, value in values.items():
+        setattr(params, name, value)
+    return params
+
+
 def prepare_for_search(index: Any) -> None:
     """Settings FAISS does not store in the file: split one query's lists over the threads."""
     import faiss

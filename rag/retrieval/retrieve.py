@@ -16,10 +16,13 @@ from typing import Protocol
 import numpy as np
 
 from rag.config import Settings, default
+from rag.errors import InputError
 from rag.models.embed import Embedder
+from rag.retrieval import dense as dense_index
 from rag.retrieval.bm25 import tokenize_query
+from rag.retrieval.filters import describe, matching_documents
 from rag.retrieval.store import LoadedIndex
-from rag.types import Hit, Passage
+from rag.types import Filter, Hit, Passage
 
 
 @dataclass(frozen=True)
@@ -107,27 +110,44 @@ class Retriever:
 
     def use_index(self, index: LoadedIndex) -> None:
         """Switch to another index version (after documents were added or removed)."""
+        rows: dict[str, list[int]] = {}
+        for i, c in enumerate(index.chunks):
+            rows.setdefault(c.doc_id, []).append(i)
         self._rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self._doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
         self.index = index
 
-    def search(self, question: str, k: int | None = None) -> list[Hit]:
+    def rows_for(self, where: Filter) -> np.ndarray:
+        """Index rows (FAISS ids, BM25 rows) of the chunks ``where`` allows, sorted.
+
+        InputError (naming the filter) when it names an unknown document or allows none with chunks.
+        """
+        docs = [d for d in matching_documents(self.index.documents, where) if d in self._doc_rows]
+        if not docs:
+            raise InputError(f"the documents the filter allows have no indexed passages ({describe(where)})")
+        return np.sort(np.concatenate([self._doc_rows[d] for d in docs]))
+
+    def search(self, question: str, k: int | None = None, *, where: Filter | None = None) -> list[Hit]:
+        """The top ``k`` hits; with ``where``, only from the documents it allows (restricted inside both
+        searches, so ``k`` hits come back when those documents hold ``k`` passages)."""
         s = self.settings
         k = k or s.k
         timings: dict[str, float] = {}
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
-        n = min(s.candidates, len(self.index.chunks))
+        rows = None if where is None else self.rows_for(where)
+        n = min(s.candidates, len(self.index.chunks) if rows is None else len(rows))
         if s.dense and n:
             t = time.perf_counter()
             query = self.embedder.embed([question], "query")
             timings["embed_query"] = time.perf_counter() - t
             t = time.perf_counter()
-            scores, ids = self.index.dense.search(query, n)
+            scores, ids = dense_index.search(self.index.dense, query, n, rows)
             dense = [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0], strict=True) if i >= 0]
             timings["dense_search"] = time.perf_counter() - t
         if s.keyword and n:
             t = time.perf_counter()
-            keyword = self.index.keyword.search(tokenize_query(question), n)
+            keyword = self.index.keyword.search(tokenize_query(question), n, rows)
             if keyword:
                 floor = s.keyword_min_relative * keyword[0][1]
                 keyword = [(i, sc) for i, sc in keyword if sc >= floor]

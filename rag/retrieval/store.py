@@ -44,6 +44,10 @@ from rag.retrieval.files import IndexLock, check_files, describe_files, write_js
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 1
+# Version of the article metadata extraction (rag/ingest/meta.py). Part of the chunker settings: an
+# index built before it (no dates, authors, URLs) still loads with those fields None, and the next
+# `rag index` chunks and embeds every document again (a title from front matter or HTML changes vectors).
+METADATA_VERSION = 1
 _POINTER = "CURRENT"
 _KEEP_VERSIONS = 2  # the live one and its predecessor, for readers that just read the pointer
 
@@ -67,6 +71,7 @@ class IndexConfig:
             "chunk_tokens": self.chunk_tokens,
             "overlap_sentences": self.overlap_sentences,
             "embed_titles": self.embed_titles,
+            "metadata": METADATA_VERSION,
         }
 
 
@@ -176,7 +181,17 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
     try:
         docs = {row["doc_id"]: row for row in _read_jsonl(docs_file)}
         documents = {
-            d: Document(doc_id=d, title=r["title"], path=r["path"], text=r["text"], content_hash=r["content_hash"])
+            d: Document(
+                doc_id=d,
+                title=r["title"],
+                path=r["path"],
+                text=r["text"],
+                content_hash=r["content_hash"],
+                # None in an index built before metadata was extracted
+                published=r.get("published"),
+                author=r.get("author"),
+                url=r.get("url"),
+            )
             for d, r in docs.items()
         }
         langs = {d: str(r["lang"]) for d, r in docs.items()}
@@ -280,7 +295,16 @@ def _write_files(
         "chunker": config.chunker(),
         "faiss": dense_info,
         "documents": {
-            d: {"content_hash": doc.content_hash, "title": doc.title, "path": doc.path, "lang": langs[d], **per_doc[d]}
+            d: {
+                "content_hash": doc.content_hash,
+                "title": doc.title,
+                "published": doc.published,
+                "author": doc.author,
+                "url": doc.url,
+                "path": doc.path,
+                "lang": langs[d],
+                **per_doc[d],
+            }
             for d, doc in sorted(documents.items())
         },
         "counts": {"documents": len(documents), "chunks": len(chunks), "tokens": sum(c.n_tokens for c in chunks)},

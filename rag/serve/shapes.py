@@ -1,16 +1,38 @@
-"""What leaves the service besides answers: the one error shape, and server-sent event frames (sse-starlette)."""
+"""Shapes shared by the routes: the request fields of the document filter, the one error shape, and
+server-sent event frames (sse-starlette)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sse_starlette import ServerSentEvent
 from starlette.responses import JSONResponse
 
+from rag.retrieval.filters import MAX_DOCS, make_filter
+from rag.types import Filter
+
 # Frames end in "\n\n" (sse-starlette's default is "\r\n"): what clients and the web page have always read.
 SSE_SEP = "\n"
+
+
+class FilterFields(BaseModel):
+    """Request fields that limit retrieval to some articles (on /v1/ask, /v1/search, /v1/chat/completions)."""
+
+    docs: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        default=None, max_length=MAX_DOCS, description="Only these document ids (GET /v1/documents lists them)."
+    )
+    since: str | None = Field(
+        default=None, max_length=40, description="Only articles published on or after this date (YYYY-MM-DD)."
+    )
+    until: str | None = Field(
+        default=None, max_length=40, description="Only articles published on or before this date (YYYY-MM-DD)."
+    )
+
+    def where(self) -> Filter | None:
+        """The checked filter (InputError, 400, for a bad date); None when no field restricts anything."""
+        return make_filter(self.docs, self.since, self.until)
 
 
 class ErrorDetail(BaseModel):

@@ -13,7 +13,7 @@ from sse_starlette import ServerSentEvent
 from rag.answer.pipeline import MAX_QUESTION_CHARS
 from rag.serialize import answer_to_dict
 from rag.serve.deps import Ready, answer_once, stream_events
-from rag.serve.shapes import error_body, sse
+from rag.serve.shapes import FilterFields, error_body, sse
 
 router = APIRouter()
 
@@ -23,7 +23,7 @@ class Turn(BaseModel):
     content: str = Field(max_length=8000)
 
 
-class AskRequest(BaseModel):
+class AskRequest(FilterFields):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     history: list[Turn] = Field(default_factory=list, max_length=20)
     k: int | None = Field(default=None, ge=1, le=20)
@@ -42,7 +42,10 @@ def _frames(kind: str, value: Any) -> Iterator[ServerSentEvent]:
 
 @router.post("/v1/ask")
 async def ask(body: AskRequest, request: Request, answerer: Ready) -> Response:
-    kw: dict[str, Any] = {"lang": body.lang, "history": [t.model_dump() for t in body.history]}
+    where = body.where()
+    if where is not None:
+        answerer.retriever.rows_for(where)  # a filter that allows nothing is a 400 now, not an error event later
+    kw: dict[str, Any] = {"lang": body.lang, "history": [t.model_dump() for t in body.history], "where": where}
     if body.k is not None:
         kw["settings"] = answerer.settings.with_passages(body.k)
     if body.stream:

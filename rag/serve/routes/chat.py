@@ -25,7 +25,7 @@ from rag.errors import InputError, UnknownModel
 from rag.models.generate import GenerationSettings
 from rag.serialize import answer_to_dict
 from rag.serve.deps import Ready, answer_once, stream_events
-from rag.serve.shapes import DONE, error_body, sse
+from rag.serve.shapes import DONE, FilterFields, error_body, sse
 from rag.types import Answer
 
 router = APIRouter()
@@ -56,7 +56,9 @@ class ChatMessage(BaseModel):
         return self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content)
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(FilterFields):
+    """OpenAI's request; ``docs``, ``since`` and ``until`` (`FilterFields`) are this service's extension fields."""
+
     messages: list[ChatMessage] = Field(min_length=1, max_length=40)
     model: str | None = Field(default=None, max_length=200)
     stream: bool = False
@@ -96,7 +98,10 @@ async def chat(body: ChatRequest, request: Request, answerer: Ready) -> Response
         max_tokens=body.max_tokens or base.generation.max_tokens,
         temperature=base.generation.temperature if body.temperature is None else body.temperature,
     )
-    kw: dict[str, Any] = {"history": history, "settings": replace(base, generation=generation)}
+    where = body.where()
+    if where is not None:
+        answerer.retriever.rows_for(where)  # a filter that allows nothing is a 400 now, not an error event later
+    kw: dict[str, Any] = {"history": history, "settings": replace(base, generation=generation), "where": where}
     model = settings.answer_model_id
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if not body.stream:

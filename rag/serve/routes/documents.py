@@ -27,7 +27,13 @@ async def documents(answerer: Ready) -> dict[str, Any]:
     info = answerer.retriever.index.manifest["documents"]
     return {
         "documents": [
-            {"doc_id": d, **{k: info[d][k] for k in ("title", "chunks", "tokens", "lang")}} for d in sorted(info)
+            {
+                "doc_id": d,
+                **{k: info[d][k] for k in ("title", "chunks", "tokens", "lang")},
+                # absent from a manifest written before metadata was extracted
+                **{k: info[d].get(k) for k in ("published", "author", "url")},
+            }
+            for d in sorted(info)
         ]
     }
 
@@ -37,7 +43,14 @@ async def document(doc_id: str, answerer: Ready) -> dict[str, Any]:
     doc = answerer.retriever.index.documents.get(doc_id)
     if doc is None:
         raise _not_found(doc_id)
-    return {"doc_id": doc.doc_id, "title": doc.title, "text": doc.text}
+    return {
+        "doc_id": doc.doc_id,
+        "title": doc.title,
+        "published": doc.published,
+        "author": doc.author,
+        "url": doc.url,
+        "text": doc.text,
+    }
 
 
 @router.post("/v1/documents", status_code=201)

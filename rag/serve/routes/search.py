@@ -7,18 +7,19 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from rag.answer.pipeline import MAX_QUESTION_CHARS
 from rag.errors import InputError
 from rag.serialize import hit_to_dict
 from rag.serve.deps import Ready
+from rag.serve.shapes import FilterFields
 
 router = APIRouter()
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(FilterFields):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int | None = Field(default=None, ge=1, le=50)
     dense: bool = True
@@ -36,7 +37,8 @@ async def search(body: SearchRequest, answerer: Ready) -> dict[str, Any]:
         raise InputError("the question is empty; pass a question in German or English")
     if not (body.dense or body.keyword):
         raise InputError("dense and keyword are both off; keep at least one side of the search")
+    where = body.where()
     retriever = copy.copy(answerer.retriever)
     retriever.settings = replace(retriever.settings, dense=body.dense, keyword=body.keyword)
-    hits = await run_in_threadpool(retriever.search, body.question, body.k)
+    hits = await run_in_threadpool(lambda: retriever.search(body.question, body.k, where=where))
     return {"question": body.question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
