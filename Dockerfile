@@ -23,7 +23,9 @@ COPY rag/ rag/
 # The torch CPU build: with the PyTorch CPU index in pip's config, torch==2.13.0 stays a CPU wheel.
 # Where the PyTorch index is not reachable, pass your own: --build-arg PIP_EXTRA_INDEX_URL=...
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-# A CA bundle for pip where a proxy re-signs TLS (mount it with the build's -v and name it here).
+# Where pip finds packages and trusts TLS, for builds without the PyTorch index (docs/deploy.md): a folder
+# of wheels (PIP_FIND_LINKS, mounted with the build's -v) and a CA bundle where a proxy re-signs TLS.
+ARG PIP_FIND_LINKS
 ARG PIP_CERT
 RUN make install VENV=/opt/venv PYTHON=python3.11 EXTRAS=
 ARG FETCH_MODELS=1

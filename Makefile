@@ -32,7 +32,7 @@ INSTALLED := $(VENV)/.installed-$(shell { cat pyproject.toml; echo '$(EXTRAS) $(
 CACHE      := $(or $(RAG_CACHE_DIR),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/rag),$(HOME)/.cache/rag)
 WHEELS     := $(CACHE)/wheels/$(subst ==,-,$(LLAMA))-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: help install models index run browser test test-fast ci-fresh lint bench clean-venv
+.PHONY: help install models index run browser test test-fast ci-fresh lint bench clean-venv image image-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -109,3 +109,29 @@ bench: index ## benchmarks (bench/README.md): retrieval, FAISS (quick), ingestio
 
 clean-venv: ## remove the virtualenv (models and pip cache stay)
 	rm -rf $(VENV)
+
+# The image without a registry (docs/deploy.md): Debian's debootstrap makes a bookworm base from Debian's
+# packages and podman imports it; `podman build --isolation chroot` runs the Dockerfile on it (this
+# sandbox refuses the OCI runtime). pip gets the host's wheel folder and package indexes read-only, the
+# compiled llama.cpp wheel cache, and the host's CA bundle; the models are mounted at run time.
+IMAGE      ?= localhost/rag:latest
+BASE_IMAGE ?= localhost/debian-bookworm:base
+PIP_FIND   := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+PIP_EXTRA  := $(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null)
+HOST_CA    := $(wildcard /etc/ssl/certs/ca-certificates.crt)
+PIP_MOUNTS := $(foreach u,$(PIP_FIND) $(patsubst file://%/simple,%,$(PIP_EXTRA)),-v $(u):$(u):ro)
+image: ## build the Docker image with podman on a debootstrapped Debian base (no registry needed)
+	@command -v podman >/dev/null && command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah debootstrap; }
+	@podman image exists $(BASE_IMAGE) || { root=$$(mktemp -d) && echo ">> debootstrap bookworm into $$root" && \
+	  debootstrap --variant=minbase bookworm "$$root" http://deb.debian.org/debian >/dev/null && \
+	  tar -C "$$root" -c . | podman import - $(BASE_IMAGE); status=$$?; rm -rf "$$root"; exit $$status; }
+	@mkdir -p $(CACHE)/wheels
+	podman build --isolation chroot --build-arg BASE=$(BASE_IMAGE) --build-arg FETCH_MODELS=0 \
+	  $(if $(PIP_FIND),--build-arg PIP_FIND_LINKS="$(PIP_FIND)") \
+	  $(if $(PIP_EXTRA),--build-arg PIP_EXTRA_INDEX_URL="$(PIP_EXTRA)") $(PIP_MOUNTS) \
+	  $(if $(HOST_CA),--build-arg PIP_CERT=/etc/host-ca.crt -v $(HOST_CA):/etc/host-ca.crt:ro) \
+	  -v $(CACHE)/wheels:/root/.cache/rag/wheels -t $(IMAGE) .
+
+image-check: ## run the image: index its corpus, serve, get /health 200 and one cited answer
+	bash .ci/image-check $(IMAGE) $(CACHE)/models
