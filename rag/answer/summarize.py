@@ -354,7 +354,7 @@ class _Run:
         usage = self.generator.last_usage
         self._count(usage)
         self.timings["generation"] = done - gen_started
-        decode = done - self.started - self.timings.get("first_token", done - self.started)
+        decode = self.timings["decode"] = done - self.started - self.timings.get("first_token", done - self.started)
         self.timings["total"] = done - self.started
         return self.answer(checker.grounding(), passages, usage, decode)
 
