@@ -60,6 +60,8 @@ def _request(client: TestClient, method: str, path: str, header: str | None) -> 
         kw["json"] = {"messages": [{"role": "user", "content": "How many GPUs did DeepSeek use?"}]}
     elif path == "/v1/search":
         kw["json"] = {"question": "Wie viele GPUs nutzte DeepSeek?"}
+    elif path == "/v1/summarize":
+        kw["json"] = {"doc_id": "a.txt"}
     elif path == "/v1/documents" and method == "POST":
         kw["files"] = {"file": ("new.txt", b"Die Firma baute 12 Chips.", "text/plain")}
     return client.request(method, path, **kw)

@@ -16,6 +16,7 @@ from rag.cli.common import answer_settings, settings_of
 from rag.cli.config import config_app
 from rag.cli.eval import eval_app
 from rag.cli.models import models_app
+from rag.cli.summarize import summarize_cmd
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 from rag.models import fetch
@@ -51,6 +52,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(config_app, name="config")
+app.command("summarize")(summarize_cmd)
 
 
 def _print_version(value: bool) -> None:

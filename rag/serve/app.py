@@ -32,6 +32,7 @@ from rag.serve.guard import Guard, PayloadTooLarge
 from rag.serve.logs import RequestLog
 from rag.serve.metrics import Metrics
 from rag.serve.routes import ask, chat, documents, search, system
+from rag.serve.routes.summarize import router as summarize_router
 from rag.serve.shapes import ERROR_RESPONSES, error_response
 from rag.serve.uploads import recover_uploads
 from rag.wiring import Answerer
@@ -105,6 +106,7 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
     _install_error_handlers(app)
     for router in (system.router, ask.router, chat.router, search.router, documents.router):
         app.include_router(router)
+    app.include_router(summarize_router)
     return app
 
 
