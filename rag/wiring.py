@@ -24,7 +24,7 @@ from rag.models import fetch, gguf
 from rag.models.embed import Embedder, load_embedder
 from rag.models.generate import Generator, LlamaCppGenerator, OpenAIServerGenerator
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
-from rag.retrieval.store import IndexConfig, LoadedIndex, UpdateReport, load_index, update_index
+from rag.retrieval.store import IndexConfig, LoadedIndex, UpdateReport, check_backend, load_index, update_index
 from rag.types import Answer, Chunk, Document
 
 
@@ -38,6 +38,7 @@ def index_config(settings: Settings) -> IndexConfig:
         overlap_sentences=settings.chunk_overlap_sentences,
         faiss_type=settings.faiss_type,
         exact_below=settings.faiss_exact_below,
+        embed_backend=settings.embed_backend,
     )
 
 
@@ -54,6 +55,8 @@ def embedder(settings: Settings) -> Embedder:
     return load_embedder(
         settings.models_path,
         settings.embedding_model,
+        backend=settings.embed_backend,
+        cache_dir=settings.cache_dir,
         threads=settings.threads,
         batch_size=settings.embed_batch_size,
         dtype=settings.embed_dtype,
@@ -111,7 +114,10 @@ def index_documents(
 
 
 def open_index(settings: Settings) -> LoadedIndex:
-    return load_index(settings.index_dir, index_config(settings))
+    """The live index, refused when its vectors came from another embedding backend than queries would."""
+    index = load_index(settings.index_dir, index_config(settings))
+    check_backend(index.manifest, settings.embed_backend, index.path)
+    return index
 
 
 def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) -> Retriever:
