@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         default="bfloat16",
         description="Weights of the torch embedding backend: bfloat16 (1.5x faster on CPU, cosine 0.9999) or float32.",
     )
+    watch_debounce_ms: int = Field(
+        default=1000,
+        ge=50,
+        le=60_000,
+        description="`rag index --watch`: re-index once no file has changed for this many milliseconds.",
+    )
     n_ctx: int = Field(default=2048, ge=256, le=32768, description="llama.cpp context size in tokens.")
     n_gpu_layers: int = Field(
         default=0,
