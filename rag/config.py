@@ -96,6 +96,16 @@ class Settings(BaseSettings):
             "RAG_ANSWER_MODEL; checked at start: the file exists, is GGUF, has a template and loads."
         ),
     )
+    embed_backend: Literal["onnx-int8", "torch"] = Field(
+        default="torch",
+        description=(
+            "Embedding runtime: `torch` (sentence-transformers, float weights in RAG_EMBED_DTYPE; the one for "
+            "RAG_EMBED_DEVICE=cuda; the default the answer figures were measured with) or `onnx-int8` (ONNX "
+            "Runtime, int8 weights, exported once from the local model into `$RAG_CACHE_DIR/onnx`; ~2x the "
+            "chunks/s of torch bfloat16 on CPU, same recall@5; not yet the default: docs/experiments.md). "
+            "An index is queried with the backend that embedded it; `rag index` re-embeds after a change."
+        ),
+    )
     embed_device: Literal["cpu", "cuda", "auto"] = Field(
         default="cpu",
         description="Where the embedding model runs: `cpu`, `cuda` (fails when no GPU is usable) or `auto`.",
@@ -110,7 +120,14 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=16, ge=1, le=1024, description="Chunks per embedding batch.")
     embed_dtype: Literal["bfloat16", "float32"] = Field(
-        default="bfloat16", description="Embedding weights: bfloat16 (1.5x faster on CPU, cosine 0.9999) or float32."
+        default="bfloat16",
+        description="Weights of the torch embedding backend: bfloat16 (1.5x faster on CPU, cosine 0.9999) or float32.",
+    )
+    watch_debounce_ms: int = Field(
+        default=1000,
+        ge=50,
+        le=60_000,
+        description="`rag index --watch`: re-index once no file has changed for this many milliseconds.",
     )
     n_ctx: int = Field(default=2048, ge=256, le=32768, description="llama.cpp context size in tokens.")
     n_gpu_layers: int = Field(

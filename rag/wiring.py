@@ -7,10 +7,10 @@ classes with explicit inputs, and so tests can pass fakes instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,14 +18,17 @@ from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.pipeline import AnswerSettings, Templates, answer
 from rag.answer.prompt import load_template
 from rag.config import Settings
-from rag.errors import ModelError
+from rag.errors import ModelError, RagError
 from rag.language import LANGUAGES
 from rag.models import fetch, gguf
 from rag.models.embed import Embedder, load_embedder
 from rag.models.generate import Generator, LlamaCppGenerator, OpenAIServerGenerator
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
-from rag.retrieval.store import IndexConfig, LoadedIndex, UpdateReport, load_index, update_index
+from rag.retrieval.store import IndexConfig, LoadedIndex, UpdateReport, check_backend, load_index, update_index
 from rag.types import Answer, Chunk, Document
+
+if TYPE_CHECKING:
+    from rag.ingest.watch import FileChanges
 
 
 def index_config(settings: Settings) -> IndexConfig:
@@ -38,6 +41,7 @@ def index_config(settings: Settings) -> IndexConfig:
         overlap_sentences=settings.chunk_overlap_sentences,
         faiss_type=settings.faiss_type,
         exact_below=settings.faiss_exact_below,
+        embed_backend=settings.embed_backend,
     )
 
 
@@ -54,6 +58,8 @@ def embedder(settings: Settings) -> Embedder:
     return load_embedder(
         settings.models_path,
         settings.embedding_model,
+        backend=settings.embed_backend,
+        cache_dir=settings.cache_dir,
         threads=settings.threads,
         batch_size=settings.embed_batch_size,
         dtype=settings.embed_dtype,
@@ -110,8 +116,53 @@ def index_documents(
     )
 
 
+@dataclass(frozen=True)
+class WatchRun:
+    """One re-index after a batch of file changes: its report, or the typed error that stopped it."""
+
+    changes: FileChanges
+    report: UpdateReport | None
+    skipped: list[tuple[Path, str]]
+    error: RagError | None = None
+
+
+def reindex_on_change(
+    settings: Settings,
+    paths: list[Path],
+    *,
+    loaded_embedder: Embedder,
+    prune: bool = False,
+    progress: bool = False,
+    stop_event: Any = None,
+) -> Iterator[WatchRun]:
+    """`rag index --watch`: after each debounced batch of changes, the same incremental update again.
+
+    Every path is read again (unchanged documents are recognised by their hash and keep their
+    vectors); a deleted file's document is removed even without ``prune``. A failed run (a
+    document error, another writer's lock, a full disk) is reported and watching goes on.
+    """
+    from rag.ingest.load import load_documents
+    from rag.ingest.watch import watch_documents
+
+    for changes in watch_documents(paths, debounce_ms=settings.watch_debounce_ms, stop_event=stop_event):
+        documents, skipped = load_documents(paths)
+        present = {d.doc_id for d in documents}
+        gone = [p.name for p in changes.deleted if p.name not in present]
+        try:
+            report = index_documents(
+                settings, documents, remove=gone, prune=prune, progress=progress, loaded_embedder=loaded_embedder
+            )
+        except RagError as exc:
+            yield WatchRun(changes, None, skipped, exc)
+            continue
+        yield WatchRun(changes, report, skipped)
+
+
 def open_index(settings: Settings) -> LoadedIndex:
-    return load_index(settings.index_dir, index_config(settings))
+    """The live index, refused when its vectors came from another embedding backend than queries would."""
+    index = load_index(settings.index_dir, index_config(settings))
+    check_backend(index.manifest, settings.embed_backend, index.path)
+    return index
 
 
 def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) -> Retriever:

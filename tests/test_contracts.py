@@ -32,11 +32,25 @@ def _model_path(name: str) -> Any:
         pytest.fail(f"{exc} (the real-model tests need `make models`)", pytrace=False)
 
 
-@pytest.fixture(scope="module", params=["fake", pytest.param("real", marks=pytest.mark.real_models)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "fake",
+        pytest.param("real", marks=pytest.mark.real_models),
+        pytest.param("onnx-int8", marks=pytest.mark.real_models),
+    ],
+)
 def embedder(request: pytest.FixtureRequest) -> Any:
     if request.param == "fake":
         return FakeEmbedder(768)
-    from rag.models.embed import SentenceTransformerEmbedder
+    from rag.models.embed import SentenceTransformerEmbedder, load_embedder
+
+    if request.param == "onnx-int8":
+        settings = Settings()
+        _model_path("embeddinggemma-300m")
+        return load_embedder(
+            settings.models_path, "embeddinggemma-300m", backend="onnx-int8", cache_dir=settings.cache_dir
+        )
 
     return SentenceTransformerEmbedder(_model_path("embeddinggemma-300m"), model_id="embeddinggemma-300m")
 

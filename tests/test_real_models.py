@@ -88,3 +88,27 @@ def test_one_batch_shortcut_gives_the_vectors_encode_gives(real_embedder) -> Non
         full = real_embedder.embed(inputs, kind, progress=True, **extra)
         assert short.shape == full.shape == (2, 768)
         assert float((short * full).sum(1).min()) > 0.9999, kind
+
+
+def test_onnx_int8_backend_stays_close_to_float32_and_ranks_alike(real_embedder) -> None:
+    """The default backend (RAG_EMBED_BACKEND=onnx-int8, the cached export) against torch float32."""
+    from rag.models.embed import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
+
+    settings = Settings()
+    onnx = load_embedder(settings.models_path, "embeddinggemma-300m", backend="onnx-int8", cache_dir=settings.cache_dir)
+    assert isinstance(onnx, OnnxEmbedder) and onnx.dimension == 768
+    passages = [
+        "Nvidia verlor an einem Tag 600 Milliarden Dollar an Börsenwert.",
+        "Der Gründer von DeepSeek heißt Liang Wenfeng.",
+        "DeepSeek trainierte R1 mit nur 2.048 GPUs für rund 5,6 Millionen Dollar.",
+    ]
+    titles = ["Börse", "DeepSeek", "Training"]
+    fp32 = SentenceTransformerEmbedder(
+        _require("embeddinggemma-300m"), model_id="embeddinggemma-300m", threads=2, dtype="float32"
+    )
+    ref, got = fp32.embed(passages, "document", titles=titles), onnx.embed(passages, "document", titles=titles)
+    assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+    assert float((ref * got).sum(1).min()) > 0.95  # int8: ~0.98 on the corpus chunks (docs/experiments.md)
+    for query, expected in [("How much market value did Nvidia lose?", 0), ("Wer gründete DeepSeek?", 1)]:
+        assert int(np.argmax(got @ onnx.embed([query], "query")[0])) == expected, query
+    assert onnx.count_tokens(passages[1]) == fp32.count_tokens(passages[1])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -21,6 +22,9 @@ from rag.config import Settings, load_settings
 from rag.errors import RagError
 from rag.models import fetch
 from rag.types import Answer, Filter
+
+if TYPE_CHECKING:
+    from rag.retrieval.store import UpdateReport
 
 
 class _ErrorMappingGroup(TyperGroup):
@@ -108,6 +112,9 @@ def index_cmd(
     prune: Annotated[bool, typer.Option(help="Remove indexed documents that are no longer among PATHS.")] = False,
     rebuild: Annotated[bool, typer.Option(help="Start over: chunk and embed every document again.")] = False,
     stats: Annotated[bool, typer.Option("--stats", help="Only print statistics of the current index.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Then re-index whenever files change (RAG_WATCH_DEBOUNCE_MS); Ctrl-C stops.")
+    ] = False,
 ) -> None:
     """Add new documents, re-embed changed ones, remove deleted ones (--prune). Nothing changed: nothing done."""
     from rag import wiring
@@ -117,10 +124,32 @@ def index_cmd(
     if stats:
         _print_stats(settings)
         return
-    docs, skipped = load_documents(wiring.corpus_paths(settings, paths))
+    roots = wiring.corpus_paths(settings, paths)
+    docs, skipped = load_documents(roots)
     for path, reason in skipped:
         typer.echo(f"skipped {path}: {reason}", err=True)
-    report = wiring.index_documents(settings, docs, prune=prune, rebuild=rebuild, progress=True)
+    embedder = wiring.embedder(settings) if watch else None  # loaded once for every re-index
+    _echo_report(
+        settings,
+        wiring.index_documents(settings, docs, prune=prune, rebuild=rebuild, progress=True, loaded_embedder=embedder),
+    )
+    if not watch or embedder is None:
+        return
+    typer.echo(f"watching {', '.join(map(str, roots))} (Ctrl-C to stop)")
+    try:
+        for run in wiring.reindex_on_change(settings, roots, loaded_embedder=embedder, prune=prune, progress=True):
+            typer.echo(f"{time.strftime('%H:%M:%S')} {run.changes.describe()}")
+            for path, reason in run.skipped:
+                typer.echo(f"skipped {path}: {reason}", err=True)
+            if run.error is not None:
+                typer.echo(f"error: {run.error}; still watching", err=True)
+            elif run.report is not None:
+                _echo_report(settings, run.report)
+    except KeyboardInterrupt:
+        typer.echo("stopped watching")
+
+
+def _echo_report(settings: Settings, report: UpdateReport) -> None:
     if report.nothing_to_do and report.version is None:
         typer.echo(f"nothing to do: {len(report.unchanged)} documents unchanged, {report.chunks} chunks")
         return

@@ -64,6 +64,7 @@ class IndexConfig:
     faiss_type: str = default("faiss_type")  # auto | flat | hnsw | ivf-sq8 (rag/retrieval/dense.py)
     exact_below: int = default("faiss_exact_below")  # auto: exact search below this many vectors, IVF-SQ8 above
     embed_titles: bool = True  # chunks are embedded as "title: <article title> | text: <chunk>"
+    embed_backend: str = default("embed_backend")  # onnx-int8 | torch: queries must use the same one
 
     def chunker(self) -> dict[str, Any]:
         """Everything that decides which vectors a document gets; a change re-embeds all documents."""
@@ -158,6 +159,21 @@ def check_manifest(manifest: dict[str, Any], config: IndexConfig, path: Path) ->
         raise IndexStateError(
             f"{path} was built with embedding model {emb.get('model')} ({str(emb.get('sha256'))[:12]}), "
             f"configured is {config.embedding_model} ({config.embedding_sha256[:12]}); run `rag index --rebuild`"
+        )
+
+
+def embedded_backend(manifest: dict[str, Any]) -> str:
+    """The embedding backend an index's vectors came from; indexes from before the field were torch's."""
+    return str(manifest.get("embedding", {}).get("backend", "torch"))
+
+
+def check_backend(manifest: dict[str, Any], backend: str, path: Path) -> None:
+    """Refuse to query vectors of one embedding backend with query vectors of another."""
+    built = embedded_backend(manifest)
+    if built != backend:
+        raise IndexStateError(
+            f"{path} was embedded with RAG_EMBED_BACKEND={built}, configured is {backend}; run `rag index` "
+            f"to re-embed it with {backend}, or set RAG_EMBED_BACKEND={built}"
         )
 
 
@@ -291,6 +307,7 @@ def _write_files(
             "model": config.embedding_model,
             "sha256": config.embedding_sha256,
             "dimension": config.dimension,
+            "backend": config.embed_backend,
         },
         "chunker": config.chunker(),
         "faiss": dense_info,
@@ -355,7 +372,10 @@ def update_index(
         rebuild_dense = False
         if not rebuild and current_version(index_dir) is not None:
             old = load_index(index_dir, config)
-            if old.manifest.get("chunker") != config.chunker():
+            if (
+                old.manifest.get("chunker") != config.chunker()
+                or embedded_backend(old.manifest) != config.embed_backend
+            ):
                 old = None  # settings changed: every document is chunked and indexed again
                 rebuild = True
             else:  # another FAISS structure reuses the stored vectors: a new version, no embedding

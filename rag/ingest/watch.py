@@ -1,0 +1,93 @@
+"""File changes under the indexed paths, for `rag index --watch` (watchfiles, debounced).
+
+Only files the loaders read count (`load.SUPPORTED_SUFFIXES`), and, as in `load_documents`,
+nothing hidden: an editor's swap and lock files do not start a re-index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.ingest.load import SUPPORTED_SUFFIXES
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """One debounced batch: files added or modified, and files deleted (or moved away)."""
+
+    changed: tuple[Path, ...]
+    deleted: tuple[Path, ...]
+
+    def describe(self, limit: int = 5) -> str:
+        """One line for the progress output.
+
+        >>> FileChanges((Path("a.txt"),), (Path("/x/b.md"),)).describe()
+        'changed a.txt; deleted b.md'
+        """
+        parts = []
+        for label, paths in (("changed", self.changed), ("deleted", self.deleted)):
+            if paths:
+                names = ", ".join(p.name for p in paths[:limit])
+                more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+                parts.append(f"{label} {names}{more}")
+        return "; ".join(parts)
+
+
+def is_document(path: str | Path, roots: Iterable[Path] = ()) -> bool:
+    """A file `load_documents` would read: a supported suffix, nothing hidden below its watched root.
+
+    >>> root = [Path("/u/.corpus")]
+    >>> [is_document(p, root) for p in ("/u/.corpus/a.txt", "/u/.corpus/.a.txt.swp", "/u/.corpus/.git/x.md")]
+    [True, False, False]
+    >>> is_document("/c/a.py"), is_document("/c/A.HTML")
+    (False, True)
+    """
+    p = Path(path)
+    if p.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return False
+    below = p.parts[-1:]
+    for root in roots:
+        if p.is_relative_to(root):
+            below = p.relative_to(root).parts
+            break
+    return not any(part.startswith(".") for part in below)
+
+
+def sort_changes(raw: Iterable[tuple[Any, str]], roots: Iterable[Path] = ()) -> FileChanges:
+    """watchfiles' ``{(Change, path)}`` as documents to re-read and documents gone.
+
+    The file's state now decides, not the event's kind: an editor that saves by writing a
+    new file and renaming it over the old one reports a deletion of a file that exists.
+    """
+    roots = list(roots)
+    paths = {Path(p) for _, p in raw if is_document(p, roots)}
+    changed = tuple(sorted(p for p in paths if p.is_file()))
+    deleted = tuple(sorted(p for p in paths if not p.exists()))
+    return FileChanges(changed, deleted)
+
+
+def watch_documents(
+    paths: Iterable[Path], *, debounce_ms: int, stop_event: Any = None, force_polling: bool | None = None
+) -> Iterator[FileChanges]:
+    """Batches of document changes under ``paths`` until ``stop_event`` is set or Ctrl-C.
+
+    watchfiles gathers events until none came for ``debounce_ms``, so a copy of many files
+    is one batch. Ctrl-C raises KeyboardInterrupt, for the caller to end on.
+    """
+    import watchfiles
+
+    roots = [p.resolve() for p in paths]
+    for raw in watchfiles.watch(
+        *roots,
+        watch_filter=lambda change, path: is_document(path, roots),
+        debounce=debounce_ms,
+        stop_event=stop_event,
+        force_polling=force_polling,
+        raise_interrupt=True,
+    ):
+        changes = sort_changes(raw, roots)
+        if changes.changed or changes.deleted:
+            yield changes

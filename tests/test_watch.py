@@ -1,0 +1,122 @@
+"""`rag index --watch`: a file written into a watched folder reaches the index (fake embedder)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import A, B, FakeEmbedder
+from typer.testing import CliRunner
+
+from rag.ingest.watch import FileChanges, sort_changes
+
+
+@pytest.fixture
+def watched(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from rag import wiring
+    from rag.ingest.load import load_documents
+
+    monkeypatch.setattr(wiring, "token_counter", lambda s: lambda t: len(t.split()))
+    settings = settings.model_copy(update={"watch_debounce_ms": 100})
+    settings.corpus_dir.mkdir()
+    for d in (A, B):
+        (settings.corpus_dir / d.doc_id).write_text(d.text)
+    wiring.index_documents(settings, load_documents([settings.corpus_dir])[0], loaded_embedder=FakeEmbedder(768))
+    return settings
+
+
+def wait_for(runs: list[Any], count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(runs) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(runs) >= count, f"watch reported {len(runs)} runs, expected {count}"
+
+
+def test_a_written_file_is_indexed_and_a_deleted_one_removed(watched: Any) -> None:
+    from rag import wiring
+
+    stop = threading.Event()
+    runs: list[Any] = []
+
+    def watch() -> None:
+        for run in wiring.reindex_on_change(
+            watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768), stop_event=stop
+        ):
+            runs.append(run)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the watcher is set up
+        (watched.corpus_dir / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
+        (watched.corpus_dir / ".neu.txt.swp").write_text("editor state")  # hidden: ignored
+        wait_for(runs, 1)
+        assert runs[0].error is None and runs[0].report.added == ["neu.txt"]
+        assert [p.name for p in runs[0].changes.changed] == ["neu.txt"]
+        index = wiring.open_index(watched)
+        assert "neu.txt" in index.documents and any(c.doc_id == "neu.txt" for c in index.chunks)
+
+        (watched.corpus_dir / "a.txt").unlink()
+        wait_for(runs, 2)
+        assert runs[1].report.removed == ["a.txt"]  # without --prune: a deleted file's document goes
+        assert sorted(wiring.open_index(watched).documents) == ["b.txt", "neu.txt"]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_a_failed_run_is_reported_and_watching_goes_on(watched: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import wiring
+    from rag.errors import IndexLockedError
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        raise IndexLockedError("index locked by another writer")
+
+    monkeypatch.setattr(wiring, "index_documents", locked)
+    monkeypatch.setattr(
+        "rag.ingest.watch.watch_documents",
+        lambda paths, **kw: iter([FileChanges((watched.corpus_dir / "a.txt",), ()), FileChanges((), ())]),
+    )
+    runs = list(wiring.reindex_on_change(watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768)))
+    assert len(runs) == 2 and all(isinstance(r.error, IndexLockedError) and r.report is None for r in runs)
+
+
+def test_cli_watch_prints_each_run_and_stops_on_ctrl_c(watched: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import wiring
+    from rag.cli.main import app
+    from rag.retrieval.store import UpdateReport
+
+    monkeypatch.setattr(wiring, "embedder", lambda s: FakeEmbedder(768))
+
+    def one_run_then_ctrl_c(settings: Any, paths: list[Path], **kw: Any) -> Any:
+        changes = FileChanges((watched.corpus_dir / "neu.txt",), ())
+        yield wiring.WatchRun(changes, UpdateReport(added=["neu.txt"], chunks=3, embedded_chunks=1, version="v-x"), [])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wiring, "reindex_on_change", one_run_then_ctrl_c)
+    env = {"RAG_INDEX_DIR": str(watched.index_dir), "RAG_CORPUS_DIR": str(watched.corpus_dir)}
+    result = CliRunner().invoke(app, ["index", "--watch"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("nothing to do: 2 documents unchanged")
+    assert lines[1] == f"watching {watched.corpus_dir} (Ctrl-C to stop)"
+    assert lines[2].endswith("changed neu.txt") and lines[3].startswith("indexed: 1 added")
+    assert lines[-1] == "stopped watching"
+
+
+def test_changes_are_sorted_by_what_is_on_disk_now(tmp_path: Path) -> None:
+    from watchfiles import Change
+
+    (tmp_path / "saved.txt").write_text("x")
+    raw = {
+        (Change.deleted, str(tmp_path / "saved.txt")),  # an editor's save by rename: the file is there
+        (Change.deleted, str(tmp_path / "gone.md")),
+        (Change.added, str(tmp_path / "notes.py")),  # not a document
+    }
+    changes = sort_changes(raw, [tmp_path])
+    assert changes == FileChanges((tmp_path / "saved.txt",), (tmp_path / "gone.md",))
+    assert changes.describe() == "changed saved.txt; deleted gone.md"
