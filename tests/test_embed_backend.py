@@ -183,9 +183,9 @@ def test_settings_choose_the_backend(settings: Any, monkeypatch: pytest.MonkeyPa
     seen: list[str] = []
     monkeypatch.setattr(wiring, "load_embedder", lambda *a, backend, **kw: seen.append(backend) or FakeEmbedder())
     wiring.embedder(settings)
-    wiring.embedder(settings.model_copy(update={"embed_backend": "torch"}))
-    assert seen == ["onnx-int8", "torch"]  # onnx-int8 is the default
-    assert wiring.index_config(settings).embed_backend == "onnx-int8"
+    wiring.embedder(settings.model_copy(update={"embed_backend": "onnx-int8"}))
+    assert seen == ["torch", "onnx-int8"]  # torch is the default
+    assert wiring.index_config(settings).embed_backend == "torch"
 
 
 def build(index_dir: Path, backend: str, embedder: FakeEmbedder | None = None) -> UpdateReport:
@@ -228,6 +228,6 @@ def test_changing_the_backend_re_embeds_every_chunk(tmp_path: Path) -> None:
 def test_open_index_refuses_another_backend(app_settings: Any) -> None:
     from rag import wiring
 
-    assert wiring.open_index(app_settings).manifest["embedding"]["backend"] == "onnx-int8"
-    with pytest.raises(IndexStateError, match="run `rag index` to re-embed it with torch"):
-        wiring.open_index(app_settings.model_copy(update={"embed_backend": "torch"}))
+    assert wiring.open_index(app_settings).manifest["embedding"]["backend"] == "torch"
+    with pytest.raises(IndexStateError, match="run `rag index` to re-embed it with onnx-int8"):
+        wiring.open_index(app_settings.model_copy(update={"embed_backend": "onnx-int8"}))
