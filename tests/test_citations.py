@@ -389,6 +389,20 @@ def test_a_cited_echo_of_the_question_is_the_refusal(passages: list[Passage]) ->
     assert not yes.refused and yes.text == "Ja, DeepSeek nutzte GPUs [1]."
 
 
+def test_a_sentence_cut_by_the_token_limit_is_left_out(passages: list[Passage]) -> None:
+    text = "DeepSeek nutzte 2.048 GPUs [1]. DeepSeek nutzte 2.048 G [1]"
+    cut = SentenceChecker(passages, "de")
+    shown = cut.feed(text) + cut.close(cut=True)
+    assert "".join(shown) == "DeepSeek nutzte 2.048 GPUs [1]." == cut.grounding().text
+    whole = SentenceChecker(passages, "de")  # not cut: an answer may end without a period ("2.048 GPUs [1]")
+    assert "".join(whole.feed("2.048 GPUs [1]") + whole.close()) == "2.048 GPUs [1]"
+    ended = SentenceChecker(passages, "de")  # cut right after a finished sentence: it stays
+    assert (
+        "".join(ended.feed("DeepSeek nutzte 2.048 GPUs [1].") + ended.close(cut=True))
+        == "DeepSeek nutzte 2.048 GPUs [1]."
+    )
+
+
 def test_a_sentence_in_a_third_language_is_left_out(passages: list[Passage]) -> None:
     g = ground("Hola amigo, DeepSeek usó 2.048 GPUs en el entrenamiento [1].", passages, "de")
     assert g.refused and "Hola" not in g.text

@@ -204,7 +204,7 @@ def answer(
         run.show(checker.feed(answer_part.feed(piece)), emit)
         emit("")
     run.show(checker.feed(answer_part.close()), emit)
-    run.show(checker.close(), emit)
+    run.show(checker.close(cut=generator.last_usage.completion_tokens >= settings.generation.max_tokens), emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)

@@ -349,7 +349,7 @@ class _Run:
             self.timings.setdefault("first_token", time.perf_counter() - self.started)
             self.show(checker.feed(piece))
             self.emit("")
-        self.show(checker.close())
+        self.show(checker.close(cut=self.generator.last_usage.completion_tokens >= self.settings.max_tokens))
         done = time.perf_counter()
         usage = self.generator.last_usage
         self._count(usage)

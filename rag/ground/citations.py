@@ -36,6 +36,7 @@ from rag.types import Chunk, Citation, Passage
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
 _ANY_WORD = re.compile(r"[^\W_]+")
+_CLOSED = re.compile(r"[.!?…:\"'”“»)]$")  # how a finished sentence ends
 
 _MARKER = re.compile(
     r"[\[【［]\s*(?:(?:passagen?|quellen?|sources?|abschnitt|ref\.?)\s*)?"
@@ -377,12 +378,23 @@ class SentenceChecker:
         final = [s for i, s in enumerate(spans) if any(_starts_words(self._text[a:b]) for a, b in spans[i + 1 :])]
         return self._take(final)
 
-    def close(self) -> list[str]:
-        """Finish the last sentence; the refusal sentence when nothing was shown."""
+    def close(self, *, cut: bool = False) -> list[str]:
+        """Finish the last sentence; the refusal sentence when nothing was shown.
+
+        ``cut``: generation stopped at its token limit, so a last sentence that does not end like one
+        ("... greift DeepSeek auf äl [9]") is a fragment and is left out.
+        """
         if self._closed:
             return []
         self._closed = True
-        shown = self._take(self._pending_spans())
+        spans = self._pending_spans()
+        fragment = None
+        if cut and spans and not _CLOSED.search(_remove_markers(self._text[slice(*spans[-1])]).rstrip()):
+            *spans, fragment = spans
+        shown = self._take(spans)
+        if fragment is not None:
+            self._checked_to = fragment[1]
+            self.sentences.append(replace(self._check(self._text[slice(*fragment)]), shown=False))
         if not any(s.shown for s in self.sentences):
             shown.append(refusal_sentence(self.lang))
         return shown
