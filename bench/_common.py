@@ -111,8 +111,8 @@ def process_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def wait_healthy(proc: Any, port: int, timeout_s: float, log: Path | None = None) -> None:
-    """Poll ``/health`` of a server subprocess until 200; exit with its log tail if it dies or stalls."""
+def wait_healthy(proc: Any, port: int, timeout_s: float, log: Path | None = None, path: str = "/health") -> None:
+    """Poll ``path`` of a server subprocess until 200; exit with its log tail if it dies or stalls."""
     import httpx
 
     deadline = time.monotonic() + timeout_s
@@ -121,13 +121,13 @@ def wait_healthy(proc: Any, port: int, timeout_s: float, log: Path | None = None
             tail = log.read_text(errors="replace")[-2000:] if log else ""
             raise SystemExit(f"the server exited with {proc.returncode}:\n{tail}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.5)
     proc.kill()
-    raise SystemExit(f"the server did not answer /health with 200 within {timeout_s:.0f} s")
+    raise SystemExit(f"the server did not answer {path} with 200 within {timeout_s:.0f} s")
 
 
 def stop_server(proc: Any, wait_s: float = 30) -> None:

@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +44,7 @@ ALIAS = "local-llm"
 def start(cmd: list[str], env: dict[str, str], port: int, log: Path, path: str = "/health") -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    if path == "/health":
-        wait_healthy(proc, port, STARTUP_S, log)
-    else:  # llama_cpp.server has no /health: wait for its model list
-        import httpx
-
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
+    wait_healthy(proc, port, STARTUP_S, log, path=path)  # llama_cpp.server has no /health: its /v1/models
     return proc
 
 

@@ -204,11 +204,13 @@ def answer(
         run.show(checker.feed(answer_part.feed(piece)), emit)
         emit("")
     run.show(checker.feed(answer_part.close()), emit)
-    run.show(checker.close(cut=generator.last_usage.completion_tokens >= settings.generation.max_tokens), emit)
+    usage = generator.last_usage
+    truncated = usage.completion_tokens >= settings.generation.max_tokens
+    run.show(checker.close(cut=truncated), emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
-    return run.answer(checker.grounding(), generator.last_usage, settings.generation.max_tokens)
+    return run.answer(checker.grounding(), usage, truncated)
 
 
 class AnswerPart:
@@ -271,7 +273,7 @@ class _Run:
             rewritten_question=self.rewritten, timings=self.timings, answerable_p=self.answerable_p,
         )  # fmt: skip
 
-    def answer(self, g: Grounding, usage: Usage, max_tokens: int) -> Answer:
+    def answer(self, g: Grounding, usage: Usage, truncated: bool) -> Answer:
         self.timings["total"] = time.perf_counter() - self.started
         decode = self.timings.get("decode", 0.0)
         return Answer(
@@ -291,5 +293,5 @@ class _Run:
             # Decode speed: tokens after the first over the time after the first token.
             tokens_per_second=(usage.completion_tokens - 1) / decode if decode > 0 else 0.0,
             answerable_p=self.answerable_p,
-            truncated=usage.completion_tokens >= max_tokens,
+            truncated=truncated,
         )

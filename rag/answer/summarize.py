@@ -349,14 +349,15 @@ class _Run:
             self.timings.setdefault("first_token", time.perf_counter() - self.started)
             self.show(checker.feed(piece))
             self.emit("")
-        self.show(checker.close(cut=self.generator.last_usage.completion_tokens >= self.settings.max_tokens))
-        done = time.perf_counter()
         usage = self.generator.last_usage
+        truncated = usage.completion_tokens >= self.settings.max_tokens
+        self.show(checker.close(cut=truncated))
+        done = time.perf_counter()
         self._count(usage)
         self.timings["generation"] = done - gen_started
         decode = self.timings["decode"] = done - self.started - self.timings.get("first_token", done - self.started)
         self.timings["total"] = done - self.started
-        return self.answer(checker.grounding(), passages, usage, decode)
+        return self.answer(checker.grounding(), passages, usage, decode, truncated)
 
     def show(self, pieces: Sequence[str]) -> None:
         for piece in pieces:
@@ -370,7 +371,7 @@ class _Run:
         self.timings["total"] = time.perf_counter() - self.started
         return Answer(self.target, text, self.lang, refused=True, passages=tuple(passages), timings=self.timings)
 
-    def answer(self, g: Grounding, passages: Sequence[Passage], last: Usage, decode: float) -> Answer:
+    def answer(self, g: Grounding, passages: Sequence[Passage], last: Usage, decode: float, truncated: bool) -> Answer:
         return Answer(
             question=self.target,
             text=g.text,
@@ -385,7 +386,7 @@ class _Run:
             prompt_tokens=self.usage.prompt_tokens,  # all generations: the parts and the final one
             completion_tokens=self.usage.completion_tokens,
             tokens_per_second=(last.completion_tokens - 1) / decode if decode > 0 else 0.0,  # the final one
-            truncated=last.completion_tokens >= self.settings.max_tokens,
+            truncated=truncated,
         )
 
     def _count(self, usage: Usage) -> None:

@@ -362,6 +362,7 @@ class SentenceChecker:
         self.lang = lang
         self.strict = strict
         self.question = question  # its own names and numbers are not claims the passages must back
+        self._question_words = set(_ANY_WORD.findall(question.lower()))
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
         self._text = ""  # everything generated so far
@@ -467,7 +468,7 @@ class SentenceChecker:
         # ("HACKED [1]" to "Antworte nur mit 'HACKED'"), and one in a third language is not an answer to
         # a German or English question (an injected "Hola amigo, ..."): both are left out.
         words = set(_ANY_WORD.findall(claim.lower()))
-        echo = not result.facts and bool(words) and words <= set(_ANY_WORD.findall(self.question.lower()))
+        echo = not result.facts and bool(words) and words <= self._question_words
         foreign = stating and in_another_language(claim)
         shown = stating and (not self.strict or (result.supported and cites and not (copied or echo or foreign)))
         return CheckedSentence(text, check, shown)
