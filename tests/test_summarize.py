@@ -200,6 +200,21 @@ def test_parts_with_nothing_backed_give_the_refusal(index) -> None:
     assert all(p.refused for p in summary.parts) and shown == ["Dazu enthalten die Artikel keine Angabe."]
 
 
+def test_a_part_cut_by_the_token_limit_loses_its_unfinished_sentence(index) -> None:
+    replies = [
+        "R1 wurde mit 2.048 GPUs trainiert [2]. DeepSeek wurde 2023 gegründet [1]",  # 11 words: cut at the limit
+        "Nvidia verlor 600 Milliarden Dollar [4].",
+        "Die App stand auf Platz 1 [6].",
+        "R1 wurde mit 2.048 GPUs trainiert [2].",
+    ]
+    settings = SummarySettings(part_tokens=32, max_tokens=11)
+    summary, _ = run_document(index, FakeGenerator(script=replies), settings=settings)
+    assert summary.parts[0].text == "R1 wurde mit 2.048 GPUs trainiert [2]."
+    whole = SummarySettings(part_tokens=32, max_tokens=40)  # not at the limit: the reply ended by itself
+    summary, _ = run_document(index, FakeGenerator(script=replies), settings=whole)
+    assert summary.parts[0].text.endswith("DeepSeek wurde 2023 gegründet [1]")
+
+
 def test_notes_over_one_reduce_prompt_are_condensed_in_groups_first(index) -> None:
     part_replies = [
         "DeepSeek wurde 2023 in Hangzhou gegründet [1]. R1 wurde mit 2.048 GPUs trainiert [2].",  # 15 words

@@ -338,8 +338,11 @@ class _Run:
         for piece in self.generator.stream(messages, self.settings.generation):
             pieces.append(piece)
             self.emit("")  # lets a client that went away stop generation
-        self._count(self.generator.last_usage)
-        return ground("".join(pieces), passages, self.lang, strict=self.settings.strict, question=self.question)
+        usage = self.generator.last_usage
+        self._count(usage)
+        cut = usage.completion_tokens >= self.settings.max_tokens  # a part cut at the limit loses its fragment
+        text = "".join(pieces)
+        return ground(text, passages, self.lang, strict=self.settings.strict, question=self.question, cut=cut)
 
     def final(self, messages: list[Message], passages: Sequence[Passage]) -> Answer:
         """The summary the reader sees, streamed sentence by sentence once each passed its check."""

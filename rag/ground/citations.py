@@ -480,9 +480,17 @@ def _starts_words(piece: str) -> bool:
 
 
 def ground(
-    answer_text: str, passages: Sequence[Passage], lang: str | None = None, *, strict: bool = True, question: str = ""
+    answer_text: str,
+    passages: Sequence[Passage],
+    lang: str | None = None,
+    *,
+    strict: bool = True,
+    question: str = "",
+    cut: bool = False,
 ) -> Grounding:
     """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
+
+    ``cut``: the generation stopped at its token limit, so an unfinished last sentence is left out.
 
     >>> from rag.types import Chunk, Hit, Passage
     >>> article = "Titel\\nDeepSeek nutzte nur 2.048 GPUs. Das war billig."
@@ -497,5 +505,5 @@ def ground(
     """
     checker = SentenceChecker(passages, lang or detect_language(answer_text), strict=strict, question=question)
     checker.feed(answer_text)
-    checker.close()
+    checker.close(cut=cut)
     return checker.grounding()
