@@ -298,6 +298,27 @@ def test_http_summary_json(summary_client) -> None:
     assert body["citations"] and all(c["quote"] in QUOTES_A and c["doc_id"] == "a.txt" for c in body["citations"])
 
 
+def test_http_summary_streams_each_part_before_the_summary(summary_client, monkeypatch) -> None:
+    """A long article's parts arrive as `part` events while the model works (the first event may be one)."""
+    from rag.answer.summarize import Part
+    from rag.serve.routes import summarize as route
+
+    def in_parts(doc_id, *, on_part, **kw):  # type: ignore[no-untyped-def]
+        for n in (1, 2):
+            on_part(Part(n, 2, n, n, f"Teil {n} [{n}].", refused=False))
+        return summarize_document(doc_id, on_part=on_part, **kw)
+
+    monkeypatch.setattr(route, "summarize_document", in_parts)
+    with summary_client.stream("POST", "/v1/summarize", json={"doc_id": "a.txt", "stream": True}) as r:
+        assert r.status_code == 200
+        events = [block for block in r.read().decode().split("\n\n") if block]
+    kinds = [e.split("\n")[0] for e in events]
+    assert kinds[:2] == ["event: part"] * 2 and kinds[-1] == "event: summary"
+    assert set(kinds[2:-1]) == {"event: token"}
+    parts = [json.loads(e.split("data: ", 1)[1]) for e in events[:2]]
+    assert parts[1] == {"number": 2, "of": 2, "first": 2, "last": 2, "text": "Teil 2 [2].", "refused": False}
+
+
 def test_http_summary_streams_checked_sentences_then_the_summary(summary_client) -> None:
     with summary_client.stream("POST", "/v1/summarize", json={"doc_id": "a.txt", "stream": True}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")

@@ -4,7 +4,8 @@
 A client that disconnects stops the iteration; the next token then raises `Cancelled` inside the
 pipeline, which stops generation and frees the model. The pipeline calls ``on_token("")`` after every
 generated token while it checks a sentence, so a disconnect stops generation within a token, not a
-sentence; those empty pieces are not passed on.
+sentence; those empty pieces are not passed on. A `Progress` given to the same callback (a summary's
+finished part) is passed on as a ("progress", Progress) event between the tokens.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -24,10 +26,19 @@ class Cancelled(Exception):
     """Raised inside the token callback when the client went away."""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """A step of long work, sent through the token callback: ``kind`` names it ("part"), ``value`` is it."""
+
+    kind: str
+    value: Any
+
+
 async def stream_answer(
-    run: Callable[[Callable[[str], None]], Answer],
+    run: Callable[[Callable[[Any], None]], Answer],
 ) -> AsyncGenerator[tuple[str, Any], None]:
-    """Run ``run(on_token)`` in a thread; yield ("token", text) as they come, then ("answer", Answer).
+    """Run ``run(on_token)`` in a thread; yield ("token", text) and ("progress", Progress) as they come,
+    then ("answer", Answer).
 
     If the consumer stops iterating (client disconnected), generation is cancelled at the next token.
     """
@@ -35,10 +46,12 @@ async def stream_answer(
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     stop = threading.Event()
 
-    def on_token(piece: str) -> None:
+    def on_token(piece: str | Progress) -> None:
         if stop.is_set():
             raise Cancelled
-        if piece:  # "" only lets a disconnected client stop generation between checked sentences
+        if isinstance(piece, Progress):
+            loop.call_soon_threadsafe(queue.put_nowait, ("progress", piece))
+        elif piece:  # "" only lets a disconnected client stop generation between checked sentences
             loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
 
     def work() -> None:
@@ -62,7 +75,7 @@ async def stream_answer(
             if kind == "failed":
                 break
             yield kind, value
-            if kind != "token":
+            if kind not in ("token", "progress"):
                 break
     finally:
         stop.set()
@@ -75,8 +88,8 @@ async def stream_answer(
 async def prepend(
     first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
 ) -> AsyncGenerator[tuple[str, Any], None]:
-    """``first`` then, when it was a token, the rest of the stream (awaited once to learn the status)."""
+    """``first`` then, when it was a token or progress, the rest of the stream (awaited once to learn the status)."""
     yield first
-    if first[0] == "token":
+    if first[0] in ("token", "progress"):
         async for item in rest:
             yield item

@@ -1,13 +1,14 @@
 """`POST /v1/summarize`: a cited summary of one document or of a topic, as JSON or streamed as SSE.
 
 It runs through the same gate, stream and error mapping as `/v1/ask` (`rag.serve.deps`): one
-model user at a time, ``token`` events carrying checked sentences only, then one ``summary`` event.
+model user at a time, ``token`` events carrying checked sentences only, a ``part`` event as each part of
+an article too long for one prompt is summarised and checked, then one ``summary`` event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
 from fastapi import APIRouter, Request
@@ -26,6 +27,7 @@ from rag.answer.summarize import (
 )
 from rag.serve.deps import Ready, answer_once, stream_events
 from rag.serve.shapes import error_body, sse
+from rag.serve.stream import Progress
 from rag.types import Answer
 from rag.wiring import Answerer
 
@@ -57,7 +59,9 @@ class _Summarizing:
     body: SummarizeRequest
     summary: Summary | None = field(default=None)
 
-    def __call__(self, target: str, on_token: Callable[[str], None] | None = None) -> Answer:
+    def __call__(self, target: str, on_token: Callable[[Any], None] | None = None) -> Answer:
+        # Through the stream's callback: each finished part is a `part` event (progress on long articles).
+        on_part = (lambda part: on_token(Progress("part", part))) if on_token is not None else None
         common: dict[str, Any] = {
             "generator": self.answerer.generator,
             "templates": self.templates,
@@ -65,6 +69,7 @@ class _Summarizing:
             "settings": self.settings,
             "lang": self.body.lang,
             "on_token": on_token,
+            "on_part": on_part,
         }
         if self.body.doc_id is not None:
             self.summary = summarize_document(target, index=self.answerer.retriever.index, **common)
@@ -98,6 +103,8 @@ async def summarize(body: SummarizeRequest, request: Request, answerer: Ready) -
         def frames(kind: str, value: Any) -> Iterator[ServerSentEvent]:
             if kind == "token":
                 yield sse({"text": value}, "token")
+            elif kind == "progress" and value.kind == "part":
+                yield sse(asdict(value.value), "part")
             elif kind == "answer" and run.summary is not None:
                 yield sse(run.summary.to_dict(), "summary")
             elif kind == "error":
