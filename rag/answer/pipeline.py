@@ -205,7 +205,7 @@ def answer(
         emit("")
     run.show(checker.feed(answer_part.close()), emit)
     usage = generator.last_usage
-    truncated = usage.completion_tokens >= settings.generation.max_tokens
+    truncated = settings.generation.reached_limit(usage)
     run.show(checker.close(cut=truncated), emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks

@@ -340,7 +340,7 @@ class _Run:
             self.emit("")  # lets a client that went away stop generation
         usage = self.generator.last_usage
         self._count(usage)
-        cut = usage.completion_tokens >= self.settings.max_tokens  # a part cut at the limit loses its fragment
+        cut = self.settings.generation.reached_limit(usage)  # a part cut at the limit loses its fragment
         text = "".join(pieces)
         return ground(text, passages, self.lang, strict=self.settings.strict, question=self.question, cut=cut)
 
@@ -353,7 +353,7 @@ class _Run:
             self.show(checker.feed(piece))
             self.emit("")
         usage = self.generator.last_usage
-        truncated = usage.completion_tokens >= self.settings.max_tokens
+        truncated = self.settings.generation.reached_limit(usage)
         self.show(checker.close(cut=truncated))
         done = time.perf_counter()
         self._count(usage)

@@ -47,6 +47,10 @@ class GenerationSettings:
     temperature: float = 0.0  # greedy: the same question gets the same answer (and the eval is repeatable)
     stop: tuple[str, ...] = ()
 
+    def reached_limit(self, usage: Usage) -> bool:
+        """Did the generation that used ``usage`` stop at ``max_tokens`` (its last sentence maybe unfinished)?"""
+        return usage.completion_tokens >= self.max_tokens
+
 
 class Generator(Protocol):
     """Writes the reply to chat messages as it is produced; `yes_probability` judges a Yes/No question."""
