@@ -26,6 +26,10 @@ class Cancelled(Exception):
     """Raised inside the token callback when the client went away."""
 
 
+# Event kinds after which the stream goes on; any other ("answer", "error", "cancelled") ends it.
+ONGOING = ("token", "progress")
+
+
 @dataclass(frozen=True)
 class Progress:
     """A step of long work, sent through the token callback: ``kind`` names it ("part"), ``value`` is it."""
@@ -75,7 +79,7 @@ async def stream_answer(
             if kind == "failed":
                 break
             yield kind, value
-            if kind not in ("token", "progress"):
+            if kind not in ONGOING:
                 break
     finally:
         stop.set()
@@ -90,6 +94,6 @@ async def prepend(
 ) -> AsyncGenerator[tuple[str, Any], None]:
     """``first`` then, when it was a token or progress, the rest of the stream (awaited once to learn the status)."""
     yield first
-    if first[0] in ("token", "progress"):
+    if first[0] in ONGOING:
         async for item in rest:
             yield item
