@@ -359,12 +359,12 @@ def test_article_and_answer_text_never_become_html(browser, app_settings) -> Non
 
 
 STUB_FETCH = """
-const [body, chunkBytes] = arguments;
+const [body, chunkBytes, path] = arguments;
 const realFetch = window.__realFetch || (window.__realFetch = window.fetch.bind(window));
 window.__requests = [];
 window.fetch = async (url, init) => {
-  if (url !== '/v1/ask') return realFetch(url, init);
-  window.__requests.push({headers: init.headers, body: JSON.parse(init.body)});
+  if (url !== (path || '/v1/ask')) return realFetch(url, init);
+  window.__requests.push({url, headers: init.headers, body: JSON.parse(init.body)});
   const bytes = new TextEncoder().encode(body);
   const stream = new ReadableStream({start(c) {
     for (let i = 0; i < bytes.length; i += chunkBytes) c.enqueue(bytes.slice(i, i + chunkBytes));
@@ -701,6 +701,70 @@ def test_article_metadata_is_shown_when_present_and_left_out_when_absent(browser
             assert console_errors(browser) == []
         finally:
             browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+RECORD_STATUS = """
+window.__status = [];
+new MutationObserver(() => window.__status.push(document.getElementById('status').textContent))
+  .observe(document.getElementById('status'), {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_the_open_article_is_summarised_into_the_chat(browser, app_settings) -> None:
+    """Summarise: part progress while a long article's parts run, then the checked, cited summary as a turn."""
+    from selenium.webdriver.common.by import By
+
+    cited = "DeepSeek nutzte 2.048 GPUs [1]. Das Training kostete 5,6 Millionen Dollar [1]."  # a.txt states both
+
+    def build(settings: Any) -> Answerer:
+        return fake_answerer(settings, FakeGenerator(script=[cited] * 4))
+
+    with serve(app_settings, build) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        entry(browser, "a.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+        wait_for(browser, lambda d: panel_text(d).strip(), "a.txt in the panel")
+        title = browser.find_element(By.ID, "doc-title").text  # the test article's first line
+        text = f"{title} [1]."
+        final = {
+            "doc_id": "a.txt", "topic": None, "text": text, "lang": "de", "refused": False, "grounded": True,
+            "citations": [quoted(1, "a.txt", title)],
+            "parts": [{"number": n, "of": 2, "first": n, "last": n, "text": f"Teil {n} [{n}].", "refused": False}
+                      for n in (1, 2)],
+            "timings": {"first_shown": 1.25, "total": 3.0},
+        }  # fmt: skip
+        stream = sse(*[("part", p) for p in final["parts"]], ("token", {"text": text}), ("summary", final))
+
+        browser.execute_script(STUB_FETCH, stream, 7, "/v1/summarize")
+        browser.execute_script(RECORD_STATUS)
+        browser.find_element(By.ID, "doc-summarize").click()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '.turn[data-state="final"]'), "the summary")
+        turn = browser.find_element(By.CSS_SELECTOR, ".turn")
+        assert turn.find_element(By.CSS_SELECTOR, ".q-text").text == f"Summary: {title}"
+        assert browser.execute_script("return window.__requests") == [
+            {"url": "/v1/summarize", "headers": {"Content-Type": "application/json", "Accept": "text/event-stream"},
+             "body": {"doc_id": "a.txt", "stream": True}}
+        ]  # fmt: skip
+        assert "Part 2 of 2 summarised (passages 2–2) …" in browser.execute_script("return window.__status")
+        assert not turn.find_elements(By.CSS_SELECTOR, ".progress")  # progress goes once the summary is there
+        assert text_content(browser, latest_answer(browser)) == final["text"]
+        assert not turn.find_elements(By.CSS_SELECTOR, ".revised")  # the stream showed the checked text
+        turn.find_element(By.CSS_SELECTOR, ".answer .cite").click()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-panel mark"), "the cited sentence")
+        assert text_content(browser, browser.find_element(By.CSS_SELECTOR, "#doc-panel mark")) == title
+
+        # Through the real route (fake models): the page shows what the JSON API returns, and keeps it.
+        expected = httpx.post(f"{url}/v1/summarize", json={"doc_id": "a.txt"}, timeout=WAIT_S).json()
+        assert expected["text"] == cited and not expected["refused"] and expected["citations"][0]["doc_id"] == "a.txt"
+        browser.execute_script("window.fetch = window.__realFetch")
+        browser.find_element(By.ID, "doc-summarize").click()
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, '.turn[data-state="final"]')) == 2, "again")
+        assert text_content(browser, latest_answer(browser)) == cited
+        browser.refresh()
+        kept = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".turn"), "the kept turns")
+        assert [t.find_element(By.CSS_SELECTOR, ".q-text").text for t in kept] == [f"Summary: {title}"] * 2
+        assert text_content(browser, latest_answer(browser)) == cited
+        assert console_errors(browser) == []
 
 
 def test_chat_is_kept_across_a_reload_and_new_chat_clears_it(browser, app_settings) -> None:
