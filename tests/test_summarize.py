@@ -159,6 +159,37 @@ def test_nothing_backed_is_the_refusal_sentence(index) -> None:
     assert summary.answer.refused and shown == ["Dazu enthalten die Artikel keine Angabe."]
 
 
+def test_a_copied_heading_is_left_out_of_the_summary(tmp_path: Path) -> None:
+    """A heading line copied as a sentence (cited, so the claim check passes) says nothing: left out."""
+    headed = doc(
+        "headed.txt",
+        "Chinas KI-Durchbruch\nDeepSeek wurde 2023 in Hangzhou gegründet.\n\nEffizienz als Gamechanger\n"
+        "Das Training kostete 5,6 Millionen Dollar.",
+    )
+    update_index(
+        tmp_path / "index",
+        CONFIG,
+        [headed],
+        chunk=lambda d: [Chunk(f"{d.doc_id}#0", d.doc_id, d.title, 0, len(d.text), d.text, words(d.text))],
+        embed=lambda chunks: FakeEmbedder().embed([c.text for c in chunks], "document"),
+        detect_lang=lambda text: "de",
+    )
+    index = load_index(tmp_path / "index", CONFIG)
+    reply = "Chinas KI-Durchbruch [1]. Effizienz als Gamechanger [1]. Das Training kostete 5,6 Millionen Dollar [1]."
+    summary = summarize_document(
+        "headed.txt", index=index, generator=FakeGenerator(script=[reply]), templates=TEMPLATES, count_tokens=words
+    )
+    assert summary.answer.text == "Das Training kostete 5,6 Millionen Dollar [1]."
+    assert (
+        not summary.answer.refused and summary.answer.citations[0].quote == "Das Training kostete 5,6 Millionen Dollar."
+    )
+    only_headings = FakeGenerator(script=["Effizienz als Gamechanger [1]."])
+    summary = summarize_document(
+        "headed.txt", index=index, generator=only_headings, templates=TEMPLATES, count_tokens=words
+    )
+    assert summary.answer.refused
+
+
 # ----------------------------------------------------------------------------- map and reduce
 
 

@@ -17,6 +17,7 @@ first condensed in groups the same way.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -263,6 +264,10 @@ class _Run:
     question: str = ""  # a topic's own names and numbers are not claims the passages must back
     timings: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
+    headings: frozenset[str] = frozenset()  # the passages' heading lines, never a summary sentence
+
+    def copied_heading(self, claim: str) -> bool:
+        return _plain(claim) in self.headings
 
     def emit(self, piece: str) -> None:
         if self.on_token is not None:
@@ -291,6 +296,7 @@ class _Run:
     ) -> tuple[Answer, tuple[Part, ...]]:
         if not passages:
             return self.refusal(), ()
+        self.headings = heading_lines(passages)
         budget = self.budget(template, values, count_tokens)
         groups = pack([count_tokens(block) for block in _blocks(passages)], budget)
         if len(groups) == 1:
@@ -342,11 +348,16 @@ class _Run:
         self._count(usage)
         cut = self.settings.generation.reached_limit(usage)  # a part cut at the limit loses its fragment
         text = "".join(pieces)
-        return ground(text, passages, self.lang, strict=self.settings.strict, question=self.question, cut=cut)
+        return ground(
+            text, passages, self.lang, strict=self.settings.strict, question=self.question, cut=cut,
+            skip=self.copied_heading,
+        )  # fmt: skip
 
     def final(self, messages: list[Message], passages: Sequence[Passage]) -> Answer:
         """The summary the reader sees, streamed sentence by sentence once each passed its check."""
-        checker = SentenceChecker(passages, self.lang, strict=self.settings.strict, question=self.question)
+        checker = SentenceChecker(
+            passages, self.lang, strict=self.settings.strict, question=self.question, skip=self.copied_heading
+        )
         gen_started = time.perf_counter()
         for piece in self.generator.stream(messages, self.settings.generation):
             self.timings.setdefault("first_token", time.perf_counter() - self.started)
@@ -396,6 +407,31 @@ class _Run:
         self.usage = Usage(
             self.usage.prompt_tokens + usage.prompt_tokens, self.usage.completion_tokens + usage.completion_tokens
         )
+
+
+_CLOSES_SENTENCE = re.compile(r"""[.!?…:;"'“”„»«)\]]$""")
+
+
+def heading_lines(passages: Sequence[Passage]) -> frozenset[str]:
+    r"""The passages' lines that are headings, not sentences: at most 15 words and no closing punctuation
+    ("Effizienz: Der Gamechanger im KI-Wettbewerb"). A summary sentence that only copies one (the
+    model's favourite shortcut) says nothing about what the article reports, so it is left out.
+
+    >>> from rag.types import Chunk, Hit
+    >>> text = "Neue Chips\nNvidia verlor 600 Milliarden Dollar.\nFolgen für die Börse"
+    >>> p = Passage(1, Hit(Chunk("a#0", "a.txt", "T", 0, len(text), text, 9), 1.0, 1), text, 0, len(text))
+    >>> sorted(heading_lines([p]))
+    ['folgen für die börse', 'neue chips']
+    """
+    lines = (line.strip() for p in passages for line in p.text.splitlines())
+    return frozenset(
+        _plain(line) for line in lines if line and len(line.split()) <= 15 and not _CLOSES_SENTENCE.search(line)
+    )
+
+
+def _plain(text: str) -> str:
+    """Case, spacing and closing punctuation set aside: a heading copied with a period is still the heading."""
+    return " ".join(text.casefold().rstrip(" .!?…").split())
 
 
 def _blocks(passages: Sequence[Passage]) -> list[str]:

@@ -16,7 +16,7 @@ not markers. Numbers beyond the passage count are parsed and then dropped.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from rag.ground.claims import (
@@ -357,11 +357,20 @@ class SentenceChecker:
     ([], ('DeepSeek hat 10 Mitarbeiter.', 'Ende'))
     """
 
-    def __init__(self, passages: Sequence[Passage], lang: str, *, strict: bool = True, question: str = "") -> None:
+    def __init__(
+        self,
+        passages: Sequence[Passage],
+        lang: str,
+        *,
+        strict: bool = True,
+        question: str = "",
+        skip: Callable[[str], bool] | None = None,
+    ) -> None:
         self.passages = tuple(passages)
         self.lang = lang
         self.strict = strict
         self.question = question  # its own names and numbers are not claims the passages must back
+        self.skip = skip  # a claim it accepts is left out whatever its check (summaries: a copied heading)
         self._question_words = set(_ANY_WORD.findall(question.lower()))
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
@@ -471,6 +480,8 @@ class SentenceChecker:
         echo = not result.facts and bool(words) and words <= self._question_words
         foreign = stating and in_another_language(claim)
         shown = stating and (not self.strict or (result.supported and cites and not (copied or echo or foreign)))
+        if shown and self.skip is not None and self.skip(claim):
+            shown = False
         return CheckedSentence(text, check, shown)
 
 
@@ -487,10 +498,12 @@ def ground(
     strict: bool = True,
     question: str = "",
     cut: bool = False,
+    skip: Callable[[str], bool] | None = None,
 ) -> Grounding:
     """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
 
     ``cut``: the generation stopped at its token limit, so an unfinished last sentence is left out.
+    ``skip``: claims it accepts are left out (see `SentenceChecker`).
 
     >>> from rag.types import Chunk, Hit, Passage
     >>> article = "Titel\\nDeepSeek nutzte nur 2.048 GPUs. Das war billig."
@@ -503,7 +516,9 @@ def ground(
     >>> c.quote, article[c.start : c.end] == c.quote
     ('DeepSeek nutzte nur 2.048 GPUs.', True)
     """
-    checker = SentenceChecker(passages, lang or detect_language(answer_text), strict=strict, question=question)
+    checker = SentenceChecker(
+        passages, lang or detect_language(answer_text), strict=strict, question=question, skip=skip
+    )
     checker.feed(answer_text)
     checker.close(cut=cut)
     return checker.grounding()
