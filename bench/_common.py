@@ -45,6 +45,15 @@ def summarize_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def auc(good: Sequence[float], bad: Sequence[float]) -> float | None:
+    """How often a good case scores above a bad one (ties count half); None without both kinds."""
+    if not good or not bad:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score([1] * len(good) + [0] * len(bad), [*good, *bad]))
+
+
 def machine() -> dict[str, Any]:
     load = os.getloadavg()
     return {

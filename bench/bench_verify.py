@@ -26,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import auc  # noqa: E402
+
 from rag import wiring  # noqa: E402
 from rag.answer.prompt import format_passages  # noqa: E402
 from rag.config import Settings  # noqa: E402
@@ -38,12 +40,6 @@ CHECKS = {
 }
 SENTENCE = 'Is this sentence stated in passage {n}, with the same names and numbers? Sentence: "{s}" Reply Yes or No.'
 SCORES = ("answerable_p", *CHECKS, "sent_min")
-
-
-def auc(good: list[float], bad: list[float]) -> float | None:
-    if not good or not bad:
-        return None
-    return sum((g > b) + 0.5 * (g == b) for g in good for b in bad) / (len(good) * len(bad))
 
 
 def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]:
