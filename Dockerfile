@@ -29,7 +29,10 @@ ARG PIP_FIND_LINKS
 ARG PIP_CERT
 RUN make install VENV=/opt/venv PYTHON=python3.11 EXTRAS=
 ARG FETCH_MODELS=1
-RUN mkdir -p /models && if [ "$FETCH_MODELS" = "1" ]; then /opt/venv/bin/rag --models-dir /models models fetch; fi
+# `models fetch` also exports the int8 ONNX embedding graph (RAG_EMBED_BACKEND=onnx-int8, the default) into
+# /cache, which becomes the runtime user's cache. Without models in the image it is exported at first start.
+RUN mkdir -p /models /cache/rag && if [ "$FETCH_MODELS" = "1" ]; then \
+      RAG_CACHE_DIR=/cache/rag /opt/venv/bin/rag --models-dir /models models fetch; fi
 
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE}
@@ -40,6 +43,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=rag:rag /app /app
 COPY --from=build --chown=rag:rag /models /models
+COPY --from=build --chown=rag:rag /cache /home/rag/.cache
 COPY --chown=rag:rag corpus/ /app/corpus/
 COPY --chown=rag:rag prompts/ /app/prompts/
 # Owned by rag before a volume is mounted there: a new named volume takes the folder's owner.

@@ -183,9 +183,9 @@ def test_settings_choose_the_backend(settings: Any, monkeypatch: pytest.MonkeyPa
     seen: list[str] = []
     monkeypatch.setattr(wiring, "load_embedder", lambda *a, backend, **kw: seen.append(backend) or FakeEmbedder())
     wiring.embedder(settings)
-    wiring.embedder(settings.model_copy(update={"embed_backend": "onnx-int8"}))
-    assert seen == ["torch", "onnx-int8"]  # torch is the default
-    assert wiring.index_config(settings).embed_backend == "torch"
+    wiring.embedder(settings.model_copy(update={"embed_backend": "torch"}))
+    assert seen == ["onnx-int8", "torch"]  # onnx-int8 is the default
+    assert wiring.index_config(settings).embed_backend == "onnx-int8"
 
 
 def build(index_dir: Path, backend: str, embedder: FakeEmbedder | None = None) -> UpdateReport:
@@ -228,6 +228,35 @@ def test_changing_the_backend_re_embeds_every_chunk(tmp_path: Path) -> None:
 def test_open_index_refuses_another_backend(app_settings: Any) -> None:
     from rag import wiring
 
-    assert wiring.open_index(app_settings).manifest["embedding"]["backend"] == "torch"
-    with pytest.raises(IndexStateError, match="run `rag index` to re-embed it with onnx-int8"):
-        wiring.open_index(app_settings.model_copy(update={"embed_backend": "onnx-int8"}))
+    assert wiring.open_index(app_settings).manifest["embedding"]["backend"] == "onnx-int8"
+    with pytest.raises(IndexStateError, match="run `rag index` to re-embed it with torch"):
+        wiring.open_index(app_settings.model_copy(update={"embed_backend": "torch"}))
+
+
+@pytest.mark.parametrize(
+    ("backend", "names", "exported"),
+    [("onnx-int8", ["embeddinggemma-300m"], True), ("torch", [], False), ("onnx-int8", ["qwen2.5-coder-0.5b"], False)],
+)
+def test_models_fetch_prepares_the_int8_graph_when_it_will_be_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, names: list[str], exported: bool
+) -> None:
+    """`rag models fetch` exports the graph once (the slow first step of `rag index` otherwise), only for onnx-int8."""
+    from typer.testing import CliRunner
+
+    from rag.cli.main import app
+    from rag.models import fetch
+
+    calls: list[tuple[Path, Path, dict[str, Any]]] = []
+    monkeypatch.setattr(fetch, "fetch", lambda models, downloads, chosen, **kw: [(n, "present") for n in chosen])
+    monkeypatch.setattr(onnx_export, "ensure_int8_graph", lambda *a, **kw: calls.append((*a, kw)) or tmp_path / "g")
+    monkeypatch.setenv("RAG_EMBED_BACKEND", backend)
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["--models-dir", str(tmp_path / "m"), "models", "fetch", *names])
+    assert result.exit_code == 0, result.output
+    assert ("int8 ONNX graph ready" in result.output) is exported
+    if exported:
+        [(model_dir, cache, kw)] = calls
+        assert model_dir == tmp_path / "m" / fetch.get_spec("embeddinggemma-300m").target
+        assert cache == tmp_path / "cache" / "onnx" and kw["model_id"] == "embeddinggemma-300m"
+    else:
+        assert calls == []

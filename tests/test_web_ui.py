@@ -902,7 +902,7 @@ def test_real_models_upload_ask_cite_and_delete(browser, tmp_path) -> None:
     """Upload an article with a fact no other holds, ask, open the citation; delete it, ask again.
 
     Works on copies of the corpus and the built index (`make index`): the test adds and removes a file.
-    Leaves screenshots in eval/reports/ (web-ui-documents.png, web-ui-upload-answer.png).
+    Leaves screenshots in eval/reports/ (web-ui-documents.png, web-ui-upload-answer.png, web-ui-summary.png).
     """
     import shutil
 
@@ -948,6 +948,18 @@ def test_real_models_upload_ask_cite_and_delete(browser, tmp_path) -> None:
         mark = wait_for(browser, lambda d: (m := d.find_elements(By.CSS_SELECTOR, "#doc-panel mark")) and m[0], "mark")
         assert text_content(browser, mark) in UPLOADED and panel_text(browser) == UPLOADED
         shot = SCREENSHOT.with_name("web-ui-upload-answer.png")
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+        # The open article's summary: a turn of the chat, every sentence citing the article.
+        browser.find_element(By.ID, "doc-summarize").click()
+        wait_for(
+            browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, '.turn[data-state="final"]')) == 2, "summary", 600
+        )
+        summary = json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))["turns"][-1]
+        assert summary["summary"] == "polarlicht.txt" and not summary["result"]["refused"], summary
+        assert {c["doc_id"] for c in summary["result"]["citations"]} == {"polarlicht.txt"}
+        assert text_content(browser, latest_answer(browser)) == summary["result"]["text"]
+        shot = SCREENSHOT.with_name("web-ui-summary.png")
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 
         entry(browser, "polarlicht.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
