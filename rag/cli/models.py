@@ -35,15 +35,11 @@ def models_fetch(
         typer.echo(f"{name}: {what} ({fetch.model_path(settings.models_path, name)})")
     if settings.embed_backend == "onnx-int8" and settings.embedding_model in chosen:
         # The int8 graph is exported from the model files once; done here so the first `rag index` is not.
-        from rag.models.onnx_export import ensure_int8_graph
+        from rag.models.embed import int8_graph
 
         model = settings.embedding_model
-        graph = ensure_int8_graph(
-            fetch.model_path(settings.models_path, model),
-            settings.cache_dir / "onnx",
-            model_id=model,
-            model_sha256=fetch.get_spec(model).sha256,
-            threads=settings.threads,
+        graph = int8_graph(
+            fetch.model_path(settings.models_path, model), model, settings.cache_dir, threads=settings.threads
         )
         typer.echo(f"{model}: int8 ONNX graph ready ({graph})")
 

@@ -252,8 +252,15 @@ def load_embedder(
         return SentenceTransformerEmbedder(
             path, model_id=name, threads=threads, batch_size=batch_size, dtype=dtype, device=device
         )
+    graph = int8_graph(path, name, cache_dir, threads=threads)
+    return OnnxEmbedder(path, graph, model_id=name, threads=threads, batch_size=batch_size)
+
+
+def int8_graph(model_dir: Path, name: str, cache_dir: Path, *, threads: int = default("threads")) -> Path:
+    """The int8 ONNX graph of embedding model ``name`` (files in ``model_dir``), exported into
+    ``cache_dir/onnx`` first when it is not there (`rag models fetch` calls this too)."""
+    from rag.models import fetch
     from rag.models.onnx_export import ensure_int8_graph
 
-    spec = fetch.get_spec(name)
-    graph = ensure_int8_graph(path, cache_dir / "onnx", model_id=name, model_sha256=spec.sha256, threads=threads)
-    return OnnxEmbedder(path, graph, model_id=name, threads=threads, batch_size=batch_size)
+    sha256 = fetch.get_spec(name).sha256
+    return ensure_int8_graph(model_dir, cache_dir / "onnx", model_id=name, model_sha256=sha256, threads=threads)
