@@ -389,6 +389,28 @@ def test_a_cited_echo_of_the_question_is_the_refusal(passages: list[Passage]) ->
     assert not yes.refused and yes.text == "Ja, DeepSeek nutzte GPUs [1]."
 
 
+def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passages: list[Passage]) -> None:
+    """A cited, supported sentence that states no amount does not answer "Wie viele ...?": the refusal."""
+    off = ground(
+        "Elon Musk bezweifelte die Angaben [3].", passages, "de", question="Wie viele Tage dauerte das Training?"
+    )
+    assert off.refused and off.text == "Dazu enthalten die Artikel keine Angabe."
+    # the same sentence answers a question that does not ask for an amount
+    assert not ground("Elon Musk bezweifelte die Angaben [3].", passages, "de", question="Wer zweifelte?").refused
+    # held back until a later sentence states the amount, then both are shown, in order, as one answer
+    checker = SentenceChecker(passages, "de", question="How many GPUs did DeepSeek use?")
+    first = checker.feed("Elon Musk bezweifelte die Angaben [3]. DeepSeek ")
+    assert first == []
+    rest = checker.feed("nutzte 2.048 GPUs [1]. ") + checker.close()
+    assert (
+        "".join(rest)
+        == "Elon Musk bezweifelte die Angaben [3]. DeepSeek nutzte 2.048 GPUs [1]."
+        == checker.grounding().text
+    )
+    vague = ground("Die Kosten betrugen lediglich Millionen [2].", passages, "de", question="Wie viel kostete es?")
+    assert not vague.refused
+
+
 def test_a_sentence_cut_by_the_token_limit_is_left_out(passages: list[Passage]) -> None:
     text = "DeepSeek nutzte 2.048 GPUs [1]. DeepSeek nutzte 2.048 G [1]"
     cut = SentenceChecker(passages, "de")

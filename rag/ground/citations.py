@@ -30,6 +30,7 @@ from rag.ground.claims import (
     stems,
 )
 from rag.ground.conflicts import find_conflicts
+from rag.ground.quantities import asks_for_amount, states_amount
 from rag.language import detect_language, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, alternation
 from rag.types import Chunk, Citation, Passage
@@ -342,6 +343,9 @@ class SentenceChecker:
     A sentence passes when it states something, every number and name in it stands in a passage it
     cites (after repair), it cites at least one passage, it does not open with its marker (the
     passage list copied out), it is not only the question's own words, and it is German or English.
+    A question that asks how many or how much is answered only by a sentence that states an amount:
+    sentences that passed are held back until one does, and the answer is the refusal when none does
+    ("Wie viele Tage dauerte das Training?" answered with an unrelated, cited sentence).
     With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
@@ -372,6 +376,8 @@ class SentenceChecker:
         self.question = question  # its own names and numbers are not claims the passages must back
         self.skip = skip  # a claim it accepts is left out whatever its check (summaries: a copied heading)
         self._question_words = set(_ANY_WORD.findall(question.lower()))
+        # Sentences that passed but wait for one that states the amount the question asks for.
+        self._held: list[str] | None = [] if strict and asks_for_amount(question) else None
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
         self._text = ""  # everything generated so far
@@ -405,6 +411,9 @@ class SentenceChecker:
         if fragment is not None:
             self._checked_to = fragment[1]
             self.sentences.append(replace(self._check(self._text[slice(*fragment)]), shown=False))
+        if self._held is not None:  # no sentence stated the amount asked for: none of them answers
+            self.sentences = [replace(s, shown=False) for s in self.sentences]
+            self._held = None
         if not any(s.shown for s in self.sentences):
             shown.append(refusal_sentence(self.lang))
         return shown
@@ -450,6 +459,11 @@ class SentenceChecker:
                 if any(s.shown for s in self.sentences):  # keep the line break or space before it
                     checked = replace(checked, text=(gap or " ") + checked.text)
                 out.append(checked.text)
+                if self._held is not None:
+                    if states_amount(checked.check.claim):
+                        out, self._held = [*self._held, *out], None
+                    else:
+                        self._held.append(out.pop())
             self.sentences.append(checked)
         return out
 

@@ -35,6 +35,45 @@ _MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|[$€£]$")
 _NOUN_AFTER = re.compile(r"\s([A-ZÄÖÜ][^\W\d_]{3,}(?:-[^\W\d_]+)*)\b")
 _CHIPS = re.compile(r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$")
 
+# A question that asks for an amount ("Wie viele ...", "How much ...") is answered only by a sentence that
+# states one: digits, a number or scale word, a percentage, or a vague amount ("mehrere", "tens of").
+_ASKS_AMOUNT = re.compile(
+    r"(?i)\b(?:wie\s*viele?|wieviele?|um wie viel|wie hoch|how many|how much|by how much|what percentage)\b"
+)
+_NUMBER_WORDS = (
+    "zwei drei vier fünf sechs sieben acht neun zehn elf zwölf zwanzig dreißig vierzig fünfzig hundert tausend "
+    "dutzend dutzende hunderte tausende zehntausende hunderttausende zweistellig dreistellig "
+    "two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand "
+    "dozen dozens hundreds thousands tens double-digit triple-digit "
+    "mehrere einige wenige zahlreiche paar several few numerous couple half halb hälfte drittel viertel third quarter "
+    "doppelt double"
+)
+_STATES_AMOUNT = re.compile(
+    rf"\d|%|(?i:\b(?:{'|'.join(_NUMBER_WORDS.split())}|mio|mrd|mn|bn)\b|\b(?:million|milliard|billion|prozent|percent))"
+)
+
+
+def asks_for_amount(question: str) -> bool:
+    """Whether ``question`` asks how many or how much.
+
+    >>> asks_for_amount("Wie viele GPUs nutzte DeepSeek?"), asks_for_amount("How much did R1 cost?")
+    (True, True)
+    >>> asks_for_amount("Wer gründete DeepSeek?")
+    False
+    """
+    return _ASKS_AMOUNT.search(question) is not None
+
+
+def states_amount(text: str) -> bool:
+    """Whether ``text`` states an amount, however vaguely.
+
+    >>> states_amount("2.048 GPUs [1]"), states_amount("tens of billions of dollars"), states_amount("mehrere Chips")
+    (True, True, True)
+    >>> states_amount("Die Effizienz weckt Bewunderung [2].")
+    False
+    """
+    return _STATES_AMOUNT.search(re.sub(r"\[[\d,\s\-–]*\]", " ", text)) is not None
+
 
 @dataclass(frozen=True)
 class Quantity:
