@@ -265,8 +265,15 @@ class Settings(BaseSettings):
             "Yes/No logits (the Answer's answerable_p); needs a backend that gives logits."
         ),
     )
+    retry_empty: bool = Field(
+        default=True,
+        description=(
+            "When no sentence of an answer passes its check, ask the model once more (prompts/retry.md, "
+            "appended to the cached answer prompt) before refusing."
+        ),
+    )
     answerable_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=lambda: _thresholds(de=0.6, en=0.64),
+        default_factory=lambda: _thresholds(de=0.73, en=0.64),
         description=(
             "Refuse without generating when P(answerable) is below the question language's threshold, a JSON "
             'object such as `{"de": 0.8, "en": 0.7}` (the model is surer in German); 0 refuses nothing. Set on '

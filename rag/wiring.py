@@ -221,6 +221,7 @@ def templates(settings: Settings) -> Templates:
         answer={lang: load_template(settings.prompts_dir, f"{settings.answer_prompt}.{lang}") for lang in LANGUAGES},
         rewrite=load_template(settings.prompts_dir, "rewrite"),
         check=load_template(settings.prompts_dir, "answerable"),
+        retry=load_template(settings.prompts_dir, "retry"),
     )
 
 

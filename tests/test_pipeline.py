@@ -54,6 +54,29 @@ def test_answer_cites_the_passage_it_copies(parts) -> None:
     assert a.completion_tokens > 0
 
 
+def test_an_answer_with_no_checked_sentence_is_asked_once_more_when_retry_is_on(parts) -> None:
+    """First draft echoes the question ("[1] [2]"): nothing is shown, the retry turn asks again, its checked
+    answer is the answer; with retry off (or a second failure) the answer is the refusal."""
+    retriever, templates = parts
+    templates = replace(templates, retry=load_template(ROOT / "prompts", "retry"))
+    question = "Wie viele GPUs nutzte DeepSeek?"
+    on = AnswerSettings(min_dense_score=0.2, retry_empty=True)
+    gen = FakeGenerator(script=["[1] [2]", "DeepSeek nutzte 2.048 GPUs [1]."])
+    tokens: list[str] = []
+    a = ask((retriever, templates), question, generator=gen, settings=on, on_token=tokens.append)
+    assert not a.refused and "2.048 GPUs" in a.text and "".join(tokens) == a.text
+    assert len(gen.calls) == 2 and gen.calls[1][:-1] == gen.calls[0]  # the same prompt, one more user turn
+    assert gen.calls[1][-1]["role"] == "user" and "Answer the question above" in gen.calls[1][-1]["content"]
+    assert "retry" in a.timings
+    twice = FakeGenerator(script=["[1] [2]", "Das ist eine Frage."])
+    tokens.clear()
+    b = ask((retriever, templates), question, generator=twice, settings=on, on_token=tokens.append)
+    assert b.refused and "".join(tokens) == b.text == "Dazu enthalten die Artikel keine Angabe."
+    off = FakeGenerator(script=["[1] [2]", "DeepSeek nutzte 2.048 GPUs [1]."])
+    c = ask((retriever, templates), question, generator=off, settings=replace(on, retry_empty=False))
+    assert c.refused and len(off.calls) == 1
+
+
 def test_english_question_gets_english_prompt(parts) -> None:
     gen = FakeGenerator()
     ask(parts, "How many GPUs did DeepSeek use?", generator=gen)

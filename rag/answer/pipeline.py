@@ -48,6 +48,7 @@ class AnswerSettings:
     answerable_check: bool = default("answerable_check")
     # P(answerable) below which a question is refused, per language, as pairs (hashable: part of the cache key).
     answerable_thresholds: tuple[tuple[str, float], ...] = tuple(default("answerable_thresholds").items())
+    retry_empty: bool = default("retry_empty")
     trim_passages: bool = default("trim_passages")
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
@@ -61,6 +62,7 @@ class AnswerSettings:
             strict=settings.strict,
             answerable_check=settings.answerable_check,
             answerable_thresholds=tuple(settings.answerable_thresholds.items()),
+            retry_empty=settings.retry_empty,
             trim_passages=settings.trim_passages,
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
@@ -81,6 +83,8 @@ class Templates:
     rewrite: PromptTemplate | None = None
     # Appended to the answer prompt as a user turn: "Is the answer stated in the passages? Yes or No".
     check: PromptTemplate | None = None
+    # Appended to the answer prompt as a user turn when no sentence of the first answer passed its check.
+    retry: PromptTemplate | None = None
 
     def for_language(self, lang: str) -> PromptTemplate:
         return self.answer[lang] if lang in self.answer else self.answer["en"]
@@ -196,21 +200,47 @@ def answer(
         run.timings["check"] = time.perf_counter() - t
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
-    checker = SentenceChecker(passages, lang, strict=settings.strict, question=standalone)
-    answer_part = AnswerPart(templates.for_language(lang).answer_after)
     gen_started = time.perf_counter()
+    checker, usage, truncated, last = _generate(
+        generator, messages, templates.for_language(lang), standalone, run, emit, settings
+    )
+    if checker.grounding().refused and templates.retry is not None and settings.retry_empty:
+        # No sentence passed (the question echoed, bare markers, a claim no passage states) and nothing was
+        # shown: ask once more on the same prompt, which llama.cpp has cached, with a nudge to state the fact.
+        run.timings["retry"] = time.perf_counter() - gen_started
+        retry = [*messages, *templates.retry.render()]
+        checker, usage, truncated, last = _generate(generator, retry, templates.retry, standalone, run, emit, settings)
+    run.show(last, emit)
+    done = time.perf_counter()
+    run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
+    run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
+    return run.answer(checker.grounding(), usage, truncated)
+
+
+def _generate(
+    generator: Generator,
+    messages: list[Message],
+    template: PromptTemplate,
+    question: str,
+    run: _Run,
+    emit: Callable[[str], None],
+    settings: AnswerSettings,
+) -> tuple[SentenceChecker, Usage, bool, list[str]]:
+    """Generate one answer, showing each sentence once it passed its check.
+
+    Returns the checker, the usage, whether the token limit cut it, and what `SentenceChecker.close`
+    released last (the refusal sentence when nothing passed), not yet shown: the caller may try again.
+    """
+    checker = SentenceChecker(run.passages, run.lang, strict=settings.strict, question=question)
+    answer_part = AnswerPart(template.answer_after)
     for piece in generator.stream(messages, settings.generation):
-        run.timings.setdefault("first_token", time.perf_counter() - started)
+        run.timings.setdefault("first_token", time.perf_counter() - run.started)
         run.show(checker.feed(answer_part.feed(piece)), emit)
         emit("")
     run.show(checker.feed(answer_part.close()), emit)
     usage = generator.last_usage
     truncated = settings.generation.reached_limit(usage)
-    run.show(checker.close(cut=truncated), emit)
-    done = time.perf_counter()
-    run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
-    run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
-    return run.answer(checker.grounding(), usage, truncated)
+    return checker, usage, truncated, checker.close(cut=truncated)
 
 
 class AnswerPart:
