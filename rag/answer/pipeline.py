@@ -1,7 +1,8 @@
 """The answering pipeline as one plain function a debugger can step through.
 
 question -> language -> (follow-up rewrite) -> hybrid search -> relevance gate
-         -> passages within a token budget -> prompt -> stream tokens -> ground citations -> Answer
+         -> passages within a token budget -> prompt -> P(answerable) -> stream tokens -> sentence checks
+         -> (no sentence passed: ask once more on the cached prompt) -> Answer
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def answer(
     The decision comes first: no passage about the question, or a model's P(answerable) below the
     threshold, is the refusal without generating. Then the answer is generated and checked sentence
     by sentence: ``on_token`` receives each sentence once it passed its check (and ``""`` after every
-    generated token, so a consumer can stop generation by raising), never an unchecked claim. The
+    generated token, so a consumer can stop generation by raising), never an unchecked claim. When no
+    sentence passed, the model is asked once more (``settings.retry_empty``) before the refusal. The
     pieces joined are the returned Answer's text. ``where`` limits the passages to some articles.
     """
     started = time.perf_counter()
@@ -209,7 +211,9 @@ def answer(
         # shown: ask once more on the same prompt, which llama.cpp has cached, with a nudge to state the fact.
         run.timings["retry"] = time.perf_counter() - gen_started
         retry = [*messages, *templates.retry.render()]
+        first = usage
         checker, usage, truncated, last = _generate(generator, retry, templates.retry, standalone, run, emit, settings)
+        usage = Usage(first.prompt_tokens + usage.prompt_tokens, first.completion_tokens + usage.completion_tokens)
     run.show(last, emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
