@@ -391,23 +391,21 @@ def test_a_cited_echo_of_the_question_is_the_refusal(passages: list[Passage]) ->
 
 def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passages: list[Passage]) -> None:
     """A cited, supported sentence that states no amount does not answer "Wie viele ...?": the refusal."""
-    off = ground(
-        "Elon Musk bezweifelte die Angaben [3].", passages, "de", question="Wie viele Tage dauerte das Training?"
-    )
+    how_many = "Wie viele Tage dauerte das Training?"
+    off = ground("Elon Musk bezweifelte die Angaben [3].", passages, "de", question=how_many, require_amount=True)
     assert off.refused and off.text == "Dazu enthalten die Artikel keine Angabe."
-    # the same sentence answers a question that does not ask for an amount
-    assert not ground("Elon Musk bezweifelte die Angaben [3].", passages, "de", question="Wer zweifelte?").refused
+    # the same sentence passes when no amount is required (summaries, other questions)
+    assert not ground("Elon Musk bezweifelte die Angaben [3].", passages, "de", question=how_many).refused
+    # a year or a number the question itself gives is no answer to "how many"
+    year = ground("Das Start-up wurde 2023 gegründet [1].", passages, "de", question=how_many, require_amount=True)
+    assert year.refused
     # held back until a later sentence states the amount, then both are shown, in order, as one answer
-    checker = SentenceChecker(passages, "de", question="How many GPUs did DeepSeek use?")
-    first = checker.feed("Elon Musk bezweifelte die Angaben [3]. DeepSeek ")
-    assert first == []
+    checker = SentenceChecker(passages, "de", question="How many GPUs did DeepSeek use?", require_amount=True)
+    assert checker.feed("Elon Musk bezweifelte die Angaben [3]. DeepSeek ") == []
     rest = checker.feed("nutzte 2.048 GPUs [1]. ") + checker.close()
-    assert (
-        "".join(rest)
-        == "Elon Musk bezweifelte die Angaben [3]. DeepSeek nutzte 2.048 GPUs [1]."
-        == checker.grounding().text
-    )
-    vague = ground("Die Kosten betrugen lediglich Millionen [2].", passages, "de", question="Wie viel kostete es?")
+    both = "Elon Musk bezweifelte die Angaben [3]. DeepSeek nutzte 2.048 GPUs [1]."
+    assert "".join(rest) == both == checker.grounding().text
+    vague = ground("Die Kosten betrugen lediglich Millionen [2].", passages, "de", require_amount=True)
     assert not vague.refused
 
 

@@ -67,7 +67,7 @@ def test_an_answer_with_no_checked_sentence_is_asked_once_more_when_retry_is_on(
     assert not a.refused and "2.048 GPUs" in a.text and "".join(tokens) == a.text
     assert len(gen.calls) == 2 and gen.calls[1][:-1] == gen.calls[0]  # the same prompt, one more user turn
     assert gen.calls[1][-1]["role"] == "user" and "Answer the question above" in gen.calls[1][-1]["content"]
-    assert "retry" in a.timings
+    assert "first_attempt" in a.timings
     twice = FakeGenerator(script=["[1] [2]", "Das ist eine Frage."])
     tokens.clear()
     b = ask((retriever, templates), question, generator=twice, settings=on, on_token=tokens.append)
@@ -75,6 +75,34 @@ def test_an_answer_with_no_checked_sentence_is_asked_once_more_when_retry_is_on(
     off = FakeGenerator(script=["[1] [2]", "DeepSeek nutzte 2.048 GPUs [1]."])
     c = ask((retriever, templates), question, generator=off, settings=replace(on, retry_empty=False))
     assert c.refused and len(off.calls) == 1
+
+
+def test_the_retry_keeps_the_model_s_own_refusal_and_the_answer_marker(parts) -> None:
+    retriever, templates = parts
+    retry = load_template(ROOT / "prompts", "retry")
+    on = AnswerSettings(min_dense_score=0.2, retry_empty=True)
+    refused = FakeGenerator(script=["Dazu enthalten die Artikel keine Angabe.", "DeepSeek nutzte 2.048 GPUs [1]."])
+    a = ask(
+        (retriever, replace(templates, retry=retry)), "Wie viele GPUs nutzte DeepSeek?", generator=refused, settings=on
+    )
+    assert a.refused and len(refused.calls) == 1  # the model said the passages do not hold it: no second try
+    evidence = Templates(
+        answer={lang: load_template(ROOT / "prompts", f"answer-evidence.{lang}") for lang in ("de", "en")},
+        check=templates.check,
+        retry=retry,
+    )
+    gen = FakeGenerator(script=["[1] [2]", "Beleg: Nur 2.048 GPUs. [1]\nAntwort: DeepSeek nutzte 2.048 GPUs [1]."])
+    b = ask((retriever, evidence), "Wie viele GPUs nutzte DeepSeek?", generator=gen, settings=on)
+    assert b.text == "DeepSeek nutzte 2.048 GPUs [1]."  # the evidence part of the retry is not shown
+
+
+def test_a_how_many_question_answered_without_an_amount_is_refused(parts) -> None:
+    unrelated = "Liang Wenfeng gründete DeepSeek [1]."
+    gen = FakeGenerator(script=[unrelated, unrelated])
+    a = ask(parts, "Wie viele Mitarbeiter hat DeepSeek?", generator=gen)
+    assert a.refused and a.text == "Dazu enthalten die Artikel keine Angabe."
+    fine = ask(parts, "Wer gründete DeepSeek und wo?", generator=FakeGenerator(script=[unrelated]))
+    assert not fine.refused and "Liang Wenfeng" in fine.text
 
 
 def test_english_question_gets_english_prompt(parts) -> None:

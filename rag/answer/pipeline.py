@@ -17,6 +17,7 @@ from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, split_answer_sentences
 from rag.ground.claims import stems
+from rag.ground.quantities import asks_for_amount
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
@@ -203,16 +204,17 @@ def answer(
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
     gen_started = time.perf_counter()
-    checker, usage, truncated, last = _generate(
-        generator, messages, templates.for_language(lang), standalone, run, emit, settings
-    )
-    if checker.grounding().refused and templates.retry is not None and settings.retry_empty:
+    template = templates.for_language(lang)
+    checker, usage, truncated, last = _generate(generator, messages, template, standalone, run, emit, settings)
+    model_refused = any(s.check.refusal for s in checker.sentences)
+    if checker.grounding().refused and not model_refused and templates.retry is not None and settings.retry_empty:
         # No sentence passed (the question echoed, bare markers, a claim no passage states) and nothing was
         # shown: ask once more on the same prompt, which llama.cpp has cached, with a nudge to state the fact.
-        run.timings["retry"] = time.perf_counter() - gen_started
+        # The model's own refusal stands.
+        run.timings["first_attempt"] = time.perf_counter() - gen_started
         retry = [*messages, *templates.retry.render()]
         first = usage
-        checker, usage, truncated, last = _generate(generator, retry, templates.retry, standalone, run, emit, settings)
+        checker, usage, truncated, last = _generate(generator, retry, template, standalone, run, emit, settings)
         usage = Usage(first.prompt_tokens + usage.prompt_tokens, first.completion_tokens + usage.completion_tokens)
     run.show(last, emit)
     done = time.perf_counter()
@@ -235,7 +237,9 @@ def _generate(
     Returns the checker, the usage, whether the token limit cut it, and what `SentenceChecker.close`
     released last (the refusal sentence when nothing passed), not yet shown: the caller may try again.
     """
-    checker = SentenceChecker(run.passages, run.lang, strict=settings.strict, question=question)
+    checker = SentenceChecker(
+        run.passages, run.lang, strict=settings.strict, question=question, require_amount=asks_for_amount(question)
+    )
     answer_part = AnswerPart(template.answer_after)
     for piece in generator.stream(messages, settings.generation):
         run.timings.setdefault("first_token", time.perf_counter() - run.started)

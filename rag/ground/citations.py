@@ -30,7 +30,7 @@ from rag.ground.claims import (
     stems,
 )
 from rag.ground.conflicts import find_conflicts
-from rag.ground.quantities import asks_for_amount, states_amount
+from rag.ground.quantities import states_amount
 from rag.language import detect_language, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, alternation
 from rag.types import Chunk, Citation, Passage
@@ -343,9 +343,10 @@ class SentenceChecker:
     A sentence passes when it states something, every number and name in it stands in a passage it
     cites (after repair), it cites at least one passage, it does not open with its marker (the
     passage list copied out), it is not only the question's own words, and it is German or English.
-    A question that asks how many or how much is answered only by a sentence that states an amount:
-    sentences that passed are held back until one does, and the answer is the refusal when none does
-    ("Wie viele Tage dauerte das Training?" answered with an unrelated, cited sentence).
+    With ``require_amount`` (the question asks how many or how much) only a sentence that states an
+    amount answers it: sentences that passed are held back until one does, and the answer is the
+    refusal when none does ("Wie viele Tage dauerte das Training?" answered with an unrelated, cited
+    sentence).
     With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
@@ -369,6 +370,7 @@ class SentenceChecker:
         strict: bool = True,
         question: str = "",
         skip: Callable[[str], bool] | None = None,
+        require_amount: bool = False,
     ) -> None:
         self.passages = tuple(passages)
         self.lang = lang
@@ -377,7 +379,7 @@ class SentenceChecker:
         self.skip = skip  # a claim it accepts is left out whatever its check (summaries: a copied heading)
         self._question_words = set(_ANY_WORD.findall(question.lower()))
         # Sentences that passed but wait for one that states the amount the question asks for.
-        self._held: list[str] | None = [] if strict and asks_for_amount(question) else None
+        self._held: list[str] | None = [] if strict and require_amount else None
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
         self._text = ""  # everything generated so far
@@ -460,7 +462,7 @@ class SentenceChecker:
                     checked = replace(checked, text=(gap or " ") + checked.text)
                 out.append(checked.text)
                 if self._held is not None:
-                    if states_amount(checked.check.claim):
+                    if states_amount(checked.check.claim, self.question):
                         out, self._held = [*self._held, *out], None
                     else:
                         self._held.append(out.pop())
@@ -513,11 +515,12 @@ def ground(
     question: str = "",
     cut: bool = False,
     skip: Callable[[str], bool] | None = None,
+    require_amount: bool = False,
 ) -> Grounding:
     """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
 
     ``cut``: the generation stopped at its token limit, so an unfinished last sentence is left out.
-    ``skip``: claims it accepts are left out (see `SentenceChecker`).
+    ``skip``: claims it accepts are left out; ``require_amount``: see `SentenceChecker`.
 
     >>> from rag.types import Chunk, Hit, Passage
     >>> article = "Titel\\nDeepSeek nutzte nur 2.048 GPUs. Das war billig."
@@ -531,7 +534,12 @@ def ground(
     ('DeepSeek nutzte nur 2.048 GPUs.', True)
     """
     checker = SentenceChecker(
-        passages, lang or detect_language(answer_text), strict=strict, question=question, skip=skip
+        passages,
+        lang or detect_language(answer_text),
+        strict=strict,
+        question=question,
+        skip=skip,
+        require_amount=require_amount,
     )
     checker.feed(answer_text)
     checker.close(cut=cut)

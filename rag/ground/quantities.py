@@ -36,43 +36,63 @@ _NOUN_AFTER = re.compile(r"\s([A-ZÄÖÜ][^\W\d_]{3,}(?:-[^\W\d_]+)*)\b")
 _CHIPS = re.compile(r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$")
 
 # A question that asks for an amount ("Wie viele ...", "How much ...") is answered only by a sentence that
-# states one: digits, a number or scale word, a percentage, or a vague amount ("mehrere", "tens of").
-_ASKS_AMOUNT = re.compile(
-    r"(?i)\b(?:wie\s*viele?|wieviele?|um wie viel|wie hoch|how many|how much|by how much|what percentage)\b"
+# states one: a number (not a date, a year or a number the question gives), a number or scale word, a
+# percentage, or a vague amount ("mehrere", "tens of"). "Wie hoch" is left out: it asks for levels too.
+_ASKS_AMOUNT = re.compile(r"(?i)\b(?:wie\s*viel(?:e[nrs]?)?|um wie viel|how many|how much|what percentage)\b")
+_DE_DIGIT = "zwei|drei|vier|fünf|sechs|sieben|acht|neun"
+_DE_NUMBER = (
+    rf"(?:(?:ein|{_DE_DIGIT})und)?(?:zwanzig|dreißig|vierzig|fünfzig|sechzig|siebzig|achtzig|neunzig)"
+    rf"|(?:ein|{_DE_DIGIT}|zehn|elf|zwölf|zwanzig)?(?:hundert|tausend)"
+    rf"|(?:drei|vier|fünf|sech|sieb|acht|neun)zehn|{_DE_DIGIT}|zehn|elf|zwölf"
 )
-_NUMBER_WORDS = (
-    "zwei drei vier fünf sechs sieben acht neun zehn elf zwölf zwanzig dreißig vierzig fünfzig hundert tausend "
-    "dutzend dutzende hunderte tausende zehntausende hunderttausende zweistellig dreistellig "
-    "two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand "
-    "dozen dozens hundreds thousands tens double-digit triple-digit "
-    "mehrere einige wenige zahlreiche paar several few numerous couple half halb hälfte drittel viertel third quarter "
-    "doppelt double"
+_EN_NUMBER = (
+    "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|dozens?|tens|"
+    "twice|half|double[ds]?|triple[ds]?|several|few|numerous|couple"
 )
-_STATES_AMOUNT = re.compile(
-    rf"\d|%|(?i:\b(?:{'|'.join(_NUMBER_WORDS.split())}|mio|mrd|mn|bn)\b|\b(?:million|milliard|billion|prozent|percent))"
+_DE_VAGUE = "mehrer|einig|wenig|zahlreich|dutzend|hälft|halb|doppelt|dreifach|drittel|viertel"
+_AMOUNT_WORD = re.compile(
+    rf"(?i)\b(?:(?:{_DE_NUMBER}|{_DE_VAGUE})(?:e[nmrs]?)?(?:mal)?|{_EN_NUMBER}|zwei-?|drei-?)"
+    rf"(?:stellig\w*|fach\w*)?\b|\b(?:million|milliard|billion|mio\b|mrd\b|bn\b|prozent|percent)|%"
+    r"|\b(?:verdoppel|verdreifach|halbiert)"
 )
 
 
 def asks_for_amount(question: str) -> bool:
     """Whether ``question`` asks how many or how much.
 
-    >>> asks_for_amount("Wie viele GPUs nutzte DeepSeek?"), asks_for_amount("How much did R1 cost?")
+    >>> asks_for_amount("Wie viele GPUs nutzte DeepSeek?"), asks_for_amount("Mit wie vielen Chips?")
     (True, True)
-    >>> asks_for_amount("Wer gründete DeepSeek?")
-    False
+    >>> asks_for_amount("How much did R1 cost?"), asks_for_amount("Wer gründete DeepSeek?")
+    (True, False)
     """
     return _ASKS_AMOUNT.search(question) is not None
 
 
-def states_amount(text: str) -> bool:
-    """Whether ``text`` states an amount, however vaguely.
+def states_amount(text: str, question: str = "") -> bool:
+    """Whether ``text`` states an amount, however vaguely; a date, a year, a model name ("R1") or a
+    number ``question`` gives does not count.
 
-    >>> states_amount("2.048 GPUs [1]"), states_amount("tens of billions of dollars"), states_amount("mehrere Chips")
+    >>> states_amount("2.048 GPUs [1]"), states_amount("tens of billions of dollars"), states_amount("mehreren Chips")
     (True, True, True)
-    >>> states_amount("Die Effizienz weckt Bewunderung [2].")
+    >>> states_amount("zweihundert"), states_amount("Hunderten Servern"), states_amount("zweistellige Beträge")
+    (True, True, True)
+    >>> states_amount("Die Effizienz weckt Bewunderung [2]."), states_amount("2023 von Liang Wenfeng gegründet [4].")
+    (False, False)
+    >>> states_amount("Satya Nadella nannte R1 beeindruckend [3]."), states_amount("Die Macht der Nacht in Leipzig")
+    (False, False)
+    >>> states_amount("Es waren 2.000 Chips.", question="laut dem Artikel, der 2.000 Chips nennt?")
     False
     """
-    return _STATES_AMOUNT.search(re.sub(r"\[[\d,\s\-–]*\]", " ", text)) is not None
+    text = re.sub(r"\[[\d,\s\-–]*\]", " ", text)
+    if _AMOUNT_WORD.search(text):
+        return True
+    given = number_keys(question)
+    for quantity in extract_quantities(text):
+        year = re.fullmatch(r"(?:19|20)\d\d", quantity.surface) and not (quantity.unit or quantity.scale)
+        if quantity.unit != "date" and not year and not quantity.keys & given:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
