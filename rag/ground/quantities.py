@@ -70,21 +70,20 @@ def asks_for_amount(question: str) -> bool:
 
 
 def states_amount(text: str, question: str = "") -> bool:
-    """Whether ``text`` states an amount, however vaguely; a date, a year, a model name ("R1") or a
-    number ``question`` gives does not count.
+    """Whether ``text`` (a claim, its citation markers removed) states an amount, however vaguely; a
+    date, a year, a model name ("R1") or a number ``question`` gives does not count.
 
-    >>> states_amount("2.048 GPUs [1]"), states_amount("tens of billions of dollars"), states_amount("mehreren Chips")
+    >>> states_amount("2.048 GPUs"), states_amount("tens of billions of dollars"), states_amount("mehreren Chips")
     (True, True, True)
     >>> states_amount("zweihundert"), states_amount("Hunderten Servern"), states_amount("zweistellige Beträge")
     (True, True, True)
-    >>> states_amount("Die Effizienz weckt Bewunderung [2]."), states_amount("2023 von Liang Wenfeng gegründet [4].")
+    >>> states_amount("Die Effizienz weckt Bewunderung."), states_amount("2023 von Liang Wenfeng gegründet.")
     (False, False)
-    >>> states_amount("Satya Nadella nannte R1 beeindruckend [3]."), states_amount("Die Macht der Nacht in Leipzig")
+    >>> states_amount("Satya Nadella nannte R1 beeindruckend."), states_amount("Die Macht der Nacht in Leipzig")
     (False, False)
     >>> states_amount("Es waren 2.000 Chips.", question="laut dem Artikel, der 2.000 Chips nennt?")
     False
     """
-    text = re.sub(r"\[[\d,\s\-–]*\]", " ", text)
     if _AMOUNT_WORD.search(text):
         return True
     given = number_keys(question)
