@@ -272,8 +272,16 @@ class Settings(BaseSettings):
             "appended to the cached answer prompt) before refusing."
         ),
     )
+    retry_min_p: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: _thresholds(de=0.88, en=0.0),
+        description=(
+            "The second try (RAG_RETRY_EMPTY) only when P(answerable) is at least this, per language, a JSON "
+            'object such as `{"de": 0.88, "en": 0}`: on eval/gold.jsonl German second tries rescued answers '
+            "only at P >= 0.96 and answered an unanswerable question at 0.81 (docs/experiments.md)."
+        ),
+    )
     answerable_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=lambda: _thresholds(de=0.73, en=0.64),
+        default_factory=lambda: _thresholds(de=0.73, en=0.6),
         description=(
             "Refuse without generating when P(answerable) is below the question language's threshold, a JSON "
             'object such as `{"de": 0.8, "en": 0.7}` (the model is surer in German); 0 refuses nothing. Set on '
@@ -342,7 +350,7 @@ class Settings(BaseSettings):
             return self.model_path.stem
         return self.answer_model
 
-    @field_validator("answerable_thresholds")
+    @field_validator("answerable_thresholds", "retry_min_p")
     @classmethod
     def _every_language(cls, value: dict[str, float]) -> dict[str, float]:
         missing = [lang for lang in ("de", "en") if lang not in value]

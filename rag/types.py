@@ -64,6 +64,25 @@ class Chunk:
     author: str | None = None
     url: str | None = None
 
+    def header(self) -> str:
+        """The article's date and author as the answer prompt shows them above the passage (German, like
+        the articles; the date as ``28.01.2025``), so a question about when an article appeared or who
+        wrote it can be answered and checked; empty when the article states neither. The title is left
+        out: it cost ~40 prompt tokens a passage (+1.6 s to the first token) for no measured gain.
+
+        >>> Chunk("a#0", "a", "KI aus China", 0, 1, "x", 1, published="2025-01-28", author="Silke Mayr").header()
+        '(Artikel vom 28.01.2025, von Silke Mayr)'
+        >>> Chunk("a#0", "a", "KI aus China", 0, 1, "x", 1, author="Silke Mayr").header()
+        '(Artikel von Silke Mayr)'
+        """
+        parts = []
+        if self.published:
+            year, month, day = self.published.split("-")
+            parts.append(f"vom {day}.{month}.{year}")
+        if self.author:
+            parts.append(f"von {self.author}")
+        return f"(Artikel {', '.join(parts)})" if parts else ""
+
 
 @dataclass(frozen=True)
 class Hit:

@@ -108,6 +108,7 @@ class FakeGenerator:
         if not blocks:
             return "The articles do not say."
         number, text = max(blocks, key=lambda b: len(words & set(_WORD.findall(b[1].lower()))))
+        text = re.sub(r"^\(Artikel .*?\)\n", "", text)  # the passage's header line (date, author)
         sentence = re.split(r"(?<=[.!?])\s", text.strip())[0].rstrip(".")
         return f"{sentence} [{number}]."
 

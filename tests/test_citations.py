@@ -7,9 +7,11 @@ them, so every quote can be checked against the article by its offsets.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
+from rag.answer.prompt import format_passages
 from rag.ground.citations import (
     Grounding,
     Marker,
@@ -288,6 +290,21 @@ def test_duplicates_count_as_support() -> None:
     ]
     result = check_claim("Es waren 2.000 Nvidia-Chips.", [2], prepare(offered), "de")
     assert result.supported and result.added == ()
+
+
+def test_the_article_s_date_and_author_in_the_passage_header_count_as_support() -> None:
+    """The prompt shows each passage under its article's date and author, so an answer may state them;
+    an author or a date the header does not give stays unsupported."""
+    chunk = replace(chunk_of("b.txt"), published="2025-01-28", author="Silke Mayr")
+    offered = [passage(1, chunk)]
+    assert chunk.header() == "(Artikel vom 28.01.2025, von Silke Mayr)"
+    assert format_passages(offered).startswith("[1] (Artikel vom 28.01.2025, von Silke Mayr)\nFür")
+    assert format_passages([passage(1, chunk_of("b.txt"))]).startswith("[1] Für das Training")  # no date, no author
+    assert format_passages(offered, headers=False).startswith("[1] Für das Training")
+    stated = "Der Artikel stammt vom 28. Januar 2025 und ist von Silke Mayr."
+    assert check_claim(stated, [1], prepare(offered), "de").supported
+    assert not check_claim("Den Artikel schrieb Jana Beispiel.", [1], prepare(offered), "de").supported
+    assert not check_claim("Der Artikel stammt vom 29.01.2025.", [1], prepare(offered), "de").supported
 
 
 def test_check_support_reports_each_sentence(passages: list[Passage]) -> None:

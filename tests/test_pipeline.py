@@ -77,6 +77,20 @@ def test_an_answer_with_no_checked_sentence_is_asked_once_more_when_retry_is_on(
     assert c.refused and len(off.calls) == 1
 
 
+def test_no_second_try_below_the_language_s_retry_floor(parts) -> None:
+    """A German question whose P(answerable) (0.8) is under the German floor keeps its refusal; an English one
+    at the same P, under a lower English floor, is asked again."""
+    retriever, templates = parts
+    templates = replace(templates, retry=load_template(ROOT / "prompts", "retry"))
+    floors = AnswerSettings(min_dense_score=0.2, retry_min_p=(("de", 0.88), ("en", 0.5)))
+    low = FakeGenerator(script=["[1] [2]", "DeepSeek nutzte 2.048 GPUs [1]."], answerable=0.8)
+    a = ask((retriever, templates), "Wie viele GPUs nutzte DeepSeek?", generator=low, settings=floors)
+    assert a.refused and len(low.calls) == 1 and a.answerable_p == 0.8
+    en = FakeGenerator(script=["[1] [2]", "DeepSeek used 2.048 GPUs [1]."], answerable=0.8)
+    b = ask((retriever, templates), "How many GPUs did DeepSeek use?", generator=en, settings=floors)
+    assert len(en.calls) == 2 and not b.refused and "2.048 GPUs" in b.text
+
+
 def test_the_retry_keeps_the_model_s_own_refusal_and_the_answer_marker(parts) -> None:
     retriever, templates = parts
     retry = load_template(ROOT / "prompts", "retry")

@@ -51,6 +51,8 @@ class AnswerSettings:
     # P(answerable) below which a question is refused, per language, as pairs (hashable: part of the cache key).
     answerable_thresholds: tuple[tuple[str, float], ...] = tuple(default("answerable_thresholds").items())
     retry_empty: bool = default("retry_empty")
+    # P(answerable) a second try needs, per language, as pairs (hashable).
+    retry_min_p: tuple[tuple[str, float], ...] = tuple(default("retry_min_p").items())
     trim_passages: bool = default("trim_passages")
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
@@ -65,6 +67,7 @@ class AnswerSettings:
             answerable_check=settings.answerable_check,
             answerable_thresholds=tuple(settings.answerable_thresholds.items()),
             retry_empty=settings.retry_empty,
+            retry_min_p=tuple(settings.retry_min_p.items()),
             trim_passages=settings.trim_passages,
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
@@ -73,6 +76,12 @@ class AnswerSettings:
         """The P(answerable) threshold for questions in ``lang`` (the strictest one for another language)."""
         thresholds = dict(self.answerable_thresholds)
         return thresholds.get(lang, max(thresholds.values(), default=0.0))
+
+    def may_retry(self, lang: str, answerable_p: float | None) -> bool:
+        """Whether a second try is allowed: on, and P(answerable) (when known) at the language's floor."""
+        floors = dict(self.retry_min_p)
+        floor = floors.get(lang, max(floors.values(), default=0.0))
+        return self.retry_empty and (answerable_p is None or answerable_p >= floor)
 
     def with_passages(self, n: int) -> AnswerSettings:
         """These settings with ``n`` passages given to the model (at least ``n`` hits considered)."""
@@ -207,14 +216,15 @@ def answer(
     template = templates.for_language(lang)
     checker, usage, truncated, last = _generate(generator, messages, template, standalone, run, emit, settings)
     model_refused = any(s.check.refusal for s in checker.sentences)
-    if checker.grounding().refused and not model_refused and templates.retry is not None and settings.retry_empty:
+    may_retry = settings.may_retry(lang, run.answerable_p)
+    if checker.grounding().refused and not model_refused and templates.retry is not None and may_retry:
         # No sentence passed (the question echoed, bare markers, a claim no passage states) and nothing was
         # shown: ask once more on the same prompt, which llama.cpp has cached, with a nudge to state the fact.
-        # The model's own refusal stands.
+        # The model's own refusal stands, and so does a low P(answerable) (settings.retry_min_p).
         run.timings["first_attempt"] = time.perf_counter() - gen_started
-        retry = [*messages, *templates.retry.render()]
+        again = [*messages, *templates.retry.render()]
         first = usage
-        checker, usage, truncated, last = _generate(generator, retry, template, standalone, run, emit, settings)
+        checker, usage, truncated, last = _generate(generator, again, template, standalone, run, emit, settings)
         usage = Usage(first.prompt_tokens + usage.prompt_tokens, first.completion_tokens + usage.completion_tokens)
     run.show(last, emit)
     done = time.perf_counter()

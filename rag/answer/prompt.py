@@ -94,9 +94,16 @@ def load_template(prompts_dir: Path, name: str) -> PromptTemplate:
     return parse_template(name, source)
 
 
-def format_passages(passages: Sequence[Passage]) -> str:
-    """``[1] (title) text`` blocks, one per passage, in rank order."""
-    return "\n\n".join(f"[{p.number}] {p.text.strip()}" for p in passages)
+def format_passages(passages: Sequence[Passage], *, headers: bool = True) -> str:
+    """``[1] (Artikel vom date, von author)`` and the text, one block per passage, in the order given
+    (without ``headers``, or when the article states neither: ``[1] text``)."""
+    return "\n\n".join(_block(p, headers) for p in passages)
+
+
+def _block(passage: Passage, headers: bool) -> str:
+    header = passage.hit.chunk.header() if headers else ""
+    text = passage.text.strip()
+    return f"[{passage.number}] {header}\n{text}" if header else f"[{passage.number}] {text}"
 
 
 def format_history(turns: Sequence[Message]) -> str:

@@ -300,12 +300,13 @@ class _Run:
         budget = self.budget(template, values, count_tokens)
         groups = pack([count_tokens(block) for block in _blocks(passages)], budget)
         if len(groups) == 1:
-            return self.final(template.render(passages=format_passages(passages), **values), passages), ()
+            prompt = template.render(passages=format_passages(passages, headers=False), **values)
+            return self.final(prompt, passages), ()
         t = time.perf_counter()
         parts: list[Part] = []
         for group in groups:
             part = [passages[i] for i in group]
-            g = self.checked(template.render(passages=format_passages(part), **values), part)
+            g = self.checked(template.render(passages=format_passages(part, headers=False), **values), part)
             parts.append(Part(len(parts) + 1, len(groups), part[0].number, part[-1].number, g.text, g.refused))
             if self.on_part is not None:
                 self.on_part(parts[-1])
@@ -436,4 +437,4 @@ def _plain(text: str) -> str:
 
 def _blocks(passages: Sequence[Passage]) -> list[str]:
     """Each passage as the prompt writes it (`format_passages`, a blank line between), to count its cost."""
-    return [format_passages([p]) + "\n\n" for p in passages]
+    return [format_passages([p], headers=False) + "\n\n" for p in passages]

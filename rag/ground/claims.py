@@ -162,10 +162,11 @@ class Source:
 
 
 def prepare(passages: Sequence[Passage]) -> list[Source]:
-    """Sources for ``check_claim``; a passage's near-duplicates count as saying the same."""
+    """Sources for ``check_claim``; a passage's header and its near-duplicates count as saying the same."""
     sources = []
     for passage in passages:
-        text = "\n".join([passage.text, *(d.text for d in passage.hit.duplicates)])
+        # The header (date, author) is shown with the passage, so a sentence may state it.
+        text = "\n".join([passage.hit.chunk.header(), passage.text, *(d.text for d in passage.hit.duplicates)])
         sources.append(Source(passage.number, text, number_keys(text), stems(text)))
     return sources
 
