@@ -74,18 +74,22 @@ class AnswerSettings:
 
     def threshold(self, lang: str) -> float:
         """The P(answerable) threshold for questions in ``lang`` (the strictest one for another language)."""
-        thresholds = dict(self.answerable_thresholds)
-        return thresholds.get(lang, max(thresholds.values(), default=0.0))
+        return _for_language(self.answerable_thresholds, lang)
 
     def may_retry(self, lang: str, answerable_p: float | None) -> bool:
         """Whether a second try is allowed: on, and P(answerable) (when known) at the language's floor."""
-        floors = dict(self.retry_min_p)
-        floor = floors.get(lang, max(floors.values(), default=0.0))
+        floor = _for_language(self.retry_min_p, lang)
         return self.retry_empty and (answerable_p is None or answerable_p >= floor)
 
     def with_passages(self, n: int) -> AnswerSettings:
         """These settings with ``n`` passages given to the model (at least ``n`` hits considered)."""
         return replace(self, max_passages=n, k=max(n, self.k))
+
+
+def _for_language(values: tuple[tuple[str, float], ...], lang: str) -> float:
+    """The value for ``lang`` among per-language pairs; for another language the highest (strictest) one."""
+    by_lang = dict(values)
+    return by_lang.get(lang, max(by_lang.values(), default=0.0))
 
 
 @dataclass(frozen=True)
