@@ -26,7 +26,7 @@ from rag.durable import atomic_write_text, fsync_tree
 from rag.errors import ModelError, StorageError
 
 # Bumped when the export or the quantisation changes, so an old cached graph is rebuilt, not reused.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 GRAPH_FILE = "model.onnx"
 STAMP_FILE = "export.json"
 
@@ -68,7 +68,7 @@ def ensure_int8_graph(
             "model": model_id,
             "sha256": model_sha256,
             "export_version": EXPORT_VERSION,
-            "quantization": "dynamic int8, per channel",
+            "quantization": "dynamic int8, per channel, 7-bit weights (reduce_range)",
         }
         atomic_write_text(staging / STAMP_FILE, json.dumps(stamp, indent=2) + "\n")
         fsync_tree(staging)
@@ -151,4 +151,8 @@ def _fuse(src: Path, dst: Path) -> None:
 def _quantize(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    # reduce_range: 7-bit weights. ONNX Runtime multiplies uint8 activations by int8 weights; on CPUs
+    # without VNNI (AVX2 only) its kernel adds pairs of products in int16, which saturates with full
+    # 8-bit weights and ruins the vectors (gold dense R@5 0.785 against 0.97 on an AVX2-only EPYC).
+    # 7 bits cannot saturate there and cost nothing measurable where VNNI exists.
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)

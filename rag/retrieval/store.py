@@ -38,6 +38,7 @@ import numpy as np
 from rag.config import default
 from rag.durable import atomic_write_text, fsync_dir, fsync_tree
 from rag.errors import IndexStateError, StorageError
+from rag.models.onnx_export import EXPORT_VERSION
 from rag.retrieval.bm25 import KeywordIndex, tokenize
 from rag.retrieval.dense import build_dense, prepare_for_search
 from rag.retrieval.files import IndexLock, check_files, describe_files, write_jsonl
@@ -167,13 +168,32 @@ def embedded_backend(manifest: dict[str, Any]) -> str:
     return str(manifest.get("embedding", {}).get("backend", "torch"))
 
 
+def graph_version(manifest: dict[str, Any]) -> int | None:
+    """The export version of the int8 graph an onnx-int8 index's vectors came from (None for torch);
+    indexes from before the field had version 1."""
+    if embedded_backend(manifest) != "onnx-int8":
+        return None
+    return int(manifest["embedding"].get("graph_version", 1))
+
+
+def _same_vectors(manifest: dict[str, Any], backend: str) -> bool:
+    """Would queries embedded with ``backend`` (and today's int8 graph) match this index's vectors?"""
+    wanted = EXPORT_VERSION if backend == "onnx-int8" else None
+    return embedded_backend(manifest) == backend and graph_version(manifest) == wanted
+
+
 def check_backend(manifest: dict[str, Any], backend: str, path: Path) -> None:
-    """Refuse to query vectors of one embedding backend with query vectors of another."""
+    """Refuse to query vectors of one embedding backend (or int8 graph version) with query vectors of another."""
     built = embedded_backend(manifest)
     if built != backend:
         raise IndexStateError(
             f"{path} was embedded with RAG_EMBED_BACKEND={built}, configured is {backend}; run `rag index` "
             f"to re-embed it with {backend}, or set RAG_EMBED_BACKEND={built}"
+        )
+    if not _same_vectors(manifest, backend):
+        raise IndexStateError(
+            f"{path} was embedded with int8 graph v{graph_version(manifest)}, this version queries with "
+            f"v{EXPORT_VERSION} (7-bit weights, correct on CPUs without VNNI); run `rag index` to re-embed it"
         )
 
 
@@ -308,6 +328,7 @@ def _write_files(
             "sha256": config.embedding_sha256,
             "dimension": config.dimension,
             "backend": config.embed_backend,
+            **({"graph_version": EXPORT_VERSION} if config.embed_backend == "onnx-int8" else {}),
         },
         "chunker": config.chunker(),
         "faiss": dense_info,
@@ -372,10 +393,7 @@ def update_index(
         rebuild_dense = False
         if not rebuild and current_version(index_dir) is not None:
             old = load_index(index_dir, config)
-            if (
-                old.manifest.get("chunker") != config.chunker()
-                or embedded_backend(old.manifest) != config.embed_backend
-            ):
+            if old.manifest.get("chunker") != config.chunker() or not _same_vectors(old.manifest, config.embed_backend):
                 old = None  # settings changed: every document is chunked and indexed again
                 rebuild = True
             else:  # another FAISS structure reuses the stored vectors: a new version, no embedding
