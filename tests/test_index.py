@@ -65,7 +65,9 @@ def test_manifest_describes_the_index_and_mismatch_is_refused(tmp_path: Path) ->
     run(tmp_path, [A, B])
     manifest = json.loads((current_version(tmp_path) / "manifest.json").read_text())
     assert manifest["format_version"] == 1
-    assert manifest["embedding"] == {"model": "fake", "sha256": "f" * 64, "dimension": 64, "backend": "onnx-int8"}
+    assert manifest["embedding"] == {
+        "model": "fake", "sha256": "f" * 64, "dimension": 64, "backend": "onnx-int8", "graph_version": 2,
+    }  # fmt: skip
     assert manifest["chunker"] == {"chunk_tokens": 50, "overlap_sentences": 0, "embed_titles": True, "metadata": 1}
     assert manifest["documents"]["a.txt"]["content_hash"] == A.content_hash
     assert manifest["counts"] == {"documents": 2, "chunks": 3, "tokens": 18}
