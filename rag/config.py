@@ -246,6 +246,10 @@ class Settings(BaseSettings):
     prompt_lookup: int = Field(
         default=0, ge=0, le=64, description="Prompt-lookup speculative decoding: tokens drafted per step (0 = off)."
     )
+    passage_order: Literal["best_first", "best_last"] = Field(
+        default="best_first",
+        description="Order of the passages in the answer prompt: the best-ranked first, or last (next to the question)",
+    )
     trim_passages: bool = Field(
         default=False, description="Cut passages to the sentences that share words with the question (shorter prompt)."
     )

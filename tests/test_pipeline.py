@@ -280,3 +280,18 @@ def test_an_evidence_first_prompt_shows_only_the_answer(parts) -> None:
     b = ask((retriever, replace(templates, answer=evidence)), "Wie viele GPUs nutzte DeepSeek?",
             generator=FakeGenerator(["DeepSeek nutzte 2.048 GPUs [1]."]))  # fmt: skip
     assert b.text == "DeepSeek nutzte 2.048 GPUs [1]."
+
+
+def test_best_last_order_numbers_passages_as_shown_and_citations_still_resolve(parts) -> None:
+    question = "Wie viele GPUs nutzte DeepSeek?"
+    first = ask(parts, question)
+    gen = FakeGenerator()
+    last = ask(parts, question, generator=gen, settings=AnswerSettings(min_dense_score=0.2, passage_order="best_last"))
+    assert [p.hit for p in last.passages] == [p.hit for p in reversed(first.passages)]
+    assert [p.number for p in last.passages] == list(range(1, len(last.passages) + 1))
+    user = gen.calls[0][-1]["content"]
+    assert user.index(first.passages[0].text.strip()) > user.index(first.passages[-1].text.strip())
+    assert last.text.replace(f"[{last.citations[0].number}]", "") == first.text.replace(
+        f"[{first.citations[0].number}]", ""
+    )  # the same sentence, cited under its new number
+    assert A.text[last.citations[0].start : last.citations[0].end] == last.citations[0].quote

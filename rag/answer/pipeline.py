@@ -54,6 +54,7 @@ class AnswerSettings:
     # P(answerable) a second try needs, per language, as pairs (hashable).
     retry_min_p: tuple[tuple[str, float], ...] = tuple(default("retry_min_p").items())
     trim_passages: bool = default("trim_passages")
+    passage_order: str = default("passage_order")
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
     @classmethod
@@ -69,6 +70,7 @@ class AnswerSettings:
             retry_empty=settings.retry_empty,
             retry_min_p=tuple(settings.retry_min_p.items()),
             trim_passages=settings.trim_passages,
+            passage_order=settings.passage_order,
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
 
@@ -206,6 +208,8 @@ def answer(
     )  # fmt: skip
     if settings.trim_passages:
         passages = [trim_passage(p, standalone) for p in passages]
+    if settings.passage_order == "best_last":
+        passages = [replace(p, number=i) for i, p in enumerate(reversed(passages), start=1)]
     run.passages = tuple(passages)
     messages = templates.for_language(lang).render(passages=format_passages(passages), question=standalone)
     run.timings["prompt"] = time.perf_counter() - t
