@@ -176,10 +176,14 @@ def graph_version(manifest: dict[str, Any]) -> int | None:
     return int(manifest["embedding"].get("graph_version", 1))
 
 
+def _current_graph_version(backend: str) -> int | None:
+    """The int8 graph version that ``backend`` embeds with today (None: torch has no graph)."""
+    return EXPORT_VERSION if backend == "onnx-int8" else None
+
+
 def _same_vectors(manifest: dict[str, Any], backend: str) -> bool:
     """Would queries embedded with ``backend`` (and today's int8 graph) match this index's vectors?"""
-    wanted = EXPORT_VERSION if backend == "onnx-int8" else None
-    return embedded_backend(manifest) == backend and graph_version(manifest) == wanted
+    return embedded_backend(manifest) == backend and graph_version(manifest) == _current_graph_version(backend)
 
 
 def check_backend(manifest: dict[str, Any], backend: str, path: Path) -> None:
@@ -328,7 +332,7 @@ def _write_files(
             "sha256": config.embedding_sha256,
             "dimension": config.dimension,
             "backend": config.embed_backend,
-            **({"graph_version": EXPORT_VERSION} if config.embed_backend == "onnx-int8" else {}),
+            **({"graph_version": v} if (v := _current_graph_version(config.embed_backend)) is not None else {}),
         },
         "chunker": config.chunker(),
         "faiss": dense_info,
