@@ -241,7 +241,10 @@ class Settings(BaseSettings):
     )
     max_tokens: int = Field(default=200, ge=1, le=4096, description="Longest answer in tokens.")
     llm_contexts: int = Field(
-        default=2, ge=1, le=8, description="llama.cpp contexts kept warm, one per system prompt (German, English)."
+        default=2,
+        ge=1,
+        le=8,
+        description="llama.cpp contexts kept warm, one per system prompt (German, English; 3 to translate).",
     )
     prompt_lookup: int = Field(
         default=0, ge=0, le=64, description="Prompt-lookup speculative decoding: tokens drafted per step (0 = off)."
@@ -274,6 +277,13 @@ class Settings(BaseSettings):
         description=(
             "When no sentence of an answer passes its check, ask the model once more (prompts/retry.md, "
             "appended to the cached answer prompt) before refusing."
+        ),
+    )
+    translate_answers: bool = Field(
+        default=False,
+        description=(
+            "English answers: a sentence with German words left in it is translated by the answer model "
+            "(prompts/translate.md) and checked again before it is shown (off: it cost right answers)."
         ),
     )
     retry_min_p: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(

@@ -222,6 +222,7 @@ def templates(settings: Settings) -> Templates:
         rewrite=load_template(settings.prompts_dir, "rewrite"),
         check=load_template(settings.prompts_dir, "answerable"),
         retry=load_template(settings.prompts_dir, "retry"),
+        translate=load_template(settings.prompts_dir, "translate"),
     )
 
 

@@ -7,6 +7,7 @@ them, so every quote can be checked against the article by its offsets.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -615,3 +616,62 @@ def test_a_passage_copied_out_with_its_marker_is_left_out(passages: list[Passage
     g = ground("[1] Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs.", passages, "de")
     assert g.refused
     assert ground("Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs [1].", passages, "de").text.startswith("Für")
+
+
+def test_german_words_left_in_an_english_answer_are_translated_once_generation_is_over(
+    passages: list[Passage],
+) -> None:
+    """The sentence with German words waits, with every sentence after it, until `close` (the model is
+    still generating before that); its checked translation is shown with the original's markers."""
+    calls: list[tuple[str, tuple[str, ...]]] = []
+
+    def translate(sentence: str, words: Sequence[str]) -> str:
+        calls.append((sentence, tuple(words)))
+        return "Satya Nadella described R1 as very impressive."
+
+    checker = SentenceChecker(passages, "en", translate=translate)
+    first = checker.feed("DeepSeek used 2.048 GPUs [1]. Satya Nadella nannte R1 super beeindruckend [3]. Elon ")
+    assert first == ["DeepSeek used 2.048 GPUs [1]."]
+    assert checker.feed("Musk doubted the figures [3]. Nvidia ") == [] and not calls
+    rest = checker.feed("lost 600 billion dollars [2].") + checker.close()
+    assert calls == [("Satya Nadella nannte R1 super beeindruckend.", ("nannte", "beeindruckend"))]
+    text = (
+        "DeepSeek used 2.048 GPUs [1]. Satya Nadella described R1 as very impressive [3]. "
+        "Elon Musk doubted the figures [3]. Nvidia lost 600 billion dollars [2]."
+    )
+    assert "".join(first + rest) == text == checker.grounding().text
+    assert [c.number for c in checker.grounding().citations] == [1, 3, 2]
+
+
+@pytest.mark.parametrize(
+    ("translation", "why"),
+    [
+        ("Satya Nadella called R1 impressive 3 times.", "a number the sentence does not have"),
+        ("Bill Gates called R1 super impressive.", "a name no cited passage holds: fails its check"),
+        ("", "no translation"),
+    ],
+)
+def test_a_translation_that_changes_a_number_or_fails_its_check_keeps_the_original(
+    passages: list[Passage], translation: str, why: str
+) -> None:
+    checker = SentenceChecker(passages, "en", translate=lambda sentence, words: translation)
+    shown = checker.feed("Satya Nadella nannte R1 super beeindruckend [3].") + checker.close()
+    assert "".join(shown) == "Satya Nadella nannte R1 super beeindruckend [3].", why
+
+
+def test_nothing_is_held_back_without_german_words_or_without_a_translator(passages: list[Passage]) -> None:
+    def translate(sentence: str, words: Sequence[str]) -> str:
+        raise AssertionError("not called for an English sentence")
+
+    english = SentenceChecker(passages, "en", translate=translate)
+    assert english.feed("DeepSeek used 2.048 GPUs [1]. Nvidia ") == ["DeepSeek used 2.048 GPUs [1]."]
+    plain = SentenceChecker(passages, "en")  # no translator (German answers, RAG_TRANSLATE_ANSWERS=false)
+    shown = plain.feed("Satya Nadella nannte R1 super beeindruckend [3]. Elon ")
+    assert shown == ["Satya Nadella nannte R1 super beeindruckend [3]."]
+
+
+def test_a_translated_quotation_keeps_the_article_s_words_after_it(passages: list[Passage]) -> None:
+    checker = SentenceChecker(passages, "en", translate=lambda s, w: 'Satya Nadella called R1 "super impressive".')
+    shown = checker.feed("Satya Nadella called R1 „super beeindruckend“ [3].") + checker.close()
+    assert "".join(shown) == 'Satya Nadella called R1 "super impressive" (German: "super beeindruckend") [3].'
+    assert checker.grounding().grounded

@@ -23,7 +23,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.language import DEFAULT_LANGUAGE, REFUSAL, detect_language, is_refusal, model_guess, word_votes
+from rag.language import (
+    DEFAULT_LANGUAGE,
+    REFUSAL,
+    detect_language,
+    german_words,
+    is_refusal,
+    model_guess,
+    word_votes,
+)
 
 GERMAN = [
     "Wie viele GPUs nutzte DeepSeek für R1?",
@@ -328,3 +336,23 @@ def test_refusal_constants() -> None:
 )
 def test_is_refusal(text: str, lang: str | None, expected: bool) -> None:
     assert is_refusal(text, lang) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "german"),
+    [
+        ('Trump viewed the lower costs as a "Weckruf" for the US Tech Industry [2].', ("Weckruf",)),
+        ("The investments of westliche Technologiekonzerne are much higher.", ("westliche", "Technologiekonzerne")),
+        (
+            "R1 does well in logischem Denken, Mathematik, and Programmierung.",
+            ("logischem", "Denken", "Mathematik", "Programmierung"),
+        ),
+        # English sentences with the corpus's names, figures and German-origin names are left alone
+        ("DeepSeek was founded in Hangzhou in 2023 by Liang Wenfeng [1].", ()),
+        ("Nvidia lost almost 600 billion dollars in market value on 27 January 2025 [2].", ()),
+        ("Microsoft CEO Satya Nadella called R1 super impressive, wrote Silke Mayr [3].", ()),
+        ("DeepSeek used only 2,048 Nvidia H800 GPUs; Elon Musk doubted the figures.", ()),
+    ],
+)
+def test_german_words_left_in_an_english_sentence(sentence: str, german: tuple[str, ...]) -> None:
+    assert german_words(sentence) == german

@@ -295,3 +295,28 @@ def test_best_last_order_numbers_passages_as_shown_and_citations_still_resolve(p
         f"[{first.citations[0].number}]", ""
     )  # the same sentence, cited under its new number
     assert A.text[last.citations[0].start : last.citations[0].end] == last.citations[0].quote
+
+
+def test_an_english_answer_with_german_words_left_in_it_is_translated_before_it_is_shown(parts) -> None:
+    """With RAG_TRANSLATE_ANSWERS on, the draft copies German words ("gründete"): after generation the model
+    translates the sentence on its own prompt (prompts/translate.md), the translation is checked and shown;
+    the stream equals the answer. Off (the default), or for a German question, the sentence stays as written."""
+    retriever, templates = parts
+    templates = replace(templates, translate=load_template(ROOT / "prompts", "translate"))
+    on = AnswerSettings(min_dense_score=0.2, translate_answers=True)
+    question = "Who founded DeepSeek?"
+    draft = "Liang Wenfeng gründete DeepSeek [2]."
+    gen = FakeGenerator(script=[draft, "Liang Wenfeng founded DeepSeek."])
+    tokens: list[str] = []
+    a = ask((retriever, templates), question, generator=gen, settings=on, on_token=tokens.append)
+    assert a.text == "Liang Wenfeng founded DeepSeek [2]." == "".join(tokens)
+    assert not a.refused and a.grounded and a.citations[0].doc_id == "c.txt"
+    assert len(gen.calls) == 2 and gen.calls[1][0]["content"].startswith("You translate sentences into English")
+    assert "Sentence: Liang Wenfeng gründete DeepSeek.\nGerman words in it: gründete" in gen.calls[1][1]["content"]
+    assert a.timings["translate"] > 0
+    off = FakeGenerator(script=[draft, "Liang Wenfeng founded DeepSeek."])
+    b = ask((retriever, templates), question, generator=off)  # the default: off
+    assert b.text == draft and len(off.calls) == 1
+    german = FakeGenerator(script=[draft, "Liang Wenfeng founded DeepSeek."])
+    c = ask((retriever, templates), "Wer gründete DeepSeek?", generator=german, settings=on)
+    assert c.text == draft and len(german.calls) == 1

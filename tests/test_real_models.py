@@ -112,3 +112,22 @@ def test_onnx_int8_backend_stays_close_to_float32_and_ranks_alike(real_embedder)
     for query, expected in [("How much market value did Nvidia lose?", 0), ("Wer gründete DeepSeek?", 1)]:
         assert int(np.argmax(got @ onnx.embed([query], "query")[0])) == expected, query
     assert onnx.count_tokens(passages[1]) == fp32.count_tokens(passages[1])
+
+
+def test_qwen_translates_a_quotation_left_in_german_with_the_translate_prompt() -> None:
+    """RAG_TRANSLATE_ANSWERS: the 1.5B model on prompts/translate.md turns the German word of an English
+    answer sentence into English (greedy; the wording measured on gold: "wake-up call")."""
+    from pathlib import Path
+
+    from rag.answer.pipeline import translator
+    from rag.answer.prompt import load_template
+    from rag.language import german_words
+    from rag.models.generate import LlamaCppGenerator
+
+    generator = LlamaCppGenerator(_require("qwen2.5-coder-1.5b"), model_id="qwen2.5-coder-1.5b", n_ctx=512, contexts=1)
+    timings: dict[str, float] = {}
+    translate = translator(generator, load_template(Path(__file__).parent.parent / "prompts", "translate"), timings)
+    sentence = 'Trump called DeepSeek a "Weckruf" for the US-Tech-Industrie.'
+    english = translate(sentence, german_words(sentence)) or ""
+    assert "wake-up call" in english.lower() and not german_words(english), english
+    assert "Trump" in english and timings["translate"] > 0

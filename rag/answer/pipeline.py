@@ -2,6 +2,7 @@
 
 question -> language -> (follow-up rewrite) -> hybrid search -> relevance gate
          -> passages within a token budget -> prompt -> P(answerable) -> stream tokens -> sentence checks
+         -> (English: translate sentences with German words left in them)
          -> (no sentence passed: ask once more on the cached prompt) -> Answer
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
-from rag.ground.citations import Grounding, SentenceChecker, split_answer_sentences
+from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
 from rag.ground.claims import stems
 from rag.ground.quantities import asks_for_amount
 from rag.language import detect_language, refusal_sentence
@@ -55,6 +56,7 @@ class AnswerSettings:
     retry_min_p: tuple[tuple[str, float], ...] = tuple(default("retry_min_p").items())
     trim_passages: bool = default("trim_passages")
     passage_order: str = default("passage_order")
+    translate_answers: bool = default("translate_answers")
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
     @classmethod
@@ -71,6 +73,7 @@ class AnswerSettings:
             retry_min_p=tuple(settings.retry_min_p.items()),
             trim_passages=settings.trim_passages,
             passage_order=settings.passage_order,
+            translate_answers=settings.translate_answers,
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
 
@@ -102,6 +105,8 @@ class Templates:
     check: PromptTemplate | None = None
     # Appended to the answer prompt as a user turn when no sentence of the first answer passed its check.
     retry: PromptTemplate | None = None
+    # Its own prompt: an English answer sentence with German words left in it, to translate.
+    translate: PromptTemplate | None = None
 
     def for_language(self, lang: str) -> PromptTemplate:
         return self.answer[lang] if lang in self.answer else self.answer["en"]
@@ -222,7 +227,12 @@ def answer(
             return run.refusal(emit)
     gen_started = time.perf_counter()
     template = templates.for_language(lang)
-    checker, usage, truncated, last = _generate(generator, messages, template, standalone, run, emit, settings)
+    translate = None
+    if lang == "en" and settings.translate_answers and templates.translate is not None:
+        translate = translator(generator, templates.translate, run.timings)
+    checker, usage, truncated, last = _generate(
+        generator, messages, template, standalone, run, emit, settings, translate
+    )  # fmt: skip
     model_refused = any(s.check.refusal for s in checker.sentences)
     may_retry = settings.may_retry(lang, run.answerable_p)
     if checker.grounding().refused and not model_refused and templates.retry is not None and may_retry:
@@ -232,7 +242,9 @@ def answer(
         run.timings["first_attempt"] = time.perf_counter() - gen_started
         again = [*messages, *templates.retry.render()]
         first = usage
-        checker, usage, truncated, last = _generate(generator, again, template, standalone, run, emit, settings)
+        checker, usage, truncated, last = _generate(
+            generator, again, template, standalone, run, emit, settings, translate
+        )  # fmt: skip
         usage = Usage(first.prompt_tokens + usage.prompt_tokens, first.completion_tokens + usage.completion_tokens)
     run.show(last, emit)
     done = time.perf_counter()
@@ -249,15 +261,19 @@ def _generate(
     run: _Run,
     emit: Callable[[str], None],
     settings: AnswerSettings,
+    translate: Translate | None = None,
 ) -> tuple[SentenceChecker, Usage, bool, list[str]]:
     """Generate one answer, showing each sentence once it passed its check.
 
     Returns the checker, the usage, whether the token limit cut it, and what `SentenceChecker.close`
     released last (the refusal sentence when nothing passed), not yet shown: the caller may try again.
+    ``translate`` (English answers) translates sentences with German words left in them, once
+    generation is over (`SentenceChecker`).
     """
     checker = SentenceChecker(
-        run.passages, run.lang, strict=settings.strict, question=question, require_amount=asks_for_amount(question)
-    )
+        run.passages, run.lang, strict=settings.strict, question=question, require_amount=asks_for_amount(question),
+        translate=translate,
+    )  # fmt: skip
     answer_part = AnswerPart(template.answer_after)
     for piece in generator.stream(messages, settings.generation):
         run.timings.setdefault("first_token", time.perf_counter() - run.started)
@@ -267,6 +283,29 @@ def _generate(
     usage = generator.last_usage
     truncated = settings.generation.reached_limit(usage)
     return checker, usage, truncated, checker.close(cut=truncated)
+
+
+# A translation stops at a line break, at twice the sentence's length in tokens (~4 characters each) or here.
+TRANSLATE_MAX_TOKENS = 160
+
+
+def translator(generator: Generator, template: PromptTemplate, timings: dict[str, float]) -> Translate:
+    """Translation of an answer sentence with German words left in it, by the answer model (prompts/translate.md).
+
+    Its own short prompt, not a turn on the answer prompt: on the passages the 1.5B model tends to
+    answer again instead of translating. The seconds spent add up in ``timings["translate"]``.
+    """
+
+    def translate(sentence: str, words: Sequence[str]) -> str | None:
+        started = time.perf_counter()
+        messages = template.render(sentence=sentence, words=", ".join(words))
+        limit = min(TRANSLATE_MAX_TOKENS, len(sentence) // 2 + 16)
+        settings = GenerationSettings(max_tokens=limit, stop=("\n",))
+        text = "".join(generator.stream(messages, settings)).strip()
+        timings["translate"] = timings.get("translate", 0.0) + time.perf_counter() - started
+        return text or None
+
+    return translate
 
 
 class AnswerPart:

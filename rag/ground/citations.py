@@ -31,13 +31,20 @@ from rag.ground.claims import (
 )
 from rag.ground.conflicts import find_conflicts
 from rag.ground.quantities import states_amount
-from rag.language import detect_language, in_another_language, is_refusal, refusal_sentence
+from rag.language import detect_language, german_words, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, alternation
 from rag.types import Chunk, Citation, Passage
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
 _ANY_WORD = re.compile(r"[^\W_]+")
 _CLOSED = re.compile(r"[.!?…:\"'”“»)]$")  # how a finished sentence ends
+_END_MARKS = re.compile(r"\s*[.!?…]*$")  # always matches: where a sentence's closing marks begin
+_DIGITS = re.compile(r"\d+")
+_QUOTATION = re.compile(r"[\"“„»«]([^\"“”„»«]{2,200})[\"“”«»]")  # "…", „…“, “…”, »…«, «…»
+
+# Writes an English sentence for one with German words left in it: (sentence, the German words) -> the
+# sentence in English, or None. The answer model does it (see `rag.answer.pipeline.translator`).
+Translate = Callable[[str, Sequence[str]], str | None]
 
 _MARKER = re.compile(
     r"[\[【［]\s*(?:(?:passagen?|quellen?|sources?|abschnitt|ref\.?)\s*)?"
@@ -347,6 +354,10 @@ class SentenceChecker:
     amount answers it: sentences that passed are held back until one does, and the answer is the
     refusal when none does ("Wie viele Tage dauerte das Training?" answered with an unrelated, cited
     sentence).
+    With ``translate`` (English answers), a sentence with German words left in it ("a \"Weckruf\" for
+    the US-Tech-Industrie") is held back with every sentence after it until `close`, when generation
+    is over and the model is free: then it is translated, and the translation is checked like any
+    sentence (the original is kept when the translation changes a number or fails its check).
     With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
@@ -371,6 +382,7 @@ class SentenceChecker:
         question: str = "",
         skip: Callable[[str], bool] | None = None,
         require_amount: bool = False,
+        translate: Translate | None = None,
     ) -> None:
         self.passages = tuple(passages)
         self.lang = lang
@@ -386,6 +398,9 @@ class SentenceChecker:
         self._checked_to = 0  # offset up to which sentences are final
         self.sentences: list[CheckedSentence] = []
         self._closed = False
+        self.translate = translate
+        # Final sentences held until `close` (with the whitespace before each): one to translate and all after it.
+        self._waiting: list[tuple[str, str]] = []
 
     def feed(self, piece: str) -> list[str]:
         """Add generated text; the sentences that became final and passed, ready to show."""
@@ -409,7 +424,9 @@ class SentenceChecker:
         fragment = None
         if cut and spans and not _CLOSED.search(_remove_markers(self._text[slice(*spans[-1])]).rstrip()):
             *spans, fragment = spans
-        shown = self._take(spans)
+        waiting, self._waiting = self._waiting, []
+        shown = [piece for gap, sentence in waiting for piece in self._release(gap, sentence)]
+        shown += self._take(spans)
         if fragment is not None:
             self._checked_to = fragment[1]
             self.sentences.append(replace(self._check(self._text[slice(*fragment)]), shown=False))
@@ -456,18 +473,55 @@ class SentenceChecker:
         for start, end in spans:
             gap = self._text[self._checked_to : start]  # only whitespace lies between sentences
             self._checked_to = end
-            checked = self._check(self._text[start:end])
-            if checked.shown:
-                if any(s.shown for s in self.sentences):  # keep the line break or space before it
-                    checked = replace(checked, text=(gap or " ") + checked.text)
-                out.append(checked.text)
-                if self._held is not None:
-                    if states_amount(checked.check.claim, self.question):
-                        out, self._held = [*self._held, *out], None
-                    else:
-                        self._held.append(out.pop())
-            self.sentences.append(checked)
+            sentence = self._text[start:end]
+            if self.translate is not None and not self._closed and (self._waiting or self._german(sentence)):
+                self._waiting.append((gap, sentence))  # the model is still generating: translate at `close`
+                continue
+            out += self._release(gap, sentence)
         return out
+
+    def _release(self, gap: str, sentence: str) -> list[str]:
+        """Check one final sentence; what of it (and of held sentences) is ready to show."""
+        checked = self._translated(sentence) or self._check(sentence)
+        out = []
+        if checked.shown:
+            if any(s.shown for s in self.sentences):  # keep the line break or space before it
+                checked = replace(checked, text=(gap or " ") + checked.text)
+            out.append(checked.text)
+            if self._held is not None:
+                if states_amount(checked.check.claim, self.question):
+                    out, self._held = [*self._held, *out], None
+                else:
+                    self._held.append(out.pop())
+        self.sentences.append(checked)
+        return out
+
+    def _german(self, sentence: str) -> tuple[str, ...]:
+        return german_words(_remove_markers(sentence))
+
+    def _translated(self, sentence: str) -> CheckedSentence | None:
+        """The sentence's English translation, checked, when it has German words and the translation passes.
+
+        The translation must keep every number of the sentence; a quotation's German words follow it,
+        and the sentence's citation markers go back before its closing marks ('... as "very impressive"
+        (German: "super beeindruckend") [1].').
+        """
+        words = self._german(sentence) if self.translate is not None else ()
+        if not words or self.translate is None:
+            return None
+        claim = _remove_markers(sentence).strip()
+        english = _remove_markers(self.translate(claim, words) or "").strip()
+        if not english or sorted(_DIGITS.findall(english)) != sorted(_DIGITS.findall(claim)):
+            return None
+        # A translated quotation keeps its words as the article wrote them, after the translation: the
+        # reader sees what was said, and the translation can be checked against it.
+        said = [q for q in _QUOTATION.findall(claim) if german_words(q) and q not in english]
+        numbers = dict.fromkeys(n for m in parse_citations(sentence) for n in m.numbers)
+        at = _END_MARKS.search(english).start()  # type: ignore[union-attr]
+        tail = "".join(f' (German: "{q}")' for q in said)
+        tail += " " + "".join(f"[{n}]" for n in numbers) if numbers else ""
+        checked = self._check(english[:at] + tail + english[at:])
+        return checked if checked.shown else None
 
     def _check(self, sentence: str) -> CheckedSentence:
         numbers = [n for m in parse_citations(sentence) for n in m.numbers]
