@@ -506,8 +506,10 @@ class SentenceChecker:
         and the sentence's citation markers go back before its closing marks ('... as "very impressive"
         (German: "super beeindruckend") [1].').
         """
-        words = self._german(sentence) if self.translate is not None else ()
-        if not words or self.translate is None:
+        if self.translate is None:
+            return None
+        words = self._german(sentence)
+        if not words:
             return None
         claim = _remove_markers(sentence).strip()
         english = _remove_markers(self.translate(claim, words) or "").strip()
