@@ -128,6 +128,20 @@ def _any_language_identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def preload() -> None:
+    """Load the language models answers need (py3langid twice, wordfreq's German and English lists).
+
+    About 2.4 s on 2 cores, paid once per process: `rag.wiring.answerer` calls this at start-up so
+    that the first answer of a server or a `rag ask` does not pay it inside its first-token time.
+    """
+    from wordfreq import zipf_frequency
+
+    _identifier()
+    _any_language_identifier()
+    for lang in LANGUAGES:
+        zipf_frequency("the", lang)
+
+
 COMMON_ZIPF = 3.0
 _LOWER_WORD = re.compile(r"(?<![\w-])[a-zäöüßéèáàíóúñç]{2,}(?![\w-])")
 

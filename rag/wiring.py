@@ -20,6 +20,7 @@ from rag.answer.prompt import load_template
 from rag.config import Settings
 from rag.errors import ModelError, RagError
 from rag.language import LANGUAGES
+from rag.language import preload as preload_language_models
 from rag.models import fetch, gguf
 from rag.models.embed import Embedder, load_embedder
 from rag.models.generate import Generator, LlamaCppGenerator, OpenAIServerGenerator
@@ -275,6 +276,7 @@ class Answerer:
 
 
 def answerer(settings: Settings) -> Answerer:
+    preload_language_models()
     return Answerer(
         retriever=open_retriever(settings),
         generator=generator(settings),

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "eval" / "gold.jsonl"
 HELDOUT = ROOT / "eval" / "heldout.jsonl"  # written after tuning, scored once (README)
 HELDOUT2 = ROOT / "eval" / "heldout2.jsonl"  # a second, independently written held-out set (ids k001, ...)
+DEV = ROOT / "eval" / "dev.jsonl"  # a second tuning set (ids d001, ...), harder questions for retrieval
 CORPUS = ROOT / "corpus"
 
 
@@ -24,7 +25,7 @@ def gold() -> list[GoldItem]:
     return load_gold(GOLD)
 
 
-@pytest.fixture(scope="module", params=[GOLD, HELDOUT, HELDOUT2], ids=["gold", "heldout", "heldout2"])
+@pytest.fixture(scope="module", params=[GOLD, HELDOUT, HELDOUT2, DEV], ids=["gold", "heldout", "heldout2", "dev"])
 def each_set(request: pytest.FixtureRequest) -> list[GoldItem]:
     return load_gold(request.param)
 
@@ -38,13 +39,14 @@ def articles() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("path", "prefix"), [(HELDOUT, "h"), (HELDOUT2, "k")], ids=["heldout", "heldout2"])
-def test_heldout_set_is_separate_and_complete(gold: list[GoldItem], path: Path, prefix: str) -> None:
-    heldout = load_gold(path)
+@pytest.mark.parametrize("tuning_path", [GOLD, DEV], ids=["gold", "dev"])
+def test_heldout_set_is_separate_and_complete(tuning_path: Path, path: Path, prefix: str) -> None:
+    heldout, tuning = load_gold(path), load_gold(tuning_path)
     assert [i.id for i in heldout] == [f"{prefix}{n:03d}" for n in range(1, len(heldout) + 1)]
-    assert not {i.question.casefold() for i in heldout} & {i.question.casefold() for i in gold}
+    assert not {i.question.casefold() for i in heldout} & {i.question.casefold() for i in tuning}
     # nor a close rewording of one (the closest pair so far: 0.72); tuning on it would leak the held-out question
     closest = max(
-        SequenceMatcher(None, h.question.casefold(), g.question.casefold()).ratio() for h in heldout for g in gold
+        SequenceMatcher(None, h.question.casefold(), g.question.casefold()).ratio() for h in heldout for g in tuning
     )
     assert closest < 0.8
     unanswerable = [i for i in heldout if not i.answerable]
@@ -56,10 +58,18 @@ def test_gold_set_is_large_enough(gold: list[GoldItem]) -> None:
     assert len(gold) >= 85
 
 
-def test_ids_are_unique_and_in_order(gold: list[GoldItem]) -> None:
-    ids = [item.id for item in gold]
+@pytest.mark.parametrize(("path", "prefix"), [(GOLD, "q"), (DEV, "d")], ids=["gold", "dev"])
+def test_ids_are_unique_and_in_order(path: Path, prefix: str) -> None:
+    ids = [item.id for item in load_gold(path)]
     assert len(set(ids)) == len(ids)
-    assert ids == [f"q{n:03d}" for n in range(1, len(ids) + 1)]
+    assert ids == [f"{prefix}{n:03d}" for n in range(1, len(ids) + 1)]
+
+
+def test_dev_set_is_separate_from_gold_and_holds_unanswerable_questions(gold: list[GoldItem]) -> None:
+    dev = load_gold(DEV)
+    assert not {i.question.casefold() for i in dev} & {i.question.casefold() for i in gold}
+    unanswerable = [i for i in dev if not i.answerable]
+    assert len(unanswerable) >= 10 and all(i.type == "unanswerable" for i in unanswerable)
 
 
 def test_every_source_file_exists(each_set: list[GoldItem], articles: dict[str, str]) -> None:

@@ -21,6 +21,9 @@ py3langid (names and codes removed, >= 70% sure), then German.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from rag.language import (
@@ -356,3 +359,19 @@ def test_is_refusal(text: str, lang: str | None, expected: bool) -> None:
 )
 def test_german_words_left_in_an_english_sentence(sentence: str, german: tuple[str, ...]) -> None:
     assert german_words(sentence) == german
+
+
+def test_preload_loads_every_language_model_once_in_a_fresh_process() -> None:
+    # A fresh interpreter: this test process may have loaded them already through other tests.
+    script = (
+        "import wordfreq\n"
+        "from rag import language as L\n"
+        "before = (L._identifier.cache_info().currsize, L._any_language_identifier.cache_info().currsize,"
+        " wordfreq.get_frequency_dict.cache_info().currsize)\n"
+        "L.preload()\n"
+        "after = (L._identifier.cache_info().currsize, L._any_language_identifier.cache_info().currsize,"
+        " wordfreq.get_frequency_dict.cache_info().currsize)\n"
+        "print(before, after)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(0, 0, 0) (1, 1, 2)"
