@@ -28,6 +28,7 @@ import pytest
 
 from rag.language import (
     DEFAULT_LANGUAGE,
+    LANGUAGES,
     REFUSAL,
     detect_language,
     german_words,
@@ -365,13 +366,28 @@ def test_preload_loads_every_language_model_once_in_a_fresh_process() -> None:
     # A fresh interpreter: this test process may have loaded them already through other tests.
     script = (
         "import wordfreq\n"
+        "from py3langid.langid import LanguageIdentifier\n"
         "from rag import language as L\n"
+        "loads = []\n"
+        "real = LanguageIdentifier.from_model_file.__func__\n"
+        "LanguageIdentifier.from_model_file = classmethod(lambda cls, *a, **k: loads.append(1) or real(cls, *a, **k))\n"
         "before = (L._identifier.cache_info().currsize, L._any_language_identifier.cache_info().currsize,"
         " wordfreq.get_frequency_dict.cache_info().currsize)\n"
         "L.preload()\n"
         "after = (L._identifier.cache_info().currsize, L._any_language_identifier.cache_info().currsize,"
         " wordfreq.get_frequency_dict.cache_info().currsize)\n"
-        "print(before, after)\n"
+        "print(before, after, len(loads))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "(0, 0, 0) (1, 1, 2)"
+    assert out.strip() == "(0, 0, 0) (1, 1, 2) 1"  # the model file is read once for both identifiers
+
+
+def test_the_restricted_identifier_leaves_the_all_language_one_whole() -> None:
+    from rag.language import _any_language_identifier, _identifier
+
+    restricted, full = _identifier(), _any_language_identifier()
+    assert sorted(restricted.nb_classes) == sorted(LANGUAGES)
+    assert len(full.nb_classes) > 90
+    french = "Le président a annoncé une nouvelle loi sur l'intelligence artificielle."
+    assert full.classify(french)[0] == "fr"
+    assert restricted.classify(french)[0] in LANGUAGES
