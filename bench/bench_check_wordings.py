@@ -3,16 +3,21 @@
     .venv/bin/python bench/bench_check_wordings.py REPORT_DIR OUT.jsonl
 
 For every question of the report (variants left out) the answer prompt is rebuilt from the report's
-own passages and each wording is asked as one more user turn; P(Yes) against P(No) (P(Ja) against
-P(Nein) for the German wording) is read from the first token's logits as the pipeline's check does.
-Prints the AUC of answerable against unanswerable questions per language for each wording and for
-the report's own P(answerable). Tune wordings on the gold report only; docs/experiments.md has the figures.
+own passages (with their article headers) and each wording is asked as one more user turn; P(Yes)
+against P(No) (P(Ja) against P(Nein) for the German wording) is read from the first token's logits as
+the pipeline's check does. Two more scores keep the kept wording and change its surroundings:
+``en_instructions`` asks it under the English answer prompt for German questions too, and
+``calibrated`` subtracts the log-odds the same check gives with no passages at all (the question's own
+pull towards "Yes", contextual calibration). Prints the AUC of answerable against unanswerable
+questions per language for each score and for the report's own P(answerable). Tune on the tuning
+sets' reports only; docs/experiments.md has the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +32,7 @@ import rag.models.generate as generate  # noqa: E402
 from rag import wiring  # noqa: E402
 from rag.answer.prompt import format_passages  # noqa: E402
 from rag.config import Settings  # noqa: E402
+from rag.types import Chunk  # noqa: E402
 
 WORDINGS = {
     "kept": ("en", "Is the answer to the question stated in the passages? Reply Yes or No."),
@@ -38,15 +44,36 @@ WORDINGS = {
     ),
     "quote": ("en", "Could you answer the question by quoting one sentence of the passages? Reply Yes or No."),
 }
+EMPTY = {"de": "(keine)", "en": "(none)"}  # the passages of the calibration prompt
+SCORES = (*WORDINGS, "en_instructions", "calibrated")
 ANSWER_WORDS = {
     "en": (generate._YES, generate._NO),
     "de": (("Ja", "ja", "JA", " Ja", " ja"), ("Nein", "nein", "NEIN", " Nein", " nein")),
 }
 
 
+def _passages(row: dict[str, Any]) -> list[SimpleNamespace]:
+    """The report's passages, with the article header (date, author) the answer prompt shows."""
+    out = []
+    for p in row["detail"]["passages"]:
+        h = p["hit"]
+        chunk = Chunk(
+            h["chunk_id"], h["doc_id"], h["title"], h["start"], h["end"], h["text"], 0,
+            published=h.get("published"), author=h.get("author"),
+        )  # fmt: skip
+        out.append(SimpleNamespace(number=p["number"], text=p["text"], hit=SimpleNamespace(chunk=chunk)))
+    return out
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]:
-    passages = [SimpleNamespace(number=p["number"], text=p["text"]) for p in row["detail"]["passages"]]
-    messages = templates.for_language(row["lang"]).render(passages=format_passages(passages), question=row["question"])
+    passages = format_passages(_passages(row))  # type: ignore[arg-type]  # duck-typed stand-ins
+    template = templates.for_language(row["lang"])
+    messages = template.render(passages=passages, question=row["question"])
     out = {k: row[k] for k in ("id", "lang", "answerable", "answerable_p")}
     try:
         for name, (lang, text) in WORDINGS.items():
@@ -54,6 +81,12 @@ def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]
             out[name] = generator.yes_probability([*messages, {"role": "user", "content": text}])
     finally:
         generate._YES, generate._NO = ANSWER_WORDS["en"]
+    check = {"role": "user", "content": WORDINGS["kept"][1]}
+    english = templates.for_language("en").render(passages=passages, question=row["question"])
+    out["en_instructions"] = generator.yes_probability([*english, check]) if row["lang"] != "en" else out["kept"]
+    empty = template.render(passages=EMPTY[row["lang"]], question=row["question"])
+    out["no_passages"] = generator.yes_probability([*empty, check])
+    out["calibrated"] = _log_odds(out["kept"]) - _log_odds(out["no_passages"])
     return out
 
 
@@ -61,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, help="a `rag eval` report folder (with answers)")
     parser.add_argument("out", type=Path)
+    parser.add_argument("--limit", type=int, default=0, help="score only the first N questions (0: all)")
     args = parser.parse_args()
     settings = Settings()
     generator, templates = wiring.generator(settings), wiring.templates(settings)
@@ -70,11 +104,13 @@ def main() -> None:
         for row in rows:
             if row.get("variant_of") or row.get("answerable_p") is None or not row["detail"].get("passages"):
                 continue
+            if args.limit and len(scored) >= args.limit:
+                break
             scored.append(score(row, generator, templates))
             out.write(json.dumps(scored[-1]) + "\n")
             print(json.dumps(scored[-1]), flush=True)
     print("AUC, answerable against unanswerable:")
-    for key in ("answerable_p", *WORDINGS):
+    for key in ("answerable_p", *SCORES):
         cells = []
         for lang in ("de", "en", None):
             sub = [r for r in scored if lang is None or r["lang"] == lang]
