@@ -98,3 +98,16 @@ def test_thresholds_per_language_replay_each_language_on_its_own() -> None:
     assert chosen["en"].ok == choose_threshold(english).ok
     per_language = replay(both, {"de": chosen["de"].threshold, "en": chosen["en"].threshold})
     assert per_language.ok >= max(replay(both, o.threshold).ok for o in sweep(both))
+
+
+def test_rag_eval_variants_without_variants_fails_before_answering(tmp_path: Path, monkeypatch) -> None:
+    # The check used to come after every question was answered, losing a long run's answers.
+    from rag import wiring
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(Path("eval/dev.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    built = []
+    monkeypatch.setattr(wiring, "answerer", lambda settings: built.append(settings))
+    result = CliRunner().invoke(app, ["eval", "--gold", str(gold), "--variants", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "`variants` field" in result.output
+    assert built == [] and not (tmp_path / "r").exists()

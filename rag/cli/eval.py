@@ -53,6 +53,9 @@ def eval_cmd(
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     if [m for m in chosen if m not in evaluate.MODES] or not chosen:
         raise InputError(f"--modes {modes!r}: use one or more of {', '.join(evaluate.MODES)}")
+    asked = evaluate.variant_items(items) if variants else []
+    if variants and not asked:  # checked before answering: the answers of a long run are not thrown away
+        raise InputError(f"--variants: no question in {gold} has a `variants` field")
     thresholds = None if answerable_threshold is None else dict.fromkeys(("de", "en"), answerable_threshold)
     settings = answer_settings(ctx, model, k, None, answerable_thresholds=thresholds)
     if retrieval_only:
@@ -68,10 +71,7 @@ def eval_cmd(
     report.update(gold=str(gold), model=settings.answer_model, retrieval=evaluate.retrieval_table(retrieval))
     report["retrieval_summary"] = retrieval["modes"]["fused"]["summary"]
     variant_rows = []
-    if variants:
-        asked = evaluate.variant_items(items)
-        if not asked:
-            raise InputError(f"--variants: no question in {gold} has a `variants` field")
+    if asked:
         variant_rows = evaluate.evaluate_answers(answerer, asked, progress=True)["rows"]
         report["variant_rows"] = variant_rows
     report["decision"] = evaluate.decision_summary(report["rows"], variant_rows, settings)
