@@ -105,7 +105,9 @@ def test_rag_eval_variants_without_variants_fails_before_answering(tmp_path: Pat
     from rag import wiring
 
     gold = tmp_path / "gold.jsonl"
-    gold.write_text(Path("eval/dev.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    item = json.loads(Path("eval/dev.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    item.pop("variants", None)
+    gold.write_text(json.dumps(item, ensure_ascii=False) + "\n", encoding="utf-8")
     built = []
     monkeypatch.setattr(wiring, "answerer", lambda settings: built.append(settings))
     result = CliRunner().invoke(app, ["eval", "--gold", str(gold), "--variants", "--out", str(tmp_path / "r")])
