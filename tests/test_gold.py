@@ -198,6 +198,8 @@ def test_load_gold_accepts_other_language_codes(tmp_path: Path) -> None:
         (json.dumps(_item(id="q002", answerable=False, type="unanswerable")), "must_contain_any"),
         (json.dumps(_item(id="q002", follow_up_of="q999")), "q999"),
         ('["not", "an", "object"]', "JSON object"),
+        (json.dumps(_item(id="q002", variants="Wer gründete DeepSeek? Danke!")), "variants"),
+        (json.dumps(_item(id="q002", variants=["Wer gründete DeepSeek?", " "])), "variants"),
     ],
     ids=[
         "bad-json",
@@ -210,6 +212,8 @@ def test_load_gold_accepts_other_language_codes(tmp_path: Path) -> None:
         "unanswerable-with-must",
         "dangling-follow-up",
         "not-object",
+        "variants-not-a-list",
+        "variants-empty-question",
     ],
 )
 def test_load_gold_names_file_line_and_problem(tmp_path: Path, bad_line: str, needle: str) -> None:

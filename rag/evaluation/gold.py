@@ -6,7 +6,8 @@
 
 Optional fields: ``follow_up_of`` (id of the earlier question a chat follow-up refers to),
 ``standalone`` (the follow-up rewritten to stand alone) and ``conflict`` (the articles disagree and a
-good answer names both sides). Any other field is kept in ``GoldItem.extra``.
+good answer names both sides). Any other field is kept in ``GoldItem.extra``; ``variants`` (the
+question reworded, for ``rag eval --variants``) is kept there too, checked to be a list of questions.
 
 ``load_gold`` checks every line and raises ``InputError`` naming the file, the line and the problem, so
 a broken gold file fails before an evaluation run rather than halfway through it.
@@ -147,6 +148,8 @@ def parse_gold_line(line: str) -> GoldItem:
         raise ValueError("answerable is false but must_contain_any is not empty")
     if answerable and item_type == "unanswerable":
         raise ValueError("type is 'unanswerable' but answerable is true")
+    if "variants" in raw and any(not v.strip() for v in _strings(raw, "variants")):
+        raise ValueError("field 'variants' must not hold an empty question")
 
     return GoldItem(
         id=item_id,
