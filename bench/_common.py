@@ -149,3 +149,22 @@ def stop_server(proc: Any, wait_s: float = 30) -> None:
         proc.wait(wait_s)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def report_passages(row: dict[str, Any]) -> str:
+    """A stored `rag eval` row's passages formatted as the answer prompt shows them, article headers
+    (date, author) included, so replays score the prompt the pipeline built."""
+    from types import SimpleNamespace
+
+    from rag.answer.prompt import format_passages
+    from rag.types import Chunk
+
+    passages = []
+    for p in row["detail"]["passages"]:
+        h = p["hit"]
+        chunk = Chunk(
+            h["chunk_id"], h["doc_id"], h["title"], h["start"], h["end"], h["text"], 0,
+            published=h.get("published"), author=h.get("author"),
+        )  # fmt: skip
+        passages.append(SimpleNamespace(number=p["number"], text=p["text"], hit=SimpleNamespace(chunk=chunk)))
+    return format_passages(passages)  # type: ignore[arg-type]  # duck-typed stand-ins for Passage

@@ -20,19 +20,16 @@ import json
 import math
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _common import auc  # noqa: E402
+from _common import auc, report_passages  # noqa: E402
 
 import rag.models.generate as generate  # noqa: E402
 from rag import wiring  # noqa: E402
-from rag.answer.prompt import format_passages  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.types import Chunk  # noqa: E402
 
 WORDINGS = {
     "kept": ("en", "Is the answer to the question stated in the passages? Reply Yes or No."),
@@ -52,26 +49,13 @@ ANSWER_WORDS = {
 }
 
 
-def _passages(row: dict[str, Any]) -> list[SimpleNamespace]:
-    """The report's passages, with the article header (date, author) the answer prompt shows."""
-    out = []
-    for p in row["detail"]["passages"]:
-        h = p["hit"]
-        chunk = Chunk(
-            h["chunk_id"], h["doc_id"], h["title"], h["start"], h["end"], h["text"], 0,
-            published=h.get("published"), author=h.get("author"),
-        )  # fmt: skip
-        out.append(SimpleNamespace(number=p["number"], text=p["text"], hit=SimpleNamespace(chunk=chunk)))
-    return out
-
-
 def _log_odds(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
 
 
 def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]:
-    passages = format_passages(_passages(row))  # type: ignore[arg-type]  # duck-typed stand-ins
+    passages = report_passages(row)
     template = templates.for_language(row["lang"])
     messages = template.render(passages=passages, question=row["question"])
     out = {k: row[k] for k in ("id", "lang", "answerable", "answerable_p")}
@@ -82,8 +66,11 @@ def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]
     finally:
         generate._YES, generate._NO = ANSWER_WORDS["en"]
     check = {"role": "user", "content": WORDINGS["kept"][1]}
-    english = templates.for_language("en").render(passages=passages, question=row["question"])
-    out["en_instructions"] = generator.yes_probability([*english, check]) if row["lang"] != "en" else out["kept"]
+    if row["lang"] == "en":
+        out["en_instructions"] = out["kept"]
+    else:
+        english = templates.for_language("en").render(passages=passages, question=row["question"])
+        out["en_instructions"] = generator.yes_probability([*english, check])
     empty = template.render(passages=EMPTY[row["lang"]], question=row["question"])
     out["no_passages"] = generator.yes_probability([*empty, check])
     out["calibrated"] = _log_odds(out["kept"]) - _log_odds(out["no_passages"])
@@ -99,7 +86,7 @@ def main() -> None:
     settings = Settings()
     generator, templates = wiring.generator(settings), wiring.templates(settings)
     rows = json.loads((args.report / "report.json").read_text(encoding="utf-8"))["rows"]
-    scored = []
+    scored: list[dict[str, Any]] = []
     with args.out.open("w", encoding="utf-8") as out:
         for row in rows:
             if row.get("variant_of") or row.get("answerable_p") is None or not row["detail"].get("passages"):

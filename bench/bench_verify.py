@@ -20,16 +20,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _common import auc  # noqa: E402
+from _common import auc, report_passages  # noqa: E402
 
 from rag import wiring  # noqa: E402
-from rag.answer.prompt import format_passages  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.ground.citations import split_answer_sentences  # noqa: E402
 
@@ -43,8 +41,7 @@ SCORES = ("answerable_p", *CHECKS, "sent_min")
 
 
 def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]:
-    passages = [SimpleNamespace(number=p["number"], text=p["text"]) for p in row["detail"]["passages"]]
-    messages = templates.for_language(row["lang"]).render(passages=format_passages(passages), question=row["question"])
+    messages = templates.for_language(row["lang"]).render(passages=report_passages(row), question=row["question"])
     answered = [*messages, {"role": "assistant", "content": row["answer"]}]
     out = {k: row[k] for k in ("id", "lang", "answerable", "correct", "answerable_p")}
     for name, question in CHECKS.items():
