@@ -56,12 +56,12 @@ class Recording:
     def last_usage(self) -> Any:
         return self.inner.last_usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
         self.messages = list(messages)
-        return self.inner.stream(messages, settings)
+        return self.inner.stream(messages, settings, prefix=prefix)
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        return self.inner.yes_probability(messages)
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+        return self.inner.yes_probability(messages, words=words)
 
 
 def pick_questions(items: list[GoldItem], limit: int) -> list[GoldItem]:

@@ -124,11 +124,11 @@ class SanitizingGenerator:
     def last_usage(self) -> Any:
         return self._inner.last_usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
-        return self._inner.stream(neutralize_messages(messages), settings)
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+        return self._inner.stream(neutralize_messages(messages), settings, prefix=prefix)
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        return self._inner.yes_probability(neutralize_messages(messages))
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+        return self._inner.yes_probability(neutralize_messages(messages), words=words)
 
 
 class DraftRecorder:
@@ -143,13 +143,13 @@ class DraftRecorder:
     def last_usage(self) -> Any:
         return self._inner.last_usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
-        for piece in self._inner.stream(messages, settings):
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+        for piece in self._inner.stream(messages, settings, prefix=prefix):
             self.text += piece
             yield piece
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        return self._inner.yes_probability(messages)
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+        return self._inner.yes_probability(messages, words=words)
 
 
 def build_index(settings: Settings, docs_dir: Path) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def serve_fake(port: int, token_ms: float) -> None:
     from rag.serve.app import create_app
 
     class SlowGenerator(FakeGenerator):
-        def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+        def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
             for piece in super().stream(messages, settings):
                 time.sleep(token_ms / 1000)
                 yield piece

@@ -78,10 +78,13 @@ class FakeGenerator:
         self.answerable = answerable
         self.calls: list[list[dict[str, str]]] = []
         self.checks: list[list[dict[str, str]]] = []
+        self.prefixes: list[str] = []  # the reply's beginning each `stream` call was given
+        self.words: list[tuple[str, str]] = []  # the yes-word and no-word each check read
         self.last_usage = Usage()
 
-    def yes_probability(self, messages):  # type: ignore[no-untyped-def]
+    def yes_probability(self, messages, *, words=("Yes", "No")):  # type: ignore[no-untyped-def]
         self.checks.append(list(messages))
+        self.words.append(words)
         if self.answerable is not None:
             return self.answerable
         user = next(m["content"] for m in messages if m["role"] == "user")  # the passages and the question
@@ -90,8 +93,9 @@ class FakeGenerator:
         words = {w for w in _WORD.findall((question.group(1) if question else "").lower()) if len(w) >= 4}
         return 0.9 if any(words & set(_WORD.findall(text.lower())) for _, text in blocks) else 0.1
 
-    def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
         self.calls.append(list(messages))
+        self.prefixes.append(prefix)
         self.last_usage = Usage()
         reply = self.script.pop(0) if self.script else self._copy_best(messages[-1]["content"])
         for stop in settings.stop:  # like llama.cpp: the text ends before the first stop string
@@ -247,7 +251,7 @@ CHATML = (
 
 class StubLlama:
     """What `LlamaCppGenerator` uses of `llama_cpp.Llama`, without a model: a ChatML template, a word-level
-    tokenizer, a KV cache of evaluated tokens, and logits that favour ``answer`` ("Yes" or "No").
+    tokenizer, a KV cache of evaluated tokens, and logits that favour ``answer`` ("Yes", "No", "Ja" or "Nein").
 
     Records the rendered prompts (``prompts``), the system prompt of each (``systems``) and how many tokens
     each evaluation had to decode (``decoded``), so tests can see prefix reuse.
@@ -312,8 +316,8 @@ class StubLlama:
         self.n_tokens = len(self.cache)
         self.decoded.append(len(tokens))
         for i in range(self.n_vocab()):
-            self._logits[i] = 0.0
-        for word in ("Yes", "No"):
+            self._logits[i] = -10.0  # every other token unlikely, as in a real model
+        for word in ("Yes", "No", "Ja", "Nein"):
             self._logits[self.tokenize(word.encode(), add_bos=False)[0]] = 4.0 if word == self.answer else 0.0
 
     def create_completion(self, prompt: Sequence[int], **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -56,6 +56,17 @@ def test_the_check_costs_its_own_tokens_and_the_answer_reuses_the_prefix() -> No
     assert check_cost <= 12 and answer_cost <= 4  # the check turn; then only the assistant header
 
 
+def test_a_decision_word_costs_only_its_own_token_after_the_check() -> None:
+    """The answer prompt's own first token is the check; the answer then starts after the given yes-word."""
+    gen, (llm,) = stub_generator(1, answer="Nein")
+    messages = [{"role": "system", "content": "Rules " * 50}, {"role": "user", "content": "passages " * 100}]
+    assert gen.yes_probability(messages, words=("Ja", "Nein")) < 0.1  # the declared words' logits are read
+    assert gen.yes_probability(messages) == pytest.approx(0.5)  # Yes and No are equally unlikely here
+    assert "".join(gen.stream(messages, GenerationSettings(), prefix="Ja")) == "ok"  # "Ja" itself is not yielded
+    assert llm.decoded[-1] == 1 and llm.prompts[-1] == llm.prompts[-2]  # only the prefix token was new
+    assert gen.last_usage.prompt_tokens == len(llm.cache)  # the prefix counts as prompt
+
+
 def test_a_model_without_a_chat_template_is_a_clear_error() -> None:
     from rag.errors import ModelError
 

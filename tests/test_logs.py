@@ -111,7 +111,7 @@ def test_questions_are_logged_when_asked_to(app_settings, lines) -> None:
 
 
 class _Buggy(FakeGenerator):
-    def stream(self, messages, settings):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
         raise ValueError(f"a bug quoting the prompt: {messages[-1]['content'][-60:]}")
 
 

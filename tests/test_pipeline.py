@@ -218,7 +218,34 @@ def test_the_check_is_the_answer_prompt_plus_one_turn(parts) -> None:
     (check,) = gen.checks
     assert check[:-1] == gen.calls[0]  # same system prompt and passages: the answer reuses the check's prefix
     assert check[-1]["role"] == "user" and "Yes or No" in check[-1]["content"]
-    assert not a.refused and a.answerable_p == 0.9
+    assert not a.refused and a.answerable_p == 0.9 and gen.prefixes == [""] and gen.words == [("Yes", "No")]
+
+
+def _decide(parts):  # type: ignore[no-untyped-def]
+    """The answer-decide prompts: the model is told to begin its reply with Ja/Yes or Nein/No."""
+    retriever, templates = parts
+    decide = {lang: load_template(ROOT / "prompts", f"answer-decide.{lang}") for lang in ("de", "en")}
+    return retriever, replace(templates, answer=decide)
+
+
+def test_with_a_decision_word_the_check_is_the_reply_s_first_word(parts) -> None:
+    """P(answerable) is read from the answer prompt itself (no turn to evaluate), and the answer is generated
+    after the yes-word."""
+    for question, yes in (("Wie viele GPUs nutzte DeepSeek?", "Ja"), ("How many GPUs did DeepSeek use?", "Yes")):
+        gen = FakeGenerator(answerable=0.9)
+        a = ask(_decide(parts), question, generator=gen)
+        assert gen.checks == gen.calls  # the same messages: the answer reuses all the check evaluated
+        assert gen.prefixes == [yes] and gen.words == [(yes, "Nein" if yes == "Ja" else "No")]
+        assert not a.refused and a.answerable_p == 0.9
+    low = FakeGenerator(answerable=0.2)
+    assert ask(_decide(parts), "Wie viele GPUs nutzte DeepSeek?", generator=low).refused and low.calls == []
+
+
+def test_a_server_s_model_writes_the_yes_word_itself_and_it_is_not_shown(parts) -> None:
+    gen = FakeGenerator(["Ja, DeepSeek nutzte 2.048 GPUs [1]."], answerable=0.9)
+    shown: list[str] = []
+    a = ask(_decide(parts), "Wie viele GPUs nutzte DeepSeek?", generator=gen, on_token=shown.append)
+    assert a.text == "DeepSeek nutzte 2.048 GPUs [1]." and "".join(shown) == a.text
 
 
 def test_the_threshold_and_the_switch_are_settings(parts) -> None:
@@ -233,7 +260,7 @@ def test_the_threshold_and_the_switch_are_settings(parts) -> None:
 
 def test_a_backend_without_logits_answers_without_the_check(parts) -> None:
     class NoLogits(FakeGenerator):
-        def yes_probability(self, messages):  # type: ignore[no-untyped-def]
+        def yes_probability(self, messages, *, words=("Yes", "No")):  # type: ignore[no-untyped-def]
             return None
 
     a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=NoLogits())

@@ -32,6 +32,17 @@ def test_answer_after_is_read_from_the_second_line() -> None:
     assert parse_template("t", "<!-- variables: question -->\n## user\n${question}").answer_after is None
 
 
+def test_the_decision_words_are_read_from_a_directive_line_in_any_order() -> None:
+    body = "## user\n${question}"
+    head = "<!-- variables: question -->\n<!-- decision: Ja / Nein -->\n<!-- answer after: A: -->"
+    both = parse_template("t", f"{head}\n{body}")
+    assert both.decision == ("Ja", "Nein") and both.answer_after == "A:" and both.sections == (("user", "${question}"),)
+    assert parse_template("t", f"<!-- variables: question -->\n{body}").decision is None
+    shipped = {lang: load_template(PROMPTS, f"answer-decide.{lang}").decision for lang in LANGUAGES}
+    assert shipped == {"de": ("Ja", "Nein"), "en": ("Yes", "No")}
+    assert all(load_template(PROMPTS, f"answer.{lang}").decision is None for lang in LANGUAGES)  # the default
+
+
 def test_a_bad_answer_prompt_name_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from rag.config import load_settings
 

@@ -216,17 +216,20 @@ def answer(
     if settings.passage_order == "best_last":
         passages = [replace(p, number=i) for i, p in enumerate(reversed(passages), start=1)]
     run.passages = tuple(passages)
-    messages = templates.for_language(lang).render(passages=format_passages(passages), question=standalone)
+    template = templates.for_language(lang)
+    messages = template.render(passages=format_passages(passages), question=standalone)
     run.timings["prompt"] = time.perf_counter() - t
-    if templates.check is not None and settings.answerable_check:
+    if settings.answerable_check and (template.decision is not None or templates.check is not None):
         t = time.perf_counter()
-        given = {"question": standalone} if "question" in templates.check.variables else {}
-        run.answerable_p = generator.yes_probability([*messages, *templates.check.render(**given)])
+        if template.decision is not None:  # the reply's own first word is the decision: nothing more to evaluate
+            run.answerable_p = generator.yes_probability(messages, words=template.decision)
+        elif templates.check is not None:  # the check as one more user turn, rolled back for the answer
+            given = {"question": standalone} if "question" in templates.check.variables else {}
+            run.answerable_p = generator.yes_probability([*messages, *templates.check.render(**given)])
         run.timings["check"] = time.perf_counter() - t
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
     gen_started = time.perf_counter()
-    template = templates.for_language(lang)
     translate = None
     if lang == "en" and settings.translate_answers and templates.translate is not None:
         translate = translator(generator, templates.translate, run.timings)
@@ -275,11 +278,17 @@ def _generate(
         translate=translate,
     )  # fmt: skip
     answer_part = AnswerPart(template.answer_after)
-    for piece in generator.stream(messages, settings.generation):
+    if template.decision is None:
+        pieces = generator.stream(messages, settings.generation)
+        start = ReplyStart(None)
+    else:  # the decision is "answer": the reply starts with the yes-word, which is not part of the answer
+        pieces = generator.stream(messages, settings.generation, prefix=template.decision[0])
+        start = ReplyStart(template.decision[0])
+    for piece in pieces:
         run.timings.setdefault("first_token", time.perf_counter() - run.started)
-        run.show(checker.feed(answer_part.feed(piece)), emit)
+        run.show(checker.feed(answer_part.feed(start.feed(piece))), emit)
         emit("")
-    run.show(checker.feed(answer_part.close()), emit)
+    run.show(checker.feed(answer_part.feed(start.close()) + answer_part.close()), emit)
     usage = generator.last_usage
     truncated = settings.generation.reached_limit(usage)
     return checker, usage, truncated, checker.close(cut=truncated)
@@ -306,6 +315,42 @@ def translator(generator: Generator, template: PromptTemplate, timings: dict[str
         return text or None
 
     return translate
+
+
+class ReplyStart:
+    """A reply without the decision word it begins with ("Ja") and the punctuation after it, fed as it arrives.
+
+    A local model is given the word (the stream starts after it); a server's model writes it itself.
+    Nothing is withheld once a piece shows more than the word, spaces and punctuation.
+
+    >>> start = ReplyStart("Ja")
+    >>> [start.feed(p) for p in ("Ja", ",", " DeepSeek", " nutzte")], start.close()
+    (['', '', 'DeepSeek', ' nutzte'], '')
+    >>> start = ReplyStart("Ja")
+    >>> [start.feed(p) for p in (". Die", " Aktie")], ReplyStart("Ja").feed("Januar 2025 [1].")
+    (['Die', ' Aktie'], 'Januar 2025 [1].')
+    """
+
+    _PUNCTUATION = r"[\s,.:;!\-–—]*"
+
+    def __init__(self, word: str | None) -> None:
+        self.head = ""
+        self.done = word is None
+        self.start = re.compile(rf"\s*(?:{re.escape(word or '')}\b)?{self._PUNCTUATION}", re.IGNORECASE)
+
+    def feed(self, piece: str) -> str:
+        if self.done:
+            return piece
+        self.head += piece
+        end = self.start.match(self.head).end()  # type: ignore[union-attr]  # every part is optional
+        if end == len(self.head):
+            return ""  # only the word, spaces and punctuation so far
+        self.done, rest, self.head = True, self.head[end:], ""
+        return rest
+
+    def close(self) -> str:
+        self.done, self.head = True, ""  # what was withheld is the word and punctuation alone
+        return ""
 
 
 class AnswerPart:

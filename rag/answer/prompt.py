@@ -12,6 +12,10 @@ A template file looks like::
 
 An optional second line ``<!-- answer after: Antwort: -->`` says the model writes something first (the
 supporting sentence) and its answer after that marker; the pipeline checks and shows only the answer.
+An optional line ``<!-- decision: Ja / Nein -->`` says the instructions tell the model to begin its
+reply with the first word when the passages state the answer and with the second when they do not:
+the pipeline reads P(answerable) from the logits of that first word (no extra turn to evaluate) and,
+when it answers, starts the reply with the yes-word for the model.
 
 Values are inserted with `string.Template`, which never interprets braces or
 dollar signs inside the values: article text stays plain text. Messages go to
@@ -33,6 +37,7 @@ from rag.types import Passage
 
 _DECLARATION = re.compile(r"^<!--\s*variables:\s*(.*?)\s*-->\s*$")
 _ANSWER_AFTER = re.compile(r"^<!--\s*answer after:\s*(.*?)\s*-->\s*$")
+_DECISION = re.compile(r"^<!--\s*decision:\s*(\S+)\s*/\s*(\S+)\s*-->\s*$")
 _SECTION = re.compile(r"^## (system|user|assistant)\s*$", re.MULTILINE)
 
 Message = dict[str, str]
@@ -46,6 +51,9 @@ class PromptTemplate:
     # When set, the model writes something else first (the supporting sentence) and the answer after this
     # marker ("Antwort:"); only the answer is checked and shown. Declared as `<!-- answer after: X -->`.
     answer_after: str | None = None
+    # When set, the reply begins with the yes-word or the no-word ("Ja", "Nein"): the decision, read from the
+    # first token's logits. Declared as `<!-- decision: Ja / Nein -->`.
+    decision: tuple[str, str] | None = None
 
     def render(self, **values: str) -> list[Message]:
         missing = self.variables - values.keys()
@@ -63,9 +71,16 @@ def parse_template(name: str, source: str) -> PromptTemplate:
     if declared is None:
         raise ConfigError(f"prompt {name}: first line must be `<!-- variables: a, b -->`")
     variables = frozenset(v.strip() for v in declared.group(1).split(",") if v.strip())
-    second, _, rest = body.partition("\n")
-    answer_after = _ANSWER_AFTER.match(second.strip())
-    if answer_after is not None:
+    answer_after: str | None = None
+    decision: tuple[str, str] | None = None
+    while True:  # optional directive lines, in any order
+        line, _, rest = body.partition("\n")
+        if (marker := _ANSWER_AFTER.match(line.strip())) is not None:
+            answer_after = marker.group(1)
+        elif (words := _DECISION.match(line.strip())) is not None:
+            decision = (words.group(1), words.group(2))
+        else:
+            break
         body = rest
     parts = _SECTION.split(body)
     sections = tuple((role, text.strip()) for role, text in zip(parts[1::2], parts[2::2], strict=True))
@@ -82,7 +97,7 @@ def parse_template(name: str, source: str) -> PromptTemplate:
     undeclared = used - variables
     if undeclared:
         raise ConfigError(f"prompt {name}: uses undeclared {', '.join(sorted(undeclared))}")
-    return PromptTemplate(name, variables, sections, answer_after.group(1) if answer_after else None)
+    return PromptTemplate(name, variables, sections, answer_after, decision)
 
 
 def load_template(prompts_dir: Path, name: str) -> PromptTemplate:

@@ -30,6 +30,18 @@ _YES = ("Yes", "yes", "YES", " Yes", " yes")
 _NO = ("No", "no", "NO", " No", " no")
 
 
+def spellings(word: str) -> tuple[str, ...]:
+    """How a reply may begin with ``word``: "Ja", "ja", "JA", " Ja", " ja"."""
+    return tuple(dict.fromkeys((word, word.lower(), word.upper(), f" {word}", f" {word.lower()}")))
+
+
+def _spelled(words: tuple[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The spellings read for a yes-word and a no-word (the kept lists for Yes / No)."""
+    if words == ("Yes", "No"):
+        return _YES, _NO
+    return spellings(words[0]), spellings(words[1])
+
+
 def _logsumexp(values: np.ndarray) -> float:
     top = float(np.max(values))
     return top + math.log(float(np.sum(np.exp(values - top))))
@@ -58,10 +70,12 @@ class Generator(Protocol):
     model_id: str
     last_usage: Usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]: ...
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+        """The reply's pieces; ``prefix`` is the reply's beginning, written for the model where the backend can."""
+        ...
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        """P(the reply starts with "Yes") against "No"; None where the backend cannot tell."""
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+        """P(the reply starts with ``words[0]``) against ``words[1]``; None where the backend cannot tell."""
         ...
 
 
@@ -125,12 +139,15 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+        """The reply's pieces; a ``prefix`` ("Ja") is put in the model's mouth: it is not generated nor yielded."""
         # The chat template is tokenized with special tokens on: article text must not open turns.
         messages = neutralize_messages(messages)
         self.last_usage = Usage()
         llm = self._context_for(messages)
         prompt = self._prompt(llm, messages)
+        if prefix:
+            prompt += llm.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
         chunks = llm.create_completion(
             prompt=prompt,
             stream=True,
@@ -149,8 +166,8 @@ class LlamaCppGenerator:
             raise InputError(f"the prompt does not fit the model's context ({exc}); shorten the input") from exc
         self.last_usage = Usage(len(prompt), produced)
 
-    def yes_probability(self, messages: Sequence[Message]) -> float:
-        """P(the model's reply to ``messages`` starts with "Yes") against "No", from one token's logits.
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float:
+        """P(the model's reply to ``messages`` starts with "Yes") against "No" (or ``words``), from one token's logits.
 
         The prompt's beginning is usually in the context already (the same system prompt and
         passages as the answer that follows), so only its new tokens are evaluated, and the answer
@@ -167,7 +184,7 @@ class LlamaCppGenerator:
         llm.n_tokens = reuse  # `eval` drops the cache after this position and decodes the rest
         llm.eval(tokens[reuse:])
         logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
-        yes, no = (_logsumexp(logits[self._word_tokens(llm, words)]) for words in (_YES, _NO))
+        yes, no = (_logsumexp(logits[self._word_tokens(llm, spelled)]) for spelled in _spelled(words))
         return float(1.0 / (1.0 + math.exp(no - yes)))
 
     def _prompt(self, llm: Any, messages: Sequence[Message]) -> list[int]:
@@ -242,7 +259,9 @@ class OpenAIServerGenerator:
         self.model_id = model_id
         self.last_usage = Usage()
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+        """The reply's pieces. The chat API cannot start the reply for the model, so ``prefix`` is not sent:
+        the model writes its own first word (the pipeline drops a decision word it is told to write)."""
         import openai
 
         messages = neutralize_messages(messages)  # llama_cpp.server and others tokenize specials too
@@ -274,8 +293,8 @@ class OpenAIServerGenerator:
         if not self.last_usage.completion_tokens:
             self.last_usage.completion_tokens = produced
 
-    def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        """P("Yes") against P("No") from the server's top log-probabilities of one generated token.
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+        """P("Yes") against P("No") (or ``words``) from the server's top log-probabilities of one generated token.
 
         None when the server returns no log-probabilities (not every OpenAI-compatible server does), or
         neither word is among them: the pipeline then answers without the check. A server that refuses
@@ -315,8 +334,9 @@ class OpenAIServerGenerator:
             scores = {entry.token: float(entry.logprob) for entry in top}
         except (AttributeError, IndexError, TypeError, ValueError):
             return None
-        yes = [scores[w] for w in _YES if w in scores]
-        no = [scores[w] for w in _NO if w in scores]
+        yes_words, no_words = _spelled(words)
+        yes = [scores[w] for w in yes_words if w in scores]
+        no = [scores[w] for w in no_words if w in scores]
         if not yes and not no:
             return None
         # A word missing from the top list is less likely than every listed token.
