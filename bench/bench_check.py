@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/bench_check.py [--limit 16] [--passes 2] [--gold eval/gold.jsonl]
 
-With the shipped answer prompts (`<!-- decision: Ja / Nein -->`) the check is the reply's own first
-word: P(Ja) against P(Nein) is read from the logits after the answer prompt, and the answer then
-evaluates only the given yes-word; so the check should cost one small evaluation, not its own turn.
-With a prompt without a decision word (RAG_ANSWER_PROMPT=answer-evidence) the check is one more user
-turn ("Is the answer stated in the passages?"), rolled back for the answer: its own ~20 tokens.
+With the default answer prompts the check is one more user turn ("Is the answer stated in the
+passages?"), rolled back for the answer: its own ~20 tokens, not a second prompt. With prompts that
+declare a decision word (RAG_ANSWER_PROMPT=answer-decide, `<!-- decision: Ja / Nein -->`) the check is
+the reply's own first word: P(Ja) against P(Nein) is read from the logits after the answer prompt, and
+the answer then evaluates only the given yes-word, so the check should cost one small evaluation.
 
 Questions: the gold set's standalone questions in gold order, German and English alternating, answerable
 and unanswerable alike. Passes alternate check on / check off (on, off, on, off, ...), each over all

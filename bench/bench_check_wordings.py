@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from _common import auc, report_passages  # noqa: E402
 
-import rag.models.generate as generate  # noqa: E402
 from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
 
@@ -43,10 +42,7 @@ WORDINGS = {
 }
 EMPTY = {"de": "(keine)", "en": "(none)"}  # the passages of the calibration prompt
 SCORES = (*WORDINGS, "en_instructions", "calibrated")
-ANSWER_WORDS = {
-    "en": (generate._YES, generate._NO),
-    "de": (("Ja", "ja", "JA", " Ja", " ja"), ("Nein", "nein", "NEIN", " Nein", " nein")),
-}
+ANSWER_WORDS = {"en": ("Yes", "No"), "de": ("Ja", "Nein")}
 
 
 def _log_odds(p: float) -> float:
@@ -59,12 +55,8 @@ def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]
     template = templates.for_language(row["lang"])
     messages = template.render(passages=passages, question=row["question"])
     out = {k: row[k] for k in ("id", "lang", "answerable", "answerable_p")}
-    try:
-        for name, (lang, text) in WORDINGS.items():
-            generate._YES, generate._NO = ANSWER_WORDS[lang]  # read by yes_probability at call time
-            out[name] = generator.yes_probability([*messages, {"role": "user", "content": text}])
-    finally:
-        generate._YES, generate._NO = ANSWER_WORDS["en"]
+    for name, (lang, text) in WORDINGS.items():
+        out[name] = generator.yes_probability([*messages, {"role": "user", "content": text}], words=ANSWER_WORDS[lang])
     check = {"role": "user", "content": WORDINGS["kept"][1]}
     if row["lang"] == "en":
         out["en_instructions"] = out["kept"]

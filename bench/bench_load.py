@@ -95,7 +95,7 @@ def serve_fake(port: int, token_ms: float) -> None:
 
     class SlowGenerator(FakeGenerator):
         def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
-            for piece in super().stream(messages, settings):
+            for piece in super().stream(messages, settings, prefix=prefix):
                 time.sleep(token_ms / 1000)
                 yield piece
 

@@ -278,17 +278,14 @@ def _generate(
         translate=translate,
     )  # fmt: skip
     answer_part = AnswerPart(template.answer_after)
-    if template.decision is None:
-        pieces = generator.stream(messages, settings.generation)
-        start = ReplyStart(None)
-    else:  # the decision is "answer": the reply starts with the yes-word, which is not part of the answer
-        pieces = generator.stream(messages, settings.generation, prefix=template.decision[0])
-        start = ReplyStart(template.decision[0])
-    for piece in pieces:
+    # The decision was "answer": a reply told to begin with the yes-word starts with it, not part of the answer.
+    yes_word = template.decision[0] if template.decision is not None else None
+    start = ReplyStart(yes_word)
+    for piece in generator.stream(messages, settings.generation, prefix=yes_word or ""):
         run.timings.setdefault("first_token", time.perf_counter() - run.started)
         run.show(checker.feed(answer_part.feed(start.feed(piece))), emit)
         emit("")
-    run.show(checker.feed(answer_part.feed(start.close()) + answer_part.close()), emit)
+    run.show(checker.feed(answer_part.close()), emit)  # a reply that was only the word and punctuation: nothing
     usage = generator.last_usage
     truncated = settings.generation.reached_limit(usage)
     return checker, usage, truncated, checker.close(cut=truncated)
@@ -321,11 +318,12 @@ class ReplyStart:
     """A reply without the decision word it begins with ("Ja") and the punctuation after it, fed as it arrives.
 
     A local model is given the word (the stream starts after it); a server's model writes it itself.
-    Nothing is withheld once a piece shows more than the word, spaces and punctuation.
+    Nothing is withheld once a piece shows more than the word, spaces and punctuation; what is withheld
+    until then is only those, so a reply that ends there has nothing to show.
 
     >>> start = ReplyStart("Ja")
-    >>> [start.feed(p) for p in ("Ja", ",", " DeepSeek", " nutzte")], start.close()
-    (['', '', 'DeepSeek', ' nutzte'], '')
+    >>> [start.feed(p) for p in ("Ja", ",", " DeepSeek", " nutzte")]
+    ['', '', 'DeepSeek', ' nutzte']
     >>> start = ReplyStart("Ja")
     >>> [start.feed(p) for p in (". Die", " Aktie")], ReplyStart("Ja").feed("Januar 2025 [1].")
     (['Die', ' Aktie'], 'Januar 2025 [1].')
@@ -347,10 +345,6 @@ class ReplyStart:
             return ""  # only the word, spaces and punctuation so far
         self.done, rest, self.head = True, self.head[end:], ""
         return rest
-
-    def close(self) -> str:
-        self.done, self.head = True, ""  # what was withheld is the word and punctuation alone
-        return ""
 
 
 class AnswerPart:

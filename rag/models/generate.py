@@ -26,20 +26,11 @@ from rag.models.sanitize import neutralize_messages
 
 Message = dict[str, str]
 log = logging.getLogger("rag.generate")
-_YES = ("Yes", "yes", "YES", " Yes", " yes")
-_NO = ("No", "no", "NO", " No", " no")
 
 
 def spellings(word: str) -> tuple[str, ...]:
     """How a reply may begin with ``word``: "Ja", "ja", "JA", " Ja", " ja"."""
     return tuple(dict.fromkeys((word, word.lower(), word.upper(), f" {word}", f" {word.lower()}")))
-
-
-def _spelled(words: tuple[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The spellings read for a yes-word and a no-word (the kept lists for Yes / No)."""
-    if words == ("Yes", "No"):
-        return _YES, _NO
-    return spellings(words[0]), spellings(words[1])
 
 
 def _logsumexp(values: np.ndarray) -> float:
@@ -184,7 +175,7 @@ class LlamaCppGenerator:
         llm.n_tokens = reuse  # `eval` drops the cache after this position and decodes the rest
         llm.eval(tokens[reuse:])
         logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
-        yes, no = (_logsumexp(logits[self._word_tokens(llm, spelled)]) for spelled in _spelled(words))
+        yes, no = (_logsumexp(logits[self._word_tokens(llm, spelled)]) for spelled in map(spellings, words))
         return float(1.0 / (1.0 + math.exp(no - yes)))
 
     def _prompt(self, llm: Any, messages: Sequence[Message]) -> list[int]:
@@ -334,7 +325,7 @@ class OpenAIServerGenerator:
             scores = {entry.token: float(entry.logprob) for entry in top}
         except (AttributeError, IndexError, TypeError, ValueError):
             return None
-        yes_words, no_words = _spelled(words)
+        yes_words, no_words = map(spellings, words)
         yes = [scores[w] for w in yes_words if w in scores]
         no = [scores[w] for w in no_words if w in scores]
         if not yes and not no:
