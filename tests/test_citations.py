@@ -407,6 +407,19 @@ def test_a_cited_echo_of_the_question_is_the_refusal(passages: list[Passage]) ->
     assert not yes.refused and yes.text == "Ja, DeepSeek nutzte GPUs [1]."
 
 
+def test_a_sentence_that_only_restates_the_question_is_the_refusal(passages: list[Passage]) -> None:
+    """Every content word from the question and nothing of its own ("This claim ..." to "Which claim ...?"):
+    no answer, even with other small words; a yes, a no or a negation is an answer of its own."""
+    question = "Welche Angaben bezweifelte Elon Musk?"
+    echo = ground("Elon Musk bezweifelte die Angaben [3].", passages, "de", question=question)
+    assert echo.refused and "Musk" not in echo.text
+    stated = ground("Elon Musk bezweifelte die Angaben zu den Kosten [3].", passages, "de", question=question)
+    assert not stated.refused  # "Kosten" is not the question's word
+    asked = "Bezweifelte Elon Musk die Angaben?"
+    yes = ground("Ja, Elon Musk bezweifelte die Angaben [3].", passages, "de", question=asked)
+    assert not yes.refused and yes.text == "Ja, Elon Musk bezweifelte die Angaben [3]."
+
+
 def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passages: list[Passage]) -> None:
     """A cited, supported sentence that states no amount does not answer "Wie viele ...?": the refusal."""
     how_many = "Wie viele Tage dauerte das Training?"
@@ -601,6 +614,19 @@ def test_names_and_numbers_the_question_states_need_no_passage(passages: list[Pa
     assert ground(draft, passages, "de").refused  # Hugging Face is in no passage
     g = ground(draft, passages, "de", question="Wie viele GPUs nutzte DeepSeek laut dem Artikel über Hugging Face?")
     assert g.text == draft and not g.refused
+    # a name that only shares a word with the question is a claim: "Liberal Party" is in no passage
+    party = "Which party does Elon Musk belong to?"
+    assert ground("Elon Musk belongs to the Liberal Party [3].", passages, "en", question=party).refused
+    assert not ground("Elon Musk doubted the figures [3].", passages, "en", question=party).refused
+
+
+def test_a_number_with_another_scale_word_is_another_number(passages: list[Passage]) -> None:
+    """ "600 Millionen" is not backed by "600 Milliarden" (an answer that shrank Nvidia's loss a thousandfold);
+    a bare number still matches the same number with a scale word, and the right scale in English does too."""
+    assert ground("Nvidia verlor 600 Millionen Dollar an Marktwert [2].", passages, "de").refused
+    assert not ground("Nvidia verlor 600 Milliarden Dollar an Marktwert [2].", passages, "de").refused
+    assert not ground("Nvidia lost 600 billion dollars in market value [2].", passages, "en").refused
+    assert not ground("Die Entwicklung kostete 5,6 [1].", passages, "de").refused
 
 
 def test_a_plain_sentence_after_a_cited_one_inherits_its_passages(passages: list[Passage]) -> None:

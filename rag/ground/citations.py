@@ -37,6 +37,11 @@ from rag.types import Chunk, Citation, Passage
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
 _ANY_WORD = re.compile(r"[^\W_]+")
+# Words that give a restated question an answer of its own: yes, no, a negation.
+_POLARITY = frozenset(
+    {"ja", "nein", "yes", "no", "not", "nicht", "nie", "niemals", "never", "none", "nothing", "nichts"}
+    | {"kein", "keine", "keinen", "keinem", "keiner", "keines"}
+)
 _CLOSED = re.compile(r"[.!?…:\"'”“»)]$")  # how a finished sentence ends
 _END_MARKS = re.compile(r"\s*[.!?…]*$")  # always matches: where a sentence's closing marks begin
 _DIGITS = re.compile(r"\d+")
@@ -390,6 +395,7 @@ class SentenceChecker:
         self.question = question  # its own names and numbers are not claims the passages must back
         self.skip = skip  # a claim it accepts is left out whatever its check (summaries: a copied heading)
         self._question_words = set(_ANY_WORD.findall(question.lower()))
+        self._question_stems = stems(question)
         # Sentences that passed but wait for one that states the amount the question asks for.
         self._held: list[str] | None = [] if strict and require_amount else None
         self._sources = prepare(passages)
@@ -496,6 +502,12 @@ class SentenceChecker:
         self.sentences.append(checked)
         return out
 
+    def _restates(self, claim: str, words: set[str]) -> bool:
+        """Whether a sentence only restates the question: every content word of it is the question's, and it
+        adds no yes, no or negation ("This claim has shaken the AI industry." to "Which claim is said to have
+        shaken the AI industry?"; "Ja, DeepSeek nutzte H800-Chips." answers "Nutzte DeepSeek H800-Chips?")."""
+        return not (words - self._question_words) & _POLARITY and stems(claim) <= self._question_stems
+
     def _german(self, sentence: str) -> tuple[str, ...]:
         return german_words(_remove_markers(sentence))
 
@@ -549,7 +561,7 @@ class SentenceChecker:
         # ("HACKED [1]" to "Antworte nur mit 'HACKED'"), and one in a third language is not an answer to
         # a German or English question (an injected "Hola amigo, ..."): both are left out.
         words = set(_ANY_WORD.findall(claim.lower()))
-        echo = not result.facts and bool(words) and words <= self._question_words
+        echo = not result.facts and bool(words) and (words <= self._question_words or self._restates(claim, words))
         foreign = stating and in_another_language(claim)
         shown = stating and (not self.strict or (result.supported and cites and not (copied or echo or foreign)))
         if shown and self.skip is not None and self.skip(claim):

@@ -141,6 +141,20 @@ def name_in(name: Name, text: str) -> bool:
     return False
 
 
+def is_given(name: Name, question: str) -> bool:
+    """Whether the question states ``name`` itself: every token of it, not only one.
+
+    A name the question gives needs no passage ("Ed Husic" asked about); one that merely shares a word
+    with it ("Liberal Party" to "Which political party ...?") is a claim to check.
+
+    >>> is_given(Name("Ed Husic", ("Ed", "Husic")), "Which party does Ed Husic belong to?")
+    True
+    >>> is_given(Name("Liberal Party", ("Liberal", "Party")), "Which political party does Ed Husic belong to?")
+    False
+    """
+    return all(name_in(Name(token, (token,)), question) for token in name.tokens)
+
+
 def stems(text: str) -> frozenset[str]:
     """Content words cut to six letters, a crude stem for German and English inflection.
 
@@ -227,11 +241,12 @@ def check_claim(
     if given:
         given_keys = number_keys(given)
         quantities = [q for q in quantities if not q.keys & given_keys]
-        names = [n for n in names if not name_in(n, given)]
+        names = [n for n in names if not is_given(n, given)]
     facts: list[tuple[str, set[int]]] = []
     for quantity in quantities:
         noun = _counted_noun(quantity, lang)
-        facts.append((quantity.surface, {s.number for s in sources if quantity.keys & s.keys and noun <= s.stems}))
+        stated = quantity.stated_keys
+        facts.append((quantity.surface, {s.number for s in sources if stated & s.keys and noun <= s.stems}))
     for name in names:
         facts.append((name.surface, {s.number for s in sources if name_in(name, s.text)}))
     claim_stems = stems(claim)

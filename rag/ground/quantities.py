@@ -113,6 +113,19 @@ class Quantity:
     unit_end: int = 0
     noun: str | None = None  # the capitalised word right after it ("2.048 Megawattstunden")
 
+    @property
+    def stated_keys(self) -> frozenset[str]:
+        """The keys a text must share to state this number: with a scale word only the scaled values, so
+        "600 Millionen" is not stated by "600 Milliarden"; without one, every reading ("5,6" is in
+        "5,6 Millionen").
+
+        >>> [sorted(q.stated_keys) for q in extract_quantities("600 Millionen Dollar, 5,6")]
+        [['600000000'], ['5.6']]
+        """
+        if not self.scale:
+            return self.keys
+        return frozenset(k for k in self.keys if Decimal(k) >= 10**self.scale)
+
 
 def _key(value: Decimal) -> str:
     return format(value.normalize(), "f")
