@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_health_loading_then_ready(app_settings) -> None:
+    release = threading.Event()  # the models "load" until the first /health was answered (no race on a busy CPU)
+
     def slow(settings):
-        time.sleep(0.5)
+        release.wait(30)
         return fake_answerer(settings)
 
     with TestClient(create_app(app_settings, build=slow)) as c:
         first = c.get("/health")
+        release.set()
         assert first.status_code == 503 and first.json()["status"] == "loading"
         wait_ready(c)
         body = c.get("/health").json()
