@@ -418,6 +418,14 @@ def test_a_sentence_that_only_restates_the_question_is_the_refusal(passages: lis
     asked = "Bezweifelte Elon Musk die Angaben?"
     yes = ground("Ja, Elon Musk bezweifelte die Angaben [3].", passages, "de", question=asked)
     assert not yes.refused and yes.text == "Ja, Elon Musk bezweifelte die Angaben [3]."
+    # a short word of its own is an answer too ("im Mai" to "Wann ...?"), though too short for a stem
+    when = ground(
+        "Elon Musk bezweifelte die Angaben im Mai [3].",
+        passages,
+        "de",
+        question="Wann bezweifelte Elon Musk die Angaben?",
+    )
+    assert not when.refused and "im Mai" in when.text
 
 
 def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passages: list[Passage]) -> None:

@@ -32,7 +32,7 @@ from rag.ground.claims import (
 from rag.ground.conflicts import find_conflicts
 from rag.ground.quantities import states_amount
 from rag.language import detect_language, german_words, in_another_language, is_refusal, refusal_sentence
-from rag.lexicon import MONTHS, alternation
+from rag.lexicon import MONTHS, STOPWORDS, alternation
 from rag.types import Chunk, Citation, Passage
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
@@ -503,10 +503,14 @@ class SentenceChecker:
         return out
 
     def _restates(self, claim: str, words: set[str]) -> bool:
-        """Whether a sentence only restates the question: every content word of it is the question's, and it
-        adds no yes, no or negation ("This claim has shaken the AI industry." to "Which claim is said to have
-        shaken the AI industry?"; "Ja, DeepSeek nutzte H800-Chips." answers "Nutzte DeepSeek H800-Chips?")."""
-        return not (words - self._question_words) & _POLARITY and stems(claim) <= self._question_stems
+        """Whether a sentence only restates the question: each word it adds is a stopword or an inflection of
+        a question word, and none is a yes, a no or a negation ("This claim has shaken the AI industry." to
+        "Which claim is said to have shaken the AI industry?"; "Ja, DeepSeek nutzte H800-Chips." answers
+        "Nutzte DeepSeek H800-Chips?", and "im Mai" answers "Wann ...?": a short word is no stopword)."""
+        own = words - self._question_words
+        return not own & _POLARITY and all(
+            w in STOPWORDS or (len(w) >= 4 and w[:6] in self._question_stems) for w in own
+        )
 
     def _german(self, sentence: str) -> tuple[str, ...]:
         return german_words(_remove_markers(sentence))
