@@ -503,14 +503,12 @@ class SentenceChecker:
         return out
 
     def _restates(self, words: set[str]) -> bool:
-        """Whether a sentence's ``words`` only restate the question: each word it adds is a stopword or an inflection of
-        a question word, and none is a yes, a no or a negation ("This claim has shaken the AI industry." to
+        """Whether a sentence's ``words`` only restate the question: each word it adds is a stopword or has
+        a question word's stem, and none is a yes, a no or a negation ("This claim has shaken the AI industry." to
         "Which claim is said to have shaken the AI industry?"; "Ja, DeepSeek nutzte H800-Chips." answers
         "Nutzte DeepSeek H800-Chips?", and "im Mai" answers "Wann ...?": a short word is no stopword)."""
         own = words - self._question_words
-        return not own & _POLARITY and all(
-            w in STOPWORDS or (len(w) >= 4 and w[:6] in self._question_stems) for w in own
-        )
+        return not own & _POLARITY and all(w in STOPWORDS or stems(w) & self._question_stems for w in own)
 
     def _german(self, sentence: str) -> tuple[str, ...]:
         return german_words(_remove_markers(sentence))
