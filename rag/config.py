@@ -309,6 +309,14 @@ class Settings(BaseSettings):
             "is left); false shows every sentence and flags the unsupported ones."
         ),
     )
+    topic_check: bool = Field(
+        default=True,
+        description=(
+            "A sentence's numbers and names count as stated only by a passage that also names what the question "
+            'singles out (its names that at most half the articles name): "Which university is Marina Zhang '
+            'affiliated with?" is not answered from a passage about someone else.'
+        ),
+    )
 
     # --- service ---
     api_key: str | None = Field(

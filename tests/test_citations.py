@@ -26,10 +26,12 @@ from rag.ground.citations import (
 from rag.ground.claims import (
     Name,
     Source,
+    Topic,
     check_claim,
     extract_names,
     name_in,
     prepare,
+    question_topic,
     stems,
 )
 from rag.ground.conflicts import find_conflicts
@@ -626,6 +628,50 @@ def test_names_and_numbers_the_question_states_need_no_passage(passages: list[Pa
     party = "Which party does Elon Musk belong to?"
     assert ground("Elon Musk belongs to the Liberal Party [3].", passages, "en", question=party).refused
     assert not ground("Elon Musk doubted the figures [3].", passages, "en", question=party).refused
+
+
+def topic_of(question: str, passages: Sequence[Passage], lang: str = "de") -> Topic:
+    return question_topic(question, lang, [s.text for s in prepare(passages)], list(ARTICLES.values()))
+
+
+def test_facts_count_only_beside_what_the_question_singles_out(passages: list[Passage]) -> None:
+    """A number from a passage that does not name the question's person is no answer about that person
+    ("Which university is Marina Zhang affiliated with?" answered from a passage about someone else)."""
+    question = "Wie viele Chips setzt man laut Elon Musk ein?"
+    topic = topic_of(question, passages)
+    assert [n.surface for n in topic.names] == ["Elon Musk"]
+    wrong = "Man setzt 2.000 Chips ein [2]."  # passage 2 states 2.000 Chips, and does not name Musk
+    assert not ground(wrong, passages, "de", question=question).refused  # without the topic: passes
+    assert ground(wrong, passages, "de", question=question, topic=topic).refused
+    right = ground(
+        "Westliche Konzerne setzen etwa 16.000 Chips ein [3].", passages, "de", question=question, topic=topic
+    )
+    assert not right.refused and right.text.endswith("[3].")  # passage 3 names Musk: no need to repeat him
+    # a sentence that names the topic itself is held to it just the same
+    assert ground("Elon Musk nennt 2.000 Chips [2].", passages, "de", question=question, topic=topic).refused
+
+
+def test_a_question_of_several_parts_holds_a_sentence_only_to_the_names_it_repeats(passages: list[Passage]) -> None:
+    question = "Wer gründete das Start-up, und was sagte Elon Musk?"
+    topic = topic_of(question, passages)
+    assert topic.several_parts and [n.surface for n in topic.names] == ["Elon Musk"]
+    draft = "Das Start-up wurde 2023 von Liang Wenfeng gegründet [4]. Elon Musk bezweifelte die Angaben [3]."
+    assert ground(draft, passages, "de", question=question, topic=topic).text == draft
+    wrong = "Das Start-up wurde 2023 gegründet [4]. Elon Musk nannte 2.000 Chips [2]."
+    assert (
+        ground(wrong, passages, "de", question=question, topic=topic).text == "Das Start-up wurde 2023 gegründet [4]."
+    )
+
+
+def test_no_topic_from_an_article_locator_a_common_name_or_a_name_no_passage_gives(passages: list[Passage]) -> None:
+    # "the article that names Elon Musk" says where to look, not what the answer is about
+    assert topic_of("Wie viele Chips nennt der Artikel, der Elon Musk zitiert?", passages).names == ()
+    articles = ["DeepSeek und Elon Musk", "DeepSeek", "DeepSeek", "Nvidia"]  # DeepSeek: what the collection is about
+    texts = [s.text for s in prepare(passages)]
+    assert [n.surface for n in question_topic("Was sagten DeepSeek und Elon Musk?", "de", texts, articles).names] == [
+        "Elon Musk"
+    ]
+    assert topic_of("Which university did Marina Zhang attend?", passages, "en").names == ()  # in no passage
 
 
 def test_a_number_with_another_scale_word_is_another_number(passages: list[Passage]) -> None:

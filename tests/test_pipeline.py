@@ -347,3 +347,24 @@ def test_an_english_answer_with_german_words_left_in_it_is_translated_before_it_
     german = FakeGenerator(script=[draft, "Liang Wenfeng founded DeepSeek."])
     c = ask((retriever, templates), "Wer gründete DeepSeek?", generator=german, settings=on)
     assert c.text == draft and len(german.calls) == 1
+
+
+def test_a_fact_from_a_passage_about_someone_else_is_no_answer(parts) -> None:
+    """The question singles out Liang Wenfeng; "600 Milliarden Dollar" stands only in the Nvidia passage, so the
+    answer that gives it to him is the refusal (`topic_check`), and shown with the check off."""
+    question = "Wie viel Geld verlor Liang Wenfeng an einem Tag?"
+    draft = "Liang Wenfeng verlor 600 Milliarden Dollar [1]."
+    on = AnswerSettings(min_dense_score=0.2, retry_empty=False)
+    a = ask(parts, question, generator=FakeGenerator(script=[draft]), settings=on)
+    assert {p.hit.chunk.doc_id for p in a.passages} >= {"b.txt", "c.txt"}  # both passages were offered
+    assert a.refused
+    b = ask(parts, question, generator=FakeGenerator(script=[draft]), settings=replace(on, topic_check=False))
+    assert not b.refused and "600 Milliarden" in b.text and [c.doc_id for c in b.citations] == ["b.txt"]
+    # the same fact asked about Nvidia is an answer
+    c = ask(
+        parts,
+        "Wie viel verlor Nvidia an einem Tag?",
+        generator=FakeGenerator(script=["Nvidia verlor 600 Milliarden Dollar [1]."]),
+        settings=on,
+    )
+    assert not c.refused and "600 Milliarden" in c.text

@@ -17,7 +17,7 @@ from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
-from rag.ground.claims import stems
+from rag.ground.claims import Topic, prepare, question_topic, stems
 from rag.ground.quantities import asks_for_amount
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
@@ -48,6 +48,7 @@ class AnswerSettings:
     passage_budget_tokens: int = default("passage_budget_tokens")
     min_dense_score: float = default("min_dense_score")
     strict: bool = default("strict")
+    topic_check: bool = default("topic_check")
     answerable_check: bool = default("answerable_check")
     # P(answerable) below which a question is refused, per language, as pairs (hashable: part of the cache key).
     answerable_thresholds: tuple[tuple[str, float], ...] = tuple(default("answerable_thresholds").items())
@@ -67,6 +68,7 @@ class AnswerSettings:
             passage_budget_tokens=settings.passage_budget_tokens,
             min_dense_score=settings.min_dense_score,
             strict=settings.strict,
+            topic_check=settings.topic_check,
             answerable_check=settings.answerable_check,
             answerable_thresholds=tuple(settings.answerable_thresholds.items()),
             retry_empty=settings.retry_empty,
@@ -230,6 +232,9 @@ def answer(
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
     gen_started = time.perf_counter()
+    if settings.topic_check:
+        articles = [d.text for d in retriever.index.documents.values()]
+        run.topic = question_topic(standalone, lang, [s.text for s in prepare(passages)], articles)
     translate = None
     if lang == "en" and settings.translate_answers and templates.translate is not None:
         translate = translator(generator, templates.translate, run.timings)
@@ -275,7 +280,7 @@ def _generate(
     """
     checker = SentenceChecker(
         run.passages, run.lang, strict=settings.strict, question=question, require_amount=asks_for_amount(question),
-        translate=translate,
+        translate=translate, topic=run.topic,
     )  # fmt: skip
     answer_part = AnswerPart(template.answer_after)
     # The decision was "answer": a reply told to begin with the yes-word starts with it, not part of the answer.
@@ -390,6 +395,7 @@ class _Run:
         self.rewritten: str | None = None
         self.passages: tuple[Passage, ...] = ()
         self.answerable_p: float | None = None
+        self.topic: Topic | None = None  # what the question singles out (`question_topic`), once answering
 
     def show(self, pieces: Sequence[str], emit: Callable[[str], None]) -> None:
         for piece in pieces:

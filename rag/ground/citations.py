@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from rag.ground.claims import (
     ClaimCheck,
+    Topic,
     check_claim,
     extract_names,
     extract_quantities,
@@ -363,6 +364,9 @@ class SentenceChecker:
     the US-Tech-Industrie") is held back with every sentence after it until `close`, when generation
     is over and the model is free: then it is translated, and the translation is checked like any
     sentence (the original is kept when the translation changes a number or fails its check).
+    With ``topic`` (`rag.ground.claims.question_topic`), a sentence's numbers and names count only where a
+    passage that names what the question singles out states them ("Zhejiang University" to "Which university
+    is Marina Zhang affiliated with?" from a passage about Liang Wenfeng is not stated).
     With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
@@ -388,12 +392,14 @@ class SentenceChecker:
         skip: Callable[[str], bool] | None = None,
         require_amount: bool = False,
         translate: Translate | None = None,
+        topic: Topic | None = None,
     ) -> None:
         self.passages = tuple(passages)
         self.lang = lang
         self.strict = strict
         self.question = question  # its own names and numbers are not claims the passages must back
         self.skip = skip  # a claim it accepts is left out whatever its check (summaries: a copied heading)
+        self.topic = topic or Topic()  # names the question singles out: facts must stand in a passage naming one
         self._question_words = set(_ANY_WORD.findall(question.lower()))
         self._question_stems = stems(question)
         # Sentences that passed but wait for one that states the amount the question asks for.
@@ -547,7 +553,13 @@ class SentenceChecker:
         refusal = is_refusal(claim)
         empty = not refusal and not _WORD.search(claim)
         stating = not refusal and not empty
-        result = check_claim(claim, cited, self._sources, self.lang, given=self.question) if stating else ClaimCheck(())
+        names = self.topic.about(claim)
+        about = {s.number for s in self._sources if any(name_in(n, s.text) for n in names)} if names else None
+        result = (
+            check_claim(claim, cited, self._sources, self.lang, given=self.question, about=about)
+            if stating
+            else ClaimCheck(())
+        )
         previous = next((s for s in reversed(self.sentences) if s.shown), None)
         if stating and not (result.facts or cited or result.added) and previous and len(_WORD.findall(claim)) >= 4:
             # A sentence with no number or name to check and no citation goes on from the one before ("Sie ist
@@ -586,11 +598,12 @@ def ground(
     cut: bool = False,
     skip: Callable[[str], bool] | None = None,
     require_amount: bool = False,
+    topic: Topic | None = None,
 ) -> Grounding:
     """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
 
     ``cut``: the generation stopped at its token limit, so an unfinished last sentence is left out.
-    ``skip``: claims it accepts are left out; ``require_amount``: see `SentenceChecker`.
+    ``skip``: claims it accepts are left out; ``require_amount`` and ``topic``: see `SentenceChecker`.
 
     >>> from rag.types import Chunk, Hit, Passage
     >>> article = "Titel\\nDeepSeek nutzte nur 2.048 GPUs. Das war billig."
@@ -610,6 +623,7 @@ def ground(
         question=question,
         skip=skip,
         require_amount=require_amount,
+        topic=topic,
     )
     checker.feed(answer_text)
     checker.close(cut=cut)

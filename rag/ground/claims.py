@@ -11,7 +11,7 @@ names (see `extract_names`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -155,6 +155,79 @@ def is_given(name: Name, question: str) -> bool:
     return all(name_in(Name(token, (token,)), question) for token in name.tokens)
 
 
+# A question that locates its answer by the article ("the article that also mentions Hugging Face", "Trump's
+# 'wake-up call' article") names where to look, not what the answer is about.
+_ARTICLE = re.compile(
+    r"(?i)\b(?:articles?|artikels?|beitr[aä]g\w*|bericht\w*|reports?|pieces?|blog\w*|texts?|textes|headlines?"
+    r"|überschrift\w*)\b"
+)
+_ASKING = re.compile(
+    r"(?i)\b(?:wer|wen|wem|wessen|was|wann|wie|welche[nmrs]?|warum|weshalb|wieso|wo|wodurch|womit|wozu|who|whom"
+    r"|whose|what|when|how|which|why|where)\b"
+)
+# A name in more than this share of the indexed articles is what the collection is about ("DeepSeek"), not
+# what a question singles out.
+COMMON_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Topic:
+    """The names a question singles out, for `check_claim`'s ``about``: a number or name of the answer counts as
+    stated only by a passage that also names one of them ("Which university is Marina Zhang affiliated with?"
+    is not answered by a passage that names Zhejiang University and not her).
+
+    In a question of several parts ("Who founded DeepSeek, and what did Nvidia lose?") a sentence is held only
+    to the names it repeats itself: its part may be about another name.
+    """
+
+    names: tuple[Name, ...] = ()
+    several_parts: bool = False
+
+    def about(self, claim: str) -> tuple[Name, ...]:
+        """The names the facts of ``claim`` must stand beside (none: no such condition).
+
+        >>> topic = Topic((Name("Marina Zhang", ("Marina", "Zhang")),))
+        >>> [n.surface for n in topic.about("She studied there.")], topic.about("Liang studied.") == topic.names
+        (['Marina Zhang'], True)
+        >>> Topic(topic.names, several_parts=True).about("Liang studied.")
+        ()
+        """
+        said = tuple(n for n in self.names if name_in(n, claim))
+        return said or (() if self.several_parts else self.names)
+
+
+def name_share(name: Name, texts: Sequence[str]) -> float:
+    """The share of ``texts`` (the indexed articles) that name ``name``; 1.0 when there are none.
+
+    >>> name_share(Name("Nvidia", ("Nvidia",)), ["Nvidias Aktie", "DeepSeek", "Nvidia fiel", "R1"])
+    0.5
+    """
+    return sum(name_in(name, t) for t in texts) / len(texts) if texts else 1.0
+
+
+def question_topic(question: str, lang: str, passages: Iterable[str], articles: Sequence[str]) -> Topic:
+    """The names ``question`` singles out that the ``passages`` name (`Topic`): not those most of the
+    ``articles`` name, none when the question names an article to look in, and none the passages never name
+    (the condition could not hold; whether the question is answerable is the check's decision).
+
+    >>> articles = ["Marina Zhang sagt ... Zhejiang", "Liang Wenfeng ... DeepSeek", "DeepSeek ..."]
+    >>> [n.surface for n in question_topic("Which university is Marina Zhang affiliated with?", "en",
+    ...                                     ["Marina Zhang sagt"], articles).names]
+    ['Marina Zhang']
+    >>> question_topic("What does DeepSeek's article say?", "en", ["DeepSeek"], articles).names
+    ()
+    """
+    if _ARTICLE.search(question):
+        return Topic()
+    texts = list(passages)
+    names = [
+        n
+        for n in extract_names(question, lang)
+        if any(name_in(n, t) for t in texts) and name_share(n, articles) <= COMMON_SHARE
+    ]
+    return Topic(tuple(names), len(_ASKING.findall(question)) > 1)
+
+
 def stems(text: str) -> frozenset[str]:
     """Content words cut to six letters, a crude stem for German and English inflection.
 
@@ -222,7 +295,13 @@ def _counted_noun(quantity: Quantity, lang: str) -> frozenset[str]:
 
 
 def check_claim(
-    claim: str, cited: Sequence[int], sources: Sequence[Source], lang: str, *, given: str = ""
+    claim: str,
+    cited: Sequence[int],
+    sources: Sequence[Source],
+    lang: str,
+    *,
+    given: str = "",
+    about: Collection[int] | None = None,
 ) -> ClaimCheck:
     """Check that every number and name of ``claim`` (markers removed) is in a cited source.
 
@@ -230,8 +309,9 @@ def check_claim(
     (``given``: "... laut dem Artikel, der Hugging Face nennt" repeats the question). Facts found only in
     uncited sources are repaired by citing those (fewest sources that cover
     them, most word overlap first); a cited source that holds none of the facts
-    is dropped, as long as some source holds one. A claim without facts and without citation
-    gets the source it shares most words with, if that is at least half of its
+    is dropped, as long as some source holds one. With ``about`` (the numbers of the sources that name what
+    the question singles out, `Topic`) a fact counts only where one of those states it. A claim without
+    facts and without citation gets the source it shares most words with, if that is at least half of its
     words.
     """
     claim = _REFERENCE.sub(" ", _BULLET.sub("", claim))
@@ -243,12 +323,13 @@ def check_claim(
         quantities = [q for q in quantities if not q.keys & given_keys]
         names = [n for n in names if not is_given(n, given)]
     facts: list[tuple[str, set[int]]] = []
+    backing = [s for s in sources if about is None or s.number in about]
     for quantity in quantities:
         noun = _counted_noun(quantity, lang)
         stated = quantity.stated_keys
-        facts.append((quantity.surface, {s.number for s in sources if stated & s.keys and noun <= s.stems}))
+        facts.append((quantity.surface, {s.number for s in backing if stated & s.keys and noun <= s.stems}))
     for name in names:
-        facts.append((name.surface, {s.number for s in sources if name_in(name, s.text)}))
+        facts.append((name.surface, {s.number for s in backing if name_in(name, s.text)}))
     claim_stems = stems(claim)
     overlap = {s.number: len(claim_stems & s.stems) for s in sources}
     surfaces = tuple(surface for surface, _ in facts)
