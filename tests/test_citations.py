@@ -683,6 +683,23 @@ def test_a_number_with_another_scale_word_is_another_number(passages: list[Passa
     assert not ground("Die Entwicklung kostete 5,6 [1].", passages, "de").refused
 
 
+def test_a_number_counts_only_what_the_passage_counts(passages: list[Passage]) -> None:
+    """ "R1 has 2,048 parameters" is not backed by "2.048 GPUs": a number the passages give as money, chips or a
+    percentage is no count of anything else (an invented answer to a near miss, seen in English)."""
+    assert ground("R1 has 2,048 parameters [1].", passages, "en").refused
+    assert ground("Training used 6 million GPUs [2].", passages, "en").refused  # 6 Millionen Dollar
+    assert ground("Western firms spend 16,000 dollars [3].", passages, "en").refused  # 16.000 Chips
+    assert ground("Das Training kostete 2.048 Dollar [1].", passages, "de").refused
+    for right in (
+        "R1 was trained on 2,048 GPUs [1].",
+        "DeepSeek used 2,048 graphics cards [1].",
+        "Training cost 6 million dollars [2].",
+        "The figure of 6 million characterises the start-up [2].",  # a verb after the number says nothing
+        "Western firms use about 16,000 specialised processors [3].",
+    ):
+        assert not ground(right, passages, "en").refused, right
+
+
 def test_a_plain_sentence_after_a_cited_one_inherits_its_passages(passages: list[Passage]) -> None:
     g = ground("DeepSeek nutzte 2.048 GPUs [1]. Das war deutlich weniger als bei der Konkurrenz.", passages, "de")
     assert g.text == "DeepSeek nutzte 2.048 GPUs [1]. Das war deutlich weniger als bei der Konkurrenz [1]."

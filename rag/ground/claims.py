@@ -11,8 +11,8 @@ names (see `extract_names`).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from rag.ground.quantities import SCALES, Quantity, extract_quantities, number_keys
@@ -238,6 +238,16 @@ def stems(text: str) -> frozenset[str]:
     return frozenset(w[:6] for w in words if w not in STOPWORDS)
 
 
+# What a number may count, as `extract_quantities` recognises it; a number the passages give as one of these is
+# no amount of another ("2,048 parameters" is not backed by "2.048 GPUs").
+KINDS = ("money", "chips", "percent")
+# The English word after a number, when it says what the number counts ("2,048 parameters").
+_COUNTED_EN = re.compile(
+    r"\s([a-z][a-z\-]{2,}s)\b(?=\s*(?:$|[.,;:!?)\[]|(?:per|of|in|for|and|or|to|with|on|at|by|from|each)\b))"
+)
+_NEUTRAL_EN = frozenset({"units", "times", "percentage", "points", "years", "days", "months", "weeks", "hours"})
+
+
 @dataclass(frozen=True)
 class Source:
     """A passage prepared for matching: its text with its duplicates' texts, and its numbers."""
@@ -246,6 +256,25 @@ class Source:
     text: str
     keys: frozenset[str]
     stems: frozenset[str]
+    # What each number key counts where the passage gives it: "money", "chips", "percent" or None (unknown).
+    kinds: Mapping[str, frozenset[str | None]] = field(default_factory=dict)
+
+    def counts(self, keys: frozenset[str], kind: str | None) -> bool:
+        """Whether the passage gives one of ``keys`` as an amount of ``kind`` (None: of anything; "other": of
+        something that is no money, chip or percentage)."""
+        found = [k for key in keys & self.keys for k in self.kinds.get(key, {None})]
+        if kind is None:
+            return bool(found)
+        return any(k is None or k == kind for k in found)
+
+
+def _kinds(text: str) -> Mapping[str, frozenset[str | None]]:
+    kinds: dict[str, set[str | None]] = {}
+    for quantity in extract_quantities(text):
+        kind = quantity.unit if quantity.unit in KINDS else None
+        for key in quantity.keys:
+            kinds.setdefault(key, set()).add(kind)
+    return MappingProxyType({k: frozenset(v) for k, v in kinds.items()})
 
 
 def prepare(passages: Sequence[Passage]) -> list[Source]:
@@ -254,7 +283,7 @@ def prepare(passages: Sequence[Passage]) -> list[Source]:
     for passage in passages:
         # The header (date, author) is shown with the passage, so a sentence may state it.
         text = "\n".join([passage.hit.chunk.header(), passage.text, *(d.text for d in passage.hit.duplicates)])
-        sources.append(Source(passage.number, text, number_keys(text), stems(text)))
+        sources.append(Source(passage.number, text, number_keys(text), stems(text), _kinds(text)))
     return sources
 
 
@@ -294,6 +323,26 @@ def _counted_noun(quantity: Quantity, lang: str) -> frozenset[str]:
     return stems(word)
 
 
+def _claimed_kind(quantity: Quantity, claim: str, lang: str) -> str | None:
+    """What a claim's number counts, as far as passages can contradict it: a recognised unit ("money",
+    "chips", "percent"), "other" for an English plural noun that is none of those and ends its phrase
+    ("2,048 parameters [1]", "2,000 parameters per token"), else None (a verb after the number says nothing;
+    German nouns are `_counted_noun`'s).
+
+    >>> claim = "R1 has 2,048 parameters, 2,048 GPUs and 6 million characterises it."
+    >>> [_claimed_kind(q, claim, "en") for q in extract_quantities(claim)]
+    ['other', 'chips', None]
+    """
+    if quantity.unit in KINDS:
+        return quantity.unit
+    if lang != "en" or quantity.unit == "date":
+        return None
+    word = _COUNTED_EN.match(claim, quantity.end)
+    if word is None or word[1] in STOPWORDS or word[1] in MONTHS or word[1] in SCALES or word[1] in _NEUTRAL_EN:
+        return None
+    return "other"
+
+
 def check_claim(
     claim: str,
     cited: Sequence[int],
@@ -327,7 +376,8 @@ def check_claim(
     for quantity in quantities:
         noun = _counted_noun(quantity, lang)
         stated = quantity.stated_keys
-        facts.append((quantity.surface, {s.number for s in backing if stated & s.keys and noun <= s.stems}))
+        kind = _claimed_kind(quantity, claim, lang)
+        facts.append((quantity.surface, {s.number for s in backing if s.counts(stated, kind) and noun <= s.stems}))
     for name in names:
         facts.append((name.surface, {s.number for s in backing if name_in(name, s.text)}))
     claim_stems = stems(claim)

@@ -33,7 +33,9 @@ _PERCENT_AFTER = re.compile(r"\s?(?:%|prozent\b|percent\b|per cent\b)", re.IGNOR
 _UNIT_WORDS = re.compile(r"[\w\-]+|[$€£%]")
 _MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|[$€£]$")
 _NOUN_AFTER = re.compile(r"\s([A-ZÄÖÜ][^\W\d_]{3,}(?:-[^\W\d_]+)*)\b")
-_CHIPS = re.compile(r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|beschleuniger|accelerators?)$")
+_CHIPS = re.compile(
+    r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|processors?|cards?|beschleuniger|accelerators?)$"
+)
 
 # A question that asks for an amount ("Wie viele ...", "How much ...") is answered only by a sentence that
 # states one: a number (not a date, a year or a number the question gives), a number or scale word, a
