@@ -312,9 +312,9 @@ class Settings(BaseSettings):
     topic_check: bool = Field(
         default=True,
         description=(
-            "A sentence's numbers and names count as stated only by a passage that also names what the question "
-            'singles out (its names that at most half the articles name): "Which university is Marina Zhang '
-            'affiliated with?" is not answered from a passage about someone else.'
+            "A sentence's numbers and names count as stated only by a passage whose article names what the "
+            "question singles out (its names that at most half the articles name): \"Which university is Marina "
+            'Zhang affiliated with?" is not answered from an article about someone else.'
         ),
     )
 

@@ -450,6 +450,20 @@ def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passa
     assert not vague.refused
 
 
+def test_a_when_question_is_answered_only_by_a_sentence_that_places_it_in_time(passages: list[Passage]) -> None:
+    """A cited, supported sentence with no date, year or time word does not answer "Wann ...?" ("R2 comes in
+    the next step" to "When will R2 be released?"): the refusal; a sentence with one is shown."""
+    when = "Wann wurde das Start-up gegründet?"
+    founder = "Das Start-up wurde von Liang Wenfeng gegründet [4]."
+    assert ground(founder, passages, "de", question=when, require_time=True).refused
+    assert not ground(founder, passages, "de", question=when).refused  # no time required: shown
+    year = "Das Start-up wurde 2023 von Liang Wenfeng gegründet [4]."
+    assert ground(year, passages, "de", question=when, require_time=True).text == year
+    # held back until a later sentence gives the time, then both are shown, in order
+    both = "Das Start-up stammt aus Hangzhou [4]. Es wurde 2023 gegründet [4]."
+    assert ground(both, passages, "de", question=when, require_time=True).text == both
+
+
 def test_a_sentence_cut_by_the_token_limit_is_left_out(passages: list[Passage]) -> None:
     text = "DeepSeek nutzte 2.048 GPUs [1]. DeepSeek nutzte 2.048 G [1]"
     cut = SentenceChecker(passages, "de")
@@ -631,7 +645,9 @@ def test_names_and_numbers_the_question_states_need_no_passage(passages: list[Pa
 
 
 def topic_of(question: str, passages: Sequence[Passage], lang: str = "de") -> Topic:
-    return question_topic(question, lang, [s.text for s in prepare(passages)], list(ARTICLES.values()))
+    """As the pipeline builds it: each passage is about what its article names."""
+    contexts = {p.number: ARTICLES[p.hit.chunk.doc_id] for p in passages}
+    return question_topic(question, lang, contexts, list(ARTICLES.values()))
 
 
 def test_facts_count_only_beside_what_the_question_singles_out(passages: list[Passage]) -> None:
@@ -649,6 +665,10 @@ def test_facts_count_only_beside_what_the_question_singles_out(passages: list[Pa
     assert not right.refused and right.text.endswith("[3].")  # passage 3 names Musk: no need to repeat him
     # a sentence that names the topic itself is held to it just the same
     assert ground("Elon Musk nennt 2.000 Chips [2].", passages, "de", question=question, topic=topic).refused
+    # a later passage of the article that names him is about him, though it does not repeat his name
+    later = [passage(1, chunk_of("c.txt", "Westliche", "ein.")), passage(2, chunk_of("b.txt"))]
+    g = ground("Man setzt etwa 16.000 Chips ein [1].", later, "de", question=question, topic=topic_of(question, later))
+    assert not g.refused
 
 
 def test_a_question_of_several_parts_holds_a_sentence_only_to_the_names_it_repeats(passages: list[Passage]) -> None:
@@ -667,11 +687,24 @@ def test_no_topic_from_an_article_locator_a_common_name_or_a_name_no_passage_giv
     # "the article that names Elon Musk" says where to look, not what the answer is about
     assert topic_of("Wie viele Chips nennt der Artikel, der Elon Musk zitiert?", passages).names == ()
     articles = ["DeepSeek und Elon Musk", "DeepSeek", "DeepSeek", "Nvidia"]  # DeepSeek: what the collection is about
-    texts = [s.text for s in prepare(passages)]
-    assert [n.surface for n in question_topic("Was sagten DeepSeek und Elon Musk?", "de", texts, articles).names] == [
-        "Elon Musk"
-    ]
+    contexts = {p.number: ARTICLES[p.hit.chunk.doc_id] for p in passages}
+    assert [
+        n.surface for n in question_topic("Was sagten DeepSeek und Elon Musk?", "de", contexts, articles).names
+    ] == ["Elon Musk"]
     assert topic_of("Which university did Marina Zhang attend?", passages, "en").names == ()  # in no passage
+
+
+def test_the_parts_of_a_question_are_told_by_its_question_words_in_its_language(passages: list[Passage]) -> None:
+    """ "Wieviele ... und was ...?" and "Nenne ... und ..." have two parts (a sentence about the first part keeps
+    its facts); the English "was" is no question word, so "Which university was ...?" has one."""
+    draft = "Das Start-up nutzte 2.000 Nvidia-Chips [2]. Elon Musk bezweifelte die Angaben [3]."
+    for question in (
+        "Wieviele Chips nutzte das Start-up und was sagte Elon Musk dazu?",
+        "Nenne die Zahl der Chips des Start-ups und die Reaktion von Elon Musk.",
+    ):
+        topic = topic_of(question, passages)
+        assert topic.several_parts and ground(draft, passages, "de", question=question, topic=topic).text == draft
+    assert not topic_of("Which figures was Elon Musk doubting?", passages, "en").several_parts
 
 
 def test_a_number_with_another_scale_word_is_another_number(passages: list[Passage]) -> None:
@@ -691,6 +724,8 @@ def test_a_number_counts_only_what_the_passage_counts(passages: list[Passage]) -
     assert ground("Western firms spend 16,000 dollars [3].", passages, "en").refused  # 16.000 Chips
     assert ground("Das Training kostete 2.048 Dollar [1].", passages, "de").refused
     for right in (
+        "R1 was trained for just 5.6 million using Nvidia GPUs [1].",  # "GPUs" is not what 5.6 million counts
+        "DeepSeek needed 2,048 semiconductors [1].",
         "R1 was trained on 2,048 GPUs [1].",
         "DeepSeek used 2,048 graphics cards [1].",
         "Training cost 6 million dollars [2].",

@@ -119,6 +119,14 @@ def test_a_how_many_question_answered_without_an_amount_is_refused(parts) -> Non
     assert not fine.refused and "Liang Wenfeng" in fine.text
 
 
+def test_a_when_question_answered_without_a_time_is_refused(parts) -> None:
+    unrelated = "Liang Wenfeng gründete DeepSeek [1]."
+    a = ask(parts, "Wann gründete Liang Wenfeng DeepSeek?", generator=FakeGenerator(script=[unrelated, unrelated]))
+    assert a.refused and a.text == "Dazu enthalten die Artikel keine Angabe."
+    fine = ask(parts, "Wer gründete DeepSeek?", generator=FakeGenerator(script=[unrelated]))
+    assert not fine.refused and "Liang Wenfeng" in fine.text
+
+
 def test_english_question_gets_english_prompt(parts) -> None:
     gen = FakeGenerator()
     ask(parts, "How many GPUs did DeepSeek use?", generator=gen)

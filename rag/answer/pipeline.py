@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
-from rag.ground.claims import Topic, prepare, question_topic, stems
-from rag.ground.quantities import asks_for_amount
+from rag.ground.claims import Topic, question_topic, stems
+from rag.ground.quantities import asks_for_amount, asks_for_time
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
-from rag.types import Answer, Filter, Hit, Passage
+from rag.types import Answer, Document, Filter, Hit, Passage
 
 MAX_QUESTION_CHARS = 2000
 
@@ -154,6 +154,18 @@ def trim_passage(passage: Passage, question: str) -> Passage:
     return replace(passage, text=passage.text[a:b], start=passage.start + a, end=passage.start + b)
 
 
+def topic_of(question: str, lang: str, passages: Sequence[Passage], documents: Mapping[str, Document]) -> Topic:
+    """What ``question`` singles out (`question_topic`); a passage is about a name when its article (or the article
+    of one of its near-duplicates) names it: a later passage of the article may say "er" or "der Nvidia-Chef"."""
+    contexts = {
+        p.number: "\n".join(
+            documents[c.doc_id].text if c.doc_id in documents else c.text for c in (p.hit.chunk, *p.hit.duplicates)
+        )
+        for p in passages
+    }
+    return question_topic(question, lang, contexts, [d.text for d in documents.values()])
+
+
 def is_relevant(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
     """The relevance gate: the best dense hit clears the floor (keyword hits count only without dense).
 
@@ -233,8 +245,7 @@ def answer(
             return run.refusal(emit)
     gen_started = time.perf_counter()
     if settings.topic_check:
-        articles = [d.text for d in retriever.index.documents.values()]
-        run.topic = question_topic(standalone, lang, [s.text for s in prepare(passages)], articles)
+        run.topic = topic_of(standalone, lang, passages, retriever.index.documents)
     translate = None
     if lang == "en" and settings.translate_answers and templates.translate is not None:
         translate = translator(generator, templates.translate, run.timings)
@@ -280,7 +291,7 @@ def _generate(
     """
     checker = SentenceChecker(
         run.passages, run.lang, strict=settings.strict, question=question, require_amount=asks_for_amount(question),
-        translate=translate, topic=run.topic,
+        translate=translate, topic=run.topic, require_time=asks_for_time(question),
     )  # fmt: skip
     answer_part = AnswerPart(template.answer_after)
     # The decision was "answer": a reply told to begin with the yes-word starts with it, not part of the answer.

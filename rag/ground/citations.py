@@ -31,7 +31,7 @@ from rag.ground.claims import (
     stems,
 )
 from rag.ground.conflicts import find_conflicts
-from rag.ground.quantities import states_amount
+from rag.ground.quantities import states_amount, states_time
 from rag.language import detect_language, german_words, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, STOPWORDS, alternation
 from rag.types import Chunk, Citation, Passage
@@ -364,9 +364,11 @@ class SentenceChecker:
     the US-Tech-Industrie") is held back with every sentence after it until `close`, when generation
     is over and the model is free: then it is translated, and the translation is checked like any
     sentence (the original is kept when the translation changes a number or fails its check).
-    With ``topic`` (`rag.ground.claims.question_topic`), a sentence's numbers and names count only where a
-    passage that names what the question singles out states them ("Zhejiang University" to "Which university
-    is Marina Zhang affiliated with?" from a passage about Liang Wenfeng is not stated).
+    With ``require_time`` (the question asks when) only a sentence that places something in time answers it,
+    held back the same way ("R2 comes in the next step" to "When will R2 be released?" is the refusal).
+    With ``topic`` (`rag.ground.claims.Topic`), a sentence's numbers and names count only where a passage
+    about what the question singles out states them ("Zhejiang University" to "Which university is Marina
+    Zhang affiliated with?" from an article about Liang Wenfeng is not stated).
     With ``strict=False`` every sentence that
     states something is shown, and unsupported ones only mark the answer as not grounded.
 
@@ -393,6 +395,7 @@ class SentenceChecker:
         require_amount: bool = False,
         translate: Translate | None = None,
         topic: Topic | None = None,
+        require_time: bool = False,
     ) -> None:
         self.passages = tuple(passages)
         self.lang = lang
@@ -402,8 +405,9 @@ class SentenceChecker:
         self.topic = topic or Topic()  # names the question singles out: facts must stand in a passage naming one
         self._question_words = set(_ANY_WORD.findall(question.lower()))
         self._question_stems = stems(question)
-        # Sentences that passed but wait for one that states the amount the question asks for.
-        self._held: list[str] | None = [] if strict and require_amount else None
+        # Sentences that passed but wait for one that states the amount (or time) the question asks for.
+        self._answers = states_amount if require_amount else states_time if require_time else None
+        self._held: list[str] | None = [] if strict and self._answers is not None else None
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
         self._text = ""  # everything generated so far
@@ -500,8 +504,8 @@ class SentenceChecker:
             if any(s.shown for s in self.sentences):  # keep the line break or space before it
                 checked = replace(checked, text=(gap or " ") + checked.text)
             out.append(checked.text)
-            if self._held is not None:
-                if states_amount(checked.check.claim, self.question):
+            if self._held is not None and self._answers is not None:
+                if self._answers(checked.check.claim, self.question):
                     out, self._held = [*self._held, *out], None
                 else:
                     self._held.append(out.pop())
@@ -553,10 +557,8 @@ class SentenceChecker:
         refusal = is_refusal(claim)
         empty = not refusal and not _WORD.search(claim)
         stating = not refusal and not empty
-        names = self.topic.about(claim)
-        about = {s.number for s in self._sources if any(name_in(n, s.text) for n in names)} if names else None
         result = (
-            check_claim(claim, cited, self._sources, self.lang, given=self.question, about=about)
+            check_claim(claim, cited, self._sources, self.lang, given=self.question, about=self.topic.about(claim))
             if stating
             else ClaimCheck(())
         )
@@ -599,6 +601,7 @@ def ground(
     skip: Callable[[str], bool] | None = None,
     require_amount: bool = False,
     topic: Topic | None = None,
+    require_time: bool = False,
 ) -> Grounding:
     """Check, repair and resolve the citations of a whole generated answer (see `SentenceChecker`).
 
@@ -624,6 +627,7 @@ def ground(
         skip=skip,
         require_amount=require_amount,
         topic=topic,
+        require_time=require_time,
     )
     checker.feed(answer_text)
     checker.close(cut=cut)

@@ -11,7 +11,7 @@ names (see `extract_names`).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -156,15 +156,21 @@ def is_given(name: Name, question: str) -> bool:
 
 
 # A question that locates its answer by the article ("the article that also mentions Hugging Face", "Trump's
-# 'wake-up call' article") names where to look, not what the answer is about.
+# 'wake-up call' article", "im Interview") names where to look, not what the answer is about.
 _ARTICLE = re.compile(
     r"(?i)\b(?:articles?|artikels?|beitr[aä]g\w*|bericht\w*|reports?|pieces?|blog\w*|texts?|textes|headlines?"
-    r"|überschrift\w*)\b"
+    r"|überschrift\w*|meldung\w*|interviews?|kommentar\w*|comments?|stor(?:y|ies)|nachricht\w*|news|zeitung\w*"
+    r"|posts?|newsletter)\b"
 )
-_ASKING = re.compile(
-    r"(?i)\b(?:wer|wen|wem|wessen|was|wann|wie|welche[nmrs]?|warum|weshalb|wieso|wo|wodurch|womit|wozu|who|whom"
-    r"|whose|what|when|how|which|why|where)\b"
-)
+# Question words, to tell a question of several parts ("Wer gründete DeepSeek, und was sagte Musk?").
+_ASKING = {
+    "de": re.compile(
+        r"(?i)\b(?:wer|wen|wem|wessen|was|wann|wie(?:\s*viel\w*)?|wieso|weshalb|warum|welche[nmrs]?|wo|wodurch|womit"
+        r"|wozu|wofür|woher|wohin|worüber|worauf|woran|worin|wovon|wobei|inwiefern)\b"
+    ),
+    "en": re.compile(r"(?i)\b(?:who|whom|whose|what|when|how|which|why|where)\b"),
+}
+_AND = re.compile(r"(?i)\b(?:und|sowie|and|as well as)\b")
 # A name in more than this share of the indexed articles is what the collection is about ("DeepSeek"), not
 # what a question singles out.
 COMMON_SHARE = 0.5
@@ -172,28 +178,31 @@ COMMON_SHARE = 0.5
 
 @dataclass(frozen=True)
 class Topic:
-    """The names a question singles out, for `check_claim`'s ``about``: a number or name of the answer counts as
-    stated only by a passage that also names one of them ("Which university is Marina Zhang affiliated with?"
-    is not answered by a passage that names Zhejiang University and not her).
+    """The names a question singles out, and for each the passages about it (`question_topic`): a number or
+    name of the answer counts as stated only by one of those passages ("Which university is Marina Zhang
+    affiliated with?" is not answered by a passage about Liang Wenfeng that names Zhejiang University).
 
     In a question of several parts ("Who founded DeepSeek, and what did Nvidia lose?") a sentence is held only
     to the names it repeats itself: its part may be about another name.
     """
 
     names: tuple[Name, ...] = ()
+    passages: tuple[frozenset[int], ...] = ()  # per name, the numbers of the passages about it
     several_parts: bool = False
 
-    def about(self, claim: str) -> tuple[Name, ...]:
-        """The names the facts of ``claim`` must stand beside (none: no such condition).
+    def about(self, claim: str) -> frozenset[int] | None:
+        """The passages that may state the facts of ``claim`` (None: any passage).
 
-        >>> topic = Topic((Name("Marina Zhang", ("Marina", "Zhang")),))
-        >>> [n.surface for n in topic.about("She studied there.")], topic.about("Liang studied.") == topic.names
-        (['Marina Zhang'], True)
-        >>> Topic(topic.names, several_parts=True).about("Liang studied.")
-        ()
+        >>> topic = Topic((Name("Marina Zhang", ("Marina", "Zhang")),), (frozenset({2}),))
+        >>> topic.about("Marina Zhang studied there."), topic.about("Liang studied.")
+        (frozenset({2}), frozenset({2}))
+        >>> Topic(topic.names, topic.passages, several_parts=True).about("Liang studied.") is None
+        True
         """
-        said = tuple(n for n in self.names if name_in(n, claim))
-        return said or (() if self.several_parts else self.names)
+        said = [i for i, n in enumerate(self.names) if name_in(n, claim)]
+        if not said and not self.several_parts:
+            said = list(range(len(self.names)))
+        return frozenset().union(*(self.passages[i] for i in said)) if said else None
 
 
 def name_share(name: Name, texts: Sequence[str]) -> float:
@@ -205,27 +214,46 @@ def name_share(name: Name, texts: Sequence[str]) -> float:
     return sum(name_in(name, t) for t in texts) / len(texts) if texts else 1.0
 
 
-def question_topic(question: str, lang: str, passages: Iterable[str], articles: Sequence[str]) -> Topic:
-    """The names ``question`` singles out that the ``passages`` name (`Topic`): not those most of the
-    ``articles`` name, none when the question names an article to look in, and none the passages never name
-    (the condition could not hold; whether the question is answerable is the check's decision).
+def several_parts(question: str, lang: str) -> bool:
+    """Whether ``question`` asks two things: two question words, or none and an "und" ("Nenne ... und ...").
+
+    >>> several_parts("Wieviele Chips nutzte DeepSeek und was sagte Musk?", "de")
+    True
+    >>> several_parts("Which university was Marina Zhang affiliated with?", "en")
+    False
+    >>> several_parts("Nenne den Gründer und den Sitz.", "de"), several_parts("Wie reagierten A und B?", "de")
+    (True, False)
+    """
+    asked = len(_ASKING.get(lang, _ASKING["en"]).findall(question))
+    return asked > 1 or (asked == 0 and _AND.search(question) is not None)
+
+
+def question_topic(question: str, lang: str, contexts: Mapping[int, str], articles: Sequence[str]) -> Topic:
+    """The names ``question`` singles out and the passages about each (`Topic`). ``contexts``: each passage's
+    number and the text that says what it is about (its article: a later passage may say "er" for a name);
+    ``articles``: the indexed articles' texts.
+
+    Not a name most of the ``articles`` name, none when the question names an article to look in, and none
+    that no passage is about (the condition could not hold; whether the question is answerable is the
+    check's decision).
 
     >>> articles = ["Marina Zhang sagt ... Zhejiang", "Liang Wenfeng ... DeepSeek", "DeepSeek ..."]
-    >>> [n.surface for n in question_topic("Which university is Marina Zhang affiliated with?", "en",
-    ...                                     ["Marina Zhang sagt"], articles).names]
-    ['Marina Zhang']
-    >>> question_topic("What does DeepSeek's article say?", "en", ["DeepSeek"], articles).names
+    >>> topic = question_topic("Which university is Marina Zhang affiliated with?", "en",
+    ...                        {1: "Liang Wenfeng, Zhejiang", 2: "Marina Zhang sagt"}, articles)
+    >>> [n.surface for n in topic.names], topic.passages
+    (['Marina Zhang'], (frozenset({2}),))
+    >>> question_topic("What does DeepSeek's article say?", "en", {1: "DeepSeek"}, articles).names
     ()
     """
     if _ARTICLE.search(question):
         return Topic()
-    texts = list(passages)
-    names = [
-        n
-        for n in extract_names(question, lang)
-        if any(name_in(n, t) for t in texts) and name_share(n, articles) <= COMMON_SHARE
-    ]
-    return Topic(tuple(names), len(_ASKING.findall(question)) > 1)
+    names, passages = [], []
+    for name in extract_names(question, lang):
+        about = frozenset(n for n, text in contexts.items() if name_in(name, text))
+        if about and name_share(name, articles) <= COMMON_SHARE:
+            names.append(name)
+            passages.append(about)
+    return Topic(tuple(names), tuple(passages), several_parts(question, lang))
 
 
 def stems(text: str) -> frozenset[str]:
@@ -245,7 +273,8 @@ KINDS = ("money", "chips", "percent")
 _COUNTED_EN = re.compile(
     r"\s([a-z][a-z\-]{2,}s)\b(?=\s*(?:$|[.,;:!?)\[]|(?:per|of|in|for|and|or|to|with|on|at|by|from|each)\b))"
 )
-_NEUTRAL_EN = frozenset({"units", "times", "percentage", "points", "years", "days", "months", "weeks", "hours"})
+_NEUTRAL_EN = frozenset({"units", "times", "points", "years", "days", "months", "weeks", "hours"})
+_NEXT_WORD = re.compile(r"\s*(?:[\w\-]+|[$€£%])")
 
 
 @dataclass(frozen=True)
@@ -268,10 +297,27 @@ class Source:
         return any(k is None or k == kind for k in found)
 
 
+def _stated_kind(quantity: Quantity, text: str) -> str | None:
+    """The kind a number is given as in ``text``: its unit when the unit's word follows it directly (or a
+    currency sign comes before it), else None. "18 Länder Chips" and "5,6 Millionen auf Nvidia-Chips" count
+    no chips.
+
+    >>> text = "5,6 Millionen auf Nvidia-Chips, 2.048 Nvidia-Chips, $6 million, 17 Prozent"
+    >>> [_stated_kind(q, text) for q in extract_quantities(text)]
+    [None, 'chips', 'money', 'percent']
+    """
+    if quantity.unit not in KINDS:
+        return None
+    if quantity.unit == "percent" or quantity.unit_end == quantity.end:  # "17 %", "$6 million"
+        return quantity.unit
+    word = _NEXT_WORD.match(text, quantity.end)
+    return quantity.unit if word is not None and word.end() == quantity.unit_end else None
+
+
 def _kinds(text: str) -> Mapping[str, frozenset[str | None]]:
     kinds: dict[str, set[str | None]] = {}
     for quantity in extract_quantities(text):
-        kind = quantity.unit if quantity.unit in KINDS else None
+        kind = _stated_kind(quantity, text)
         for key in quantity.keys:
             kinds.setdefault(key, set()).add(kind)
     return MappingProxyType({k: frozenset(v) for k, v in kinds.items()})
@@ -324,17 +370,18 @@ def _counted_noun(quantity: Quantity, lang: str) -> frozenset[str]:
 
 
 def _claimed_kind(quantity: Quantity, claim: str, lang: str) -> str | None:
-    """What a claim's number counts, as far as passages can contradict it: a recognised unit ("money",
-    "chips", "percent"), "other" for an English plural noun that is none of those and ends its phrase
-    ("2,048 parameters [1]", "2,000 parameters per token"), else None (a verb after the number says nothing;
-    German nouns are `_counted_noun`'s).
+    """What a claim's number counts, as far as passages can contradict it: its recognised unit ("money",
+    "chips", "percent", `_stated_kind`), "other" for an English word ending in -s (a plural noun, as a rule)
+    that is none of those and ends its phrase ("2,048 parameters [1]", "2,000 parameters per token"), else None
+    (a verb after the number says nothing; German nouns are `_counted_noun`'s).
 
     >>> claim = "R1 has 2,048 parameters, 2,048 GPUs and 6 million characterises it."
     >>> [_claimed_kind(q, claim, "en") for q in extract_quantities(claim)]
     ['other', 'chips', None]
     """
-    if quantity.unit in KINDS:
-        return quantity.unit
+    kind = _stated_kind(quantity, claim)
+    if kind is not None or quantity.unit in KINDS:
+        return kind
     if lang != "en" or quantity.unit == "date":
         return None
     word = _COUNTED_EN.match(claim, quantity.end)

@@ -31,10 +31,11 @@ _RANGE_JOIN = re.compile(r"\s*(?:-|–|—|bis(?: zu)?|to|und|and|oder|or)\s*", 
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£]|US\$|USD|EUR)\s?$")
 _PERCENT_AFTER = re.compile(r"\s?(?:%|prozent\b|percent\b|per cent\b)", re.IGNORECASE)
 _UNIT_WORDS = re.compile(r"[\w\-]+|[$€£%]")
-_MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|[$€£]$")
+_MONEY = re.compile(r"(?i)(?:us-?)?dollars?$|usd$|euros?$|eur$|yuan$|bucks$|cents?$|[$€£]$")
 _NOUN_AFTER = re.compile(r"\s([A-ZÄÖÜ][^\W\d_]{3,}(?:-[^\W\d_]+)*)\b")
 _CHIPS = re.compile(
-    r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|processors?|cards?|beschleuniger|accelerators?)$"
+    r"(?i)(?:chips?|gpus?|grafikkarten?|grafikprozessoren|prozessoren|processors?|cards?|beschleuniger|accelerators?"
+    r"|semiconductors?|halbleiter\w*)$"
 )
 
 # A question that asks for an amount ("Wie viele ...", "How much ...") is answered only by a sentence that
@@ -58,6 +59,47 @@ _AMOUNT_WORD = re.compile(
     rf"(?:stellig\w*|fach\w*)?\b|\b(?:million|milliard|billion|mio\b|mrd\b|bn\b|prozent|percent)|%"
     r"|\b(?:verdoppel|verdreifach|halbiert)"
 )
+
+
+# A question that asks when ("Wann ...?", "In what year ...?"; not "What happened when ...?") is answered only by a
+# sentence that places something in time: a date, a year, a month or weekday, a span ("drei Wochen"), a season, or
+# a word that orders it ("seit", "nach", "before"). Lenient on purpose: it turns away only sentences with no time.
+_ASKS_TIME = re.compile(
+    r"(?i)^\W*(?:(?:und|and)\s+)?(?:(?:seit|bis|ab)\s+)?(?:wann|when)\b"
+    r"|\b(?:in (?:what|which) (?:year|month)|in welchem (?:jahr|monat)|an welchem (?:tag|datum)"
+    r"|on (?:what|which) (?:date|day)|what date|which day)\b"
+)
+_TIME_WORD = re.compile(
+    rf"(?i)\b(?:(?:19|20)\d\d|{_MONTH}"
+    r"|\w*(?:tag|tage|tagen|woche|wochen|monat|monate|monaten|monats|jahr|jahre|jahren|jahres|quartal|quartals)"
+    r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day|days?|weeks?|months?|years?|quarters?"
+    r"|heute|gestern|morgen|today|yesterday|tomorrow|frühjahr|frühling|sommer|herbst|winter|spring|summer|autumn"
+    r"|anfang|ende|mitte|beginning|end|early|late|bald|soon|kürzlich|jüngst|recently|zuvor|damals|derzeit"
+    r"|currently|now|jetzt|bisher|seit|since|vor|nach|nachdem|bevor|after|before|während|during|bis|until)\b"
+)
+
+
+def asks_for_time(question: str) -> bool:
+    """Whether ``question`` asks when.
+
+    >>> asks_for_time("Wann wurde DeepSeek gegründet?"), asks_for_time("In what year was it founded?")
+    (True, True)
+    >>> asks_for_time("What did Nvidia lose when R1 came out?"), asks_for_time("Wer gründete DeepSeek?")
+    (False, False)
+    """
+    return _ASKS_TIME.search(question) is not None
+
+
+def states_time(text: str, question: str = "") -> bool:
+    """Whether ``text`` (a claim, its citation markers removed) places something in time (``question`` is
+    not used: the signature is `states_amount`'s).
+
+    >>> states_time("DeepSeek wurde 2023 gegründet."), states_time("am Montag"), states_time("seit dem Start")
+    (True, True, True)
+    >>> states_time("R2 comes in the next Schritt."), states_time("The article was published on.")
+    (False, False)
+    """
+    return bool(_dates(text)) or _TIME_WORD.search(text) is not None
 
 
 def asks_for_amount(question: str) -> bool:
