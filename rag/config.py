@@ -313,7 +313,7 @@ class Settings(BaseSettings):
         default=True,
         description=(
             "A sentence's numbers and names count as stated only by a passage whose article names what the "
-            "question singles out (its names that at most half the articles name): \"Which university is Marina "
+            'question singles out (its names that at most half the articles name): "Which university is Marina '
             'Zhang affiliated with?" is not answered from an article about someone else.'
         ),
     )

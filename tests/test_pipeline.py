@@ -11,6 +11,7 @@ from fakes import CONFIG, A, B, C, FakeEmbedder, FakeGenerator, run
 from rag.answer.pipeline import AnswerSettings, Templates, answer, refers_back
 from rag.answer.prompt import load_template
 from rag.errors import InputError
+from rag.ground.claims import Name
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
 from rag.retrieval.store import load_index
 
@@ -366,6 +367,8 @@ def test_a_fact_from_a_passage_about_someone_else_is_no_answer(parts) -> None:
     a = ask(parts, question, generator=FakeGenerator(script=[draft]), settings=on)
     assert {p.hit.chunk.doc_id for p in a.passages} >= {"b.txt", "c.txt"}  # both passages were offered
     assert a.refused
+    shares = parts[0].index.derived["name_shares"]  # names' shares of the articles, kept with the index version
+    assert shares(Name("Liang Wenfeng", ("Liang", "Wenfeng"))) == pytest.approx(1 / 3)
     b = ask(parts, question, generator=FakeGenerator(script=[draft]), settings=replace(on, topic_check=False))
     assert not b.refused and "600 Milliarden" in b.text and [c.doc_id for c in b.citations] == ["b.txt"]
     # the same fact asked about Nvidia is an answer
@@ -376,3 +379,4 @@ def test_a_fact_from_a_passage_about_someone_else_is_no_answer(parts) -> None:
         settings=on,
     )
     assert not c.refused and "600 Milliarden" in c.text
+    assert parts[0].index.derived["name_shares"] is shares  # reused, not built again per question

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
-from rag.ground.claims import Topic, question_topic, stems
+from rag.ground.claims import NameShares, Topic, question_topic, stems
 from rag.ground.quantities import asks_for_amount, asks_for_time
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
-from rag.types import Answer, Document, Filter, Hit, Passage
+from rag.retrieval.store import LoadedIndex
+from rag.types import Answer, Filter, Hit, Passage
 
 MAX_QUESTION_CHARS = 2000
 
@@ -154,16 +155,20 @@ def trim_passage(passage: Passage, question: str) -> Passage:
     return replace(passage, text=passage.text[a:b], start=passage.start + a, end=passage.start + b)
 
 
-def topic_of(question: str, lang: str, passages: Sequence[Passage], documents: Mapping[str, Document]) -> Topic:
+def topic_of(question: str, lang: str, passages: Sequence[Passage], index: LoadedIndex) -> Topic:
     """What ``question`` singles out (`question_topic`); a passage is about a name when its article (or the article
     of one of its near-duplicates) names it: a later passage of the article may say "er" or "der Nvidia-Chef"."""
+    documents = index.documents
     contexts = {
         p.number: "\n".join(
             documents[c.doc_id].text if c.doc_id in documents else c.text for c in (p.hit.chunk, *p.hit.duplicates)
         )
         for p in passages
     }
-    return question_topic(question, lang, contexts, [d.text for d in documents.values()])
+    shares = index.derived.get("name_shares")
+    if shares is None:  # once per index version: every article is read once per name, not once a question
+        shares = index.derived["name_shares"] = NameShares([d.text for d in documents.values()])
+    return question_topic(question, lang, contexts, shares)
 
 
 def is_relevant(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
@@ -245,7 +250,7 @@ def answer(
             return run.refusal(emit)
     gen_started = time.perf_counter()
     if settings.topic_check:
-        run.topic = topic_of(standalone, lang, passages, retriever.index.documents)
+        run.topic = topic_of(standalone, lang, passages, retriever.index)
     translate = None
     if lang == "en" and settings.translate_answers and templates.translate is not None:
         translate = translator(generator, templates.translate, run.timings)

@@ -11,7 +11,7 @@ names (see `extract_names`).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -214,6 +214,25 @@ def name_share(name: Name, texts: Sequence[str]) -> float:
     return sum(name_in(name, t) for t in texts) / len(texts) if texts else 1.0
 
 
+class NameShares:
+    """`name_share` over one collection's articles, each name's share remembered: a question's names are looked
+    up in every article once, not once a question (keep one per index version).
+
+    >>> shares = NameShares(["Nvidias Aktie", "DeepSeek", "Nvidia fiel", "R1"])
+    >>> shares(Name("Nvidia", ("Nvidia",))), shares(Name("Nvidia", ("Nvidia",)))
+    (0.5, 0.5)
+    """
+
+    def __init__(self, articles: Sequence[str]) -> None:
+        self._articles = tuple(articles)
+        self._known: dict[tuple[str, ...], float] = {}
+
+    def __call__(self, name: Name) -> float:
+        if name.tokens not in self._known:
+            self._known[name.tokens] = name_share(name, self._articles)
+        return self._known[name.tokens]
+
+
 def several_parts(question: str, lang: str) -> bool:
     """Whether ``question`` asks two things: two question words, or none and an "und" ("Nenne ... und ...").
 
@@ -228,10 +247,12 @@ def several_parts(question: str, lang: str) -> bool:
     return asked > 1 or (asked == 0 and _AND.search(question) is not None)
 
 
-def question_topic(question: str, lang: str, contexts: Mapping[int, str], articles: Sequence[str]) -> Topic:
+def question_topic(
+    question: str, lang: str, contexts: Mapping[int, str], share: Callable[[Name], float] | Sequence[str]
+) -> Topic:
     """The names ``question`` singles out and the passages about each (`Topic`). ``contexts``: each passage's
     number and the text that says what it is about (its article: a later passage may say "er" for a name);
-    ``articles``: the indexed articles' texts.
+    ``share``: a name's share of the indexed articles (`NameShares`), or the articles' texts.
 
     Not a name most of the ``articles`` name, none when the question names an article to look in, and none
     that no passage is about (the condition could not hold; whether the question is answerable is the
@@ -247,10 +268,12 @@ def question_topic(question: str, lang: str, contexts: Mapping[int, str], articl
     """
     if _ARTICLE.search(question):
         return Topic()
+    if not callable(share):
+        share = NameShares(share)
     names, passages = [], []
     for name in extract_names(question, lang):
         about = frozenset(n for n, text in contexts.items() if name_in(name, text))
-        if about and name_share(name, articles) <= COMMON_SHARE:
+        if about and share(name) <= COMMON_SHARE:
             names.append(name)
             passages.append(about)
     return Topic(tuple(names), tuple(passages), several_parts(question, lang))

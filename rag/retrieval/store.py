@@ -89,6 +89,8 @@ class LoadedIndex:
     dense: Any  # faiss.Index
     keyword: KeywordIndex
     langs: dict[str, str] = field(default_factory=dict)
+    # What later stages derive from this version once and reuse (the answer pipeline's name shares).
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> str:
