@@ -126,6 +126,7 @@ def name_in(name: Name, text: str) -> bool:
     >>> name_in(Name("GPT4", ("GPT4",)), "wie GPT-4 oder Claude")
     True
     """
+    lowered = text.lower()
     for token in name.tokens:
         token = _strip_possessive(token)
         candidates = {token, token[:-1]} if token.endswith("s") and len(token) > 4 else {token}
@@ -133,8 +134,11 @@ def name_in(name: Name, text: str) -> bool:
         for candidate in candidates:
             if _CODE.fullmatch(candidate):
                 wanted = candidate.replace("-", "").lower()
-                if any(c.replace("-", "").lower() == wanted for c in _CODE.findall(text)):
+                digits = re.sub(r"\D", "", wanted)
+                if digits in lowered and any(c.replace("-", "").lower() == wanted for c in _CODE.findall(text)):
                     return True
+            if candidate.lower() not in lowered:  # the search below needs the literal: skip it (long articles)
+                continue
             tail = r"(?!\d)" if candidate[-1].isdigit() else ""
             if re.search(rf"(?<![^\W_]){re.escape(candidate)}{tail}", text, re.IGNORECASE):
                 return True
