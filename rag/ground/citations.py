@@ -402,7 +402,7 @@ class SentenceChecker:
         self.strict = strict
         self.question = question  # its own names and numbers are not claims the passages must back
         self.skip = skip  # a claim it accepts is left out whatever its check (summaries: a copied heading)
-        self.topic = topic or Topic()  # names the question singles out: facts must stand in a passage naming one
+        self.topic = topic or Topic()  # what the question singles out: facts must stand in a passage about it
         self._question_words = set(_ANY_WORD.findall(question.lower()))
         self._question_stems = stems(question)
         # Sentences that passed but wait for one that states the amount (or time) the question asks for.
