@@ -25,6 +25,7 @@ from rag.ground.citations import (
 )
 from rag.ground.claims import (
     Name,
+    NameShares,
     Source,
     Topic,
     check_claim,
@@ -647,7 +648,7 @@ def test_names_and_numbers_the_question_states_need_no_passage(passages: list[Pa
 def topic_of(question: str, passages: Sequence[Passage], lang: str = "de") -> Topic:
     """As the pipeline builds it: each passage is about what its article names."""
     contexts = {p.number: ARTICLES[p.hit.chunk.doc_id] for p in passages}
-    return question_topic(question, lang, contexts, list(ARTICLES.values()))
+    return question_topic(question, lang, contexts, NameShares(list(ARTICLES.values())))
 
 
 def test_facts_count_only_beside_what_the_question_singles_out(passages: list[Passage]) -> None:
@@ -689,7 +690,8 @@ def test_no_topic_from_an_article_locator_a_common_name_or_a_name_no_passage_giv
     articles = ["DeepSeek und Elon Musk", "DeepSeek", "DeepSeek", "Nvidia"]  # DeepSeek: what the collection is about
     contexts = {p.number: ARTICLES[p.hit.chunk.doc_id] for p in passages}
     assert [
-        n.surface for n in question_topic("Was sagten DeepSeek und Elon Musk?", "de", contexts, articles).names
+        n.surface
+        for n in question_topic("Was sagten DeepSeek und Elon Musk?", "de", contexts, NameShares(articles)).names
     ] == ["Elon Musk"]
     assert topic_of("Which university did Marina Zhang attend?", passages, "en").names == ()  # in no passage
 

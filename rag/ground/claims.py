@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from rag.ground.quantities import SCALES, Quantity, extract_quantities, number_keys
+from rag.ground.quantities import SCALES, Quantity, extract_quantities, keys_of, number_keys
 from rag.lexicon import MONTH_NAMES, MONTHS, STOPWORDS
 from rag.types import Passage
 
@@ -209,18 +209,10 @@ class Topic:
         return frozenset().union(*(self.passages[i] for i in said)) if said else None
 
 
-def name_share(name: Name, texts: Sequence[str]) -> float:
-    """The share of ``texts`` (the indexed articles) that name ``name``; 1.0 when there are none.
-
-    >>> name_share(Name("Nvidia", ("Nvidia",)), ["Nvidias Aktie", "DeepSeek", "Nvidia fiel", "R1"])
-    0.5
-    """
-    return sum(name_in(name, t) for t in texts) / len(texts) if texts else 1.0
-
-
 class NameShares:
-    """`name_share` over one collection's articles, each name's share remembered: a question's names are looked
-    up in every article once, not once a question (keep one per index version).
+    """The share of one collection's articles that name a name (1.0 when there are none), each name's share
+    remembered: a question's names are looked up in every article once, not once a question (keep one per
+    index version).
 
     >>> shares = NameShares(["Nvidias Aktie", "DeepSeek", "Nvidia fiel", "R1"])
     >>> shares(Name("Nvidia", ("Nvidia",))), shares(Name("Nvidia", ("Nvidia",)))
@@ -233,7 +225,8 @@ class NameShares:
 
     def __call__(self, name: Name) -> float:
         if name.tokens not in self._known:
-            self._known[name.tokens] = name_share(name, self._articles)
+            found = sum(name_in(name, t) for t in self._articles)
+            self._known[name.tokens] = found / len(self._articles) if self._articles else 1.0
         return self._known[name.tokens]
 
 
@@ -251,29 +244,25 @@ def several_parts(question: str, lang: str) -> bool:
     return asked > 1 or (asked == 0 and _AND.search(question) is not None)
 
 
-def question_topic(
-    question: str, lang: str, contexts: Mapping[int, str], share: Callable[[Name], float] | Sequence[str]
-) -> Topic:
+def question_topic(question: str, lang: str, contexts: Mapping[int, str], share: Callable[[Name], float]) -> Topic:
     """The names ``question`` singles out and the passages about each (`Topic`). ``contexts``: each passage's
     number and the text that says what it is about (its article: a later passage may say "er" for a name);
-    ``share``: a name's share of the indexed articles (`NameShares`), or the articles' texts.
+    ``share``: a name's share of the indexed articles (`NameShares`).
 
-    Not a name most of the ``articles`` name, none when the question names an article to look in, and none
+    Not a name most of the articles name, none when the question names an article to look in, and none
     that no passage is about (the condition could not hold; whether the question is answerable is the
     check's decision).
 
     >>> articles = ["Marina Zhang sagt ... Zhejiang", "Liang Wenfeng ... DeepSeek", "DeepSeek ..."]
     >>> topic = question_topic("Which university is Marina Zhang affiliated with?", "en",
-    ...                        {1: "Liang Wenfeng, Zhejiang", 2: "Marina Zhang sagt"}, articles)
+    ...                        {1: "Liang Wenfeng, Zhejiang", 2: "Marina Zhang sagt"}, NameShares(articles))
     >>> [n.surface for n in topic.names], topic.passages
     (['Marina Zhang'], (frozenset({2}),))
-    >>> question_topic("What does DeepSeek's article say?", "en", {1: "DeepSeek"}, articles).names
+    >>> question_topic("What does DeepSeek's article say?", "en", {1: "DeepSeek"}, NameShares(articles)).names
     ()
     """
     if _ARTICLE.search(question):
         return Topic()
-    if not callable(share):
-        share = NameShares(share)
     names, passages = [], []
     for name in extract_names(question, lang):
         about = frozenset(n for n, text in contexts.items() if name_in(name, text))
@@ -301,7 +290,6 @@ _COUNTED_EN = re.compile(
     r"\s([a-z][a-z\-]{2,}s)\b(?=\s*(?:$|[.,;:!?)\[]|(?:per|of|in|for|and|or|to|with|on|at|by|from|each)\b))"
 )
 _NEUTRAL_EN = frozenset({"units", "times", "points", "years", "days", "months", "weeks", "hours"})
-_NEXT_WORD = re.compile(r"\s*(?:[\w\-]+|[$€£%])")
 
 
 @dataclass(frozen=True)
@@ -324,27 +312,21 @@ class Source:
         return any(k is None or k == kind for k in found)
 
 
-def _stated_kind(quantity: Quantity, text: str) -> str | None:
-    """The kind a number is given as in ``text``: its unit when the unit's word follows it directly (or a
-    currency sign comes before it), else None. "18 Länder Chips" and "5,6 Millionen auf Nvidia-Chips" count
-    no chips.
+def _stated_kind(quantity: Quantity) -> str | None:
+    """The kind a number is given as: its unit when the unit's word follows it directly (or a currency sign
+    comes before it), else None. "18 Länder Chips" and "5,6 Millionen auf Nvidia-Chips" count no chips.
 
     >>> text = "5,6 Millionen auf Nvidia-Chips, 2.048 Nvidia-Chips, $6 million, 17 Prozent"
-    >>> [_stated_kind(q, text) for q in extract_quantities(text)]
+    >>> [_stated_kind(q) for q in extract_quantities(text)]
     [None, 'chips', 'money', 'percent']
     """
-    if quantity.unit not in KINDS:
-        return None
-    if quantity.unit == "percent" or quantity.unit_end == quantity.end:  # "17 %", "$6 million"
-        return quantity.unit
-    word = _NEXT_WORD.match(text, quantity.end)
-    return quantity.unit if word is not None and word.end() == quantity.unit_end else None
+    return quantity.unit if quantity.unit in KINDS and quantity.unit_next else None
 
 
-def _kinds(text: str) -> Mapping[str, frozenset[str | None]]:
+def _kinds(quantities: Sequence[Quantity]) -> Mapping[str, frozenset[str | None]]:
     kinds: dict[str, set[str | None]] = {}
-    for quantity in extract_quantities(text):
-        kind = _stated_kind(quantity, text)
+    for quantity in quantities:
+        kind = _stated_kind(quantity)
         for key in quantity.keys:
             kinds.setdefault(key, set()).add(kind)
     return MappingProxyType({k: frozenset(v) for k, v in kinds.items()})
@@ -356,7 +338,8 @@ def prepare(passages: Sequence[Passage]) -> list[Source]:
     for passage in passages:
         # The header (date, author) is shown with the passage, so a sentence may state it.
         text = "\n".join([passage.hit.chunk.header(), passage.text, *(d.text for d in passage.hit.duplicates)])
-        sources.append(Source(passage.number, text, number_keys(text), stems(text), _kinds(text)))
+        quantities = extract_quantities(text)
+        sources.append(Source(passage.number, text, keys_of(quantities), stems(text), _kinds(quantities)))
     return sources
 
 
@@ -406,7 +389,7 @@ def _claimed_kind(quantity: Quantity, claim: str, lang: str) -> str | None:
     >>> [_claimed_kind(q, claim, "en") for q in extract_quantities(claim)]
     ['other', 'chips', None]
     """
-    kind = _stated_kind(quantity, claim)
+    kind = _stated_kind(quantity)
     if kind is not None or quantity.unit in KINDS:
         return kind
     if lang != "en" or quantity.unit == "date":

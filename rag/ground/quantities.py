@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -156,6 +157,9 @@ class Quantity:
     scale: int = 0
     unit_end: int = 0
     noun: str | None = None  # the capitalised word right after it ("2.048 Megawattstunden")
+    # The unit's word follows the number directly ("2.048 GPUs", "17 %") or a currency sign precedes it ("$6"):
+    # "5,6 Millionen auf Nvidia-Chips" gives no chips.
+    unit_next: bool = False
 
     @property
     def stated_keys(self) -> frozenset[str]:
@@ -195,23 +199,24 @@ def _readings(digits: str) -> list[Decimal]:
     return [Decimal(digits.replace(",", "."))]
 
 
-def _unit_after(text: str, end: int) -> tuple[str | None, int]:
-    """Unit among the next three words after ``end`` (stopping at phrase punctuation), and where it ends.
+def _unit_after(text: str, end: int) -> tuple[str | None, int, bool]:
+    """Unit among the next three words after ``end`` (stopping at phrase punctuation), where it ends, and
+    whether its word comes right after ``end`` (only whitespace between).
 
-    >>> _unit_after("2.000 spezialisierten Chips trainiert", 5)
-    ('chips', 27)
+    >>> _unit_after("2.000 spezialisierten Chips trainiert", 5), _unit_after("2.000 Chips", 5)
+    (('chips', 27, False), ('chips', 11, True))
     >>> _unit_after("16.000, die westliche Konzerne", 6)
-    (None, 6)
+    (None, 6, False)
     """
     window = re.split(r"[,;:!?()\[\]]|\.\s|\s[–—-]\s", text[end : end + 60], maxsplit=1)[0]
     percent = _PERCENT_AFTER.match(window)
     if percent:
-        return "percent", end + percent.end()
+        return "percent", end + percent.end(), True
     for match in list(_UNIT_WORDS.finditer(window))[:3]:
         for unit, pattern in (("money", _MONEY), ("chips", _CHIPS)):
             if pattern.search(match[0]):
-                return unit, end + match.end()
-    return None, end
+                return unit, end + match.end(), not window[: match.start()].strip()
+    return None, end, False
 
 
 def _dates(text: str) -> list[Quantity]:
@@ -244,15 +249,17 @@ def extract_quantities(text: str) -> list[Quantity]:
             continue
         readings = _readings(match[1])
         scale = SCALES[match[2].lower().rstrip(".")] if match[2] else 0
-        unit, unit_end = _unit_after(text, match.end())
+        unit, unit_end, unit_next = _unit_after(text, match.end())
         if unit is None and _CURRENCY_BEFORE.search(text[max(0, match.start() - 4) : match.start()]):
-            unit = "money"
+            unit, unit_next = "money", True
         keys = frozenset({_key(r) for r in readings} | {_key(r.scaleb(scale)) for r in readings})
         value = float(readings[0].scaleb(scale))
         surface = match[0].rstrip(". ")
         noun = _NOUN_AFTER.match(text, match.end())
         numbers.append(
-            Quantity(surface, match.start(), match.end(), value, keys, unit, scale, unit_end, noun and noun[1])
+            Quantity(
+                surface, match.start(), match.end(), value, keys, unit, scale, unit_end, noun and noun[1], unit_next
+            )
         )
     for i, (first, second) in enumerate(itertools.pairwise(numbers)):
         # "5,6 bis 6 Millionen Dollar": the first number takes the second's scale and unit.
@@ -272,8 +279,13 @@ def number_keys(text: str) -> frozenset[str]:
     >>> sorted(number_keys("28.01.2025: 2.048 GPUs"))
     ['--01-28', '1', '2.048', '2025', '2025-01-28', '2048', '28']
     """
+    return keys_of(extract_quantities(text))
+
+
+def keys_of(quantities: Iterable[Quantity]) -> frozenset[str]:
+    """`number_keys` of quantities already extracted."""
     keys: set[str] = set()
-    for quantity in extract_quantities(text):
+    for quantity in quantities:
         keys |= quantity.keys
         if quantity.unit == "date":
             keys |= {str(int(part)) for key in quantity.keys for part in key.strip("-").split("-")}
