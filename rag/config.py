@@ -314,7 +314,8 @@ class Settings(BaseSettings):
         description=(
             "A sentence's numbers and names count as stated only by a passage whose article names what the "
             'question singles out (its names that at most half the articles name): "Which university is Marina '
-            'Zhang affiliated with?" is not answered from an article about someone else.'
+            'Zhang affiliated with?" is not answered from an article about someone else. A question naming a code '
+            'or product no article names ("R2", "TikTok") is the refusal before generating.'
         ),
     )
 

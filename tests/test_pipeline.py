@@ -12,6 +12,7 @@ from rag.answer.pipeline import AnswerSettings, Templates, answer, refers_back
 from rag.answer.prompt import load_template
 from rag.errors import InputError
 from rag.ground.claims import Name
+from rag.language import refusal_sentence
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
 from rag.retrieval.store import load_index
 
@@ -380,3 +381,20 @@ def test_a_fact_from_a_passage_about_someone_else_is_no_answer(parts) -> None:
     )
     assert not c.refused and "600 Milliarden" in c.text
     assert parts[0].index.derived["name_shares"] is shares  # reused, not built again per question
+
+
+def test_a_question_naming_a_code_no_article_names_is_refused_before_generating(parts) -> None:
+    """ "R2" and "TikTok" stand in no indexed article: nothing there can state what they do, so the question is
+    the refusal without asking the model (`topic_check`); with the check off the model is asked, and a name with an
+    inner capital the articles name ("DeepSeek") is answered as before."""
+    on = AnswerSettings(min_dense_score=0.2, retry_empty=False)
+    for question in ("Wann veröffentlicht DeepSeek das Modell R2?", "Hat DeepSeek TikTok überholt?"):
+        gen = FakeGenerator(script=["DeepSeek veröffentlicht es im Mai [2]."])
+        a = ask(parts, question, generator=gen, settings=on)
+        assert a.refused and a.text == refusal_sentence("de") and gen.calls == []
+        gen = FakeGenerator(script=["DeepSeek veröffentlicht es im Mai [2]."])
+        ask(parts, question, generator=gen, settings=replace(on, topic_check=False))
+        assert len(gen.calls) == 1  # asked (the sentence checks then judge the draft)
+    gen = FakeGenerator(script=["Liang Wenfeng gründete DeepSeek [2]."])
+    c = ask(parts, "Wer gründete DeepSeek?", generator=gen, settings=on)
+    assert len(gen.calls) == 1 and not c.refused

@@ -17,7 +17,7 @@ from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
-from rag.ground.claims import NameShares, Topic, question_topic, stems
+from rag.ground.claims import NameShares, Topic, question_topic, stems, unknown_names
 from rag.ground.quantities import asks_for_amount, asks_for_time
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
@@ -165,10 +165,16 @@ def topic_of(question: str, lang: str, passages: Sequence[Passage], index: Loade
         )
         for p in passages
     }
+    return question_topic(question, lang, contexts, name_shares(index))
+
+
+def name_shares(index: LoadedIndex) -> NameShares:
+    """The share of the index's articles naming each name, kept once per index version (`LoadedIndex.derived`):
+    every article is read once per name, not once a question."""
     shares = index.derived.get("name_shares")
-    if shares is None:  # once per index version: every article is read once per name, not once a question
-        shares = index.derived["name_shares"] = NameShares([d.text for d in documents.values()])
-    return question_topic(question, lang, contexts, shares)
+    if shares is None:
+        shares = index.derived["name_shares"] = NameShares([d.text for d in index.documents.values()])
+    return shares
 
 
 def is_relevant(hits: Sequence[Hit], settings: AnswerSettings) -> bool:
@@ -225,6 +231,8 @@ def answer(
     run.timings["retrieve"] = time.perf_counter() - t
     if not is_relevant(hits, settings):
         return run.refusal(emit)
+    if settings.topic_check and unknown_names(standalone, lang, name_shares(retriever.index)):
+        return run.refusal(emit)  # it names a code or product no article names ("R2"): nothing can state it
     t = time.perf_counter()
     passages = select_passages(
         hits, budget_tokens=settings.passage_budget_tokens, max_passages=settings.max_passages,

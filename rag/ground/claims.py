@@ -272,6 +272,25 @@ def question_topic(question: str, lang: str, contexts: Mapping[int, str], share:
     return Topic(tuple(names), tuple(passages), several_parts(question, lang))
 
 
+def unknown_names(question: str, lang: str, share: Callable[[Name], float]) -> list[Name]:
+    """The names in ``question`` no indexed article names, of the kinds no translation changes: codes ("R2",
+    "H20") and words with an inner capital ("TikTok"). The articles cannot state what they never name, so
+    "When does DeepSeek plan to release R2?" is the refusal. Other names are left to the check: an English
+    question may name in English what the articles name in German ("Australia's", "Californian").
+
+    >>> shares = NameShares(["DeepSeek R1 nutzte H800-Chips", "R1 und TikTok"])
+    >>> [n.surface for n in unknown_names("When does DeepSeek plan to release R2?", "en", shares)]
+    ['R2']
+    >>> unknown_names("How many H800s did DeepSeek use for r1 in Australia?", "en", shares)
+    []
+    """
+    return [
+        name
+        for name in extract_names(question, lang)
+        if len(name.tokens) == 1 and (_CODE.fullmatch(name.surface) or _CAMEL.search(name.surface)) and share(name) == 0
+    ]
+
+
 def stems(text: str) -> frozenset[str]:
     """Content words cut to six letters, a crude stem for German and English inflection.
 
