@@ -694,6 +694,9 @@ def test_no_topic_from_an_article_locator_a_common_name_or_a_name_no_passage_giv
         for n in question_topic("Was sagten DeepSeek und Elon Musk?", "de", contexts, NameShares(articles)).names
     ] == ["Elon Musk"]
     assert topic_of("Which university did Marina Zhang attend?", passages, "en").names == ()  # in no passage
+    # German word order puts names side by side: "Elon Musk DeepSeek" is two names, Elon Musk the topic
+    musk = question_topic("Wie bewertet Elon Musk DeepSeek?", "de", contexts, NameShares(articles))
+    assert [n.surface for n in musk.names] == ["Elon Musk"]
 
 
 def test_the_parts_of_a_question_are_told_by_its_question_words_in_its_language(passages: list[Passage]) -> None:

@@ -84,6 +84,8 @@ def extract_names(claim: str, lang: str) -> list[Name]:
     []
     >>> [n.surface for n in extract_names("Shares of Nvidia fell in January.", "en")]
     ['Nvidia']
+    >>> [n.surface for n in extract_names("Wie bewertet Elon Musk DeepSeek?", "de")]
+    ['Elon Musk', 'DeepSeek']
     """
     names: list[Name] = []
     run: list[str] = []
@@ -97,11 +99,14 @@ def extract_names(claim: str, lang: str) -> list[Name]:
         run.clear()
 
     for word, initial in _split_words(claim):
+        coded = False
         for part in word.split("-"):
             if _CODE.fullmatch(part) or _CAMEL.search(part):
                 names.append(Name(part, (part,)))
-        # The first word is capitalised anyway ("Andere Artikel nennen ..."): never part of a run.
-        if word[0].isupper() and not initial and not _ACRONYM.fullmatch(word) and not _CODE.fullmatch(word):
+                coded = True
+        # The first word is capitalised anyway ("Andere Artikel nennen ..."): never part of a run. A code or a word
+        # with an inner capital is a name of its own: "Wie bewertet Elon Musk DeepSeek?" names Elon Musk and DeepSeek.
+        if word[0].isupper() and not initial and not _ACRONYM.fullmatch(word) and not coded:
             run.append(word)
         else:
             close_run()
