@@ -8,7 +8,8 @@ against P(No) (P(Ja) against P(Nein) for the German wording) is read from the fi
 the pipeline's check does. Two more scores keep the kept wording and change its surroundings:
 ``en_instructions`` asks it under the English answer prompt for German questions too, and
 ``calibrated`` subtracts the log-odds the same check gives with no passages at all (the question's own
-pull towards "Yes", contextual calibration). Prints the AUC of answerable against unanswerable
+pull towards "Yes", contextual calibration). ``REPLY_WORDINGS`` begin the model's reply instead of asking
+in a turn of their own. Prints the AUC of answerable against unanswerable
 questions per language for each score and for the report's own P(answerable). Tune on the tuning
 sets' reports only; docs/experiments.md has the figures.
 """
@@ -40,8 +41,15 @@ WORDINGS = {
     ),
     "quote": ("en", "Could you answer the question by quoting one sentence of the passages? Reply Yes or No."),
 }
+# Wordings that begin the model's own reply instead of asking in a user turn (the generator writes them after
+# the answer prompt's opened assistant turn): their few tokens are all the check adds to the answer's prompt.
+REPLY_WORDINGS = {
+    "stated_reply": ("en", "Stated (Yes/No):"),
+    "short_reply": ("en", "Stated in the passages (Yes/No):"),
+    "given_reply": ("en", "Answer given (Yes/No):"),
+}
 EMPTY = {"de": "(keine)", "en": "(none)"}  # the passages of the calibration prompt
-SCORES = (*WORDINGS, "en_instructions", "calibrated")
+SCORES = (*WORDINGS, *REPLY_WORDINGS, "en_instructions", "calibrated")
 ANSWER_WORDS = {"en": ("Yes", "No"), "de": ("Ja", "Nein")}
 
 
@@ -57,6 +65,9 @@ def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]
     out = {k: row[k] for k in ("id", "lang", "answerable", "answerable_p")}
     for name, (lang, text) in WORDINGS.items():
         out[name] = generator.yes_probability([*messages, {"role": "user", "content": text}], words=ANSWER_WORDS[lang])
+    for name, (lang, text) in REPLY_WORDINGS.items():
+        reply = {"role": "assistant", "content": text}
+        out[name] = generator.yes_probability([*messages, reply], words=ANSWER_WORDS[lang])
     check = {"role": "user", "content": WORDINGS["kept"][1]}
     if row["lang"] == "en":
         out["en_instructions"] = out["kept"]

@@ -56,6 +56,20 @@ def test_the_check_costs_its_own_tokens_and_the_answer_reuses_the_prefix() -> No
     assert check_cost <= 12 and answer_cost <= 4  # the check turn; then only the assistant header
 
 
+def test_a_check_that_begins_the_reply_costs_its_words_and_the_answer_one_token() -> None:
+    """A last assistant message is the reply's beginning: evaluated after the opened turn, its own few tokens;
+    the answer then reuses the whole prompt and evaluates only its last token again."""
+    gen, (llm,) = stub_generator(1, answer="No")
+    messages = [{"role": "system", "content": "Rules " * 50}, {"role": "user", "content": "passages " * 100}]
+    gen.yes_probability(messages)  # warm
+    first = len(llm.decoded)
+    assert gen.yes_probability([*messages, {"role": "assistant", "content": "Stated (Yes/No):"}]) < 0.1
+    assert "".join(gen.stream(messages, GenerationSettings())) == "ok"
+    check_cost, answer_cost = llm.decoded[first:]
+    assert 1 < check_cost <= 6 and answer_cost == 1
+    assert llm.prompts[-1] == llm.prompts[-2]  # the check rendered the answer's prompt, its words after it
+
+
 def test_a_decision_word_costs_only_its_own_token_after_the_check() -> None:
     """The answer prompt's own first token is the check; the answer then starts after the given yes-word."""
     gen, (llm,) = stub_generator(1, answer="Nein")

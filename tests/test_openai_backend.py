@@ -138,6 +138,11 @@ def test_yes_probability_from_top_logprobs(server) -> None:
 
     p = _generator(server[1]).yes_probability(MESSAGES)
     assert p == pytest.approx(1 / (1 + math.exp(-2.4 + 0.1)))
+    # a check written as the reply's beginning is asked as a question: a server cannot be given the reply's start
+    state, url = server
+    _generator(url).yes_probability([*MESSAGES, {"role": "assistant", "content": "Stated (Yes/No):"}])
+    sent = state.requests[-1]["body"]["messages"]
+    assert sent[-1] == {"role": "user", "content": "Stated (Yes/No):"} and sent[:-1] == MESSAGES
 
 
 @pytest.mark.parametrize(("status", "asked_again"), [(500, False), (400, False), (503, True)])

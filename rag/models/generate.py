@@ -33,6 +33,13 @@ def spellings(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((word, word.lower(), word.upper(), f" {word}", f" {word.lower()}")))
 
 
+def _reply_start(messages: list[Message]) -> tuple[list[Message], str]:
+    """The messages before a last assistant message, and its text: the beginning of the reply (else "")."""
+    if messages and messages[-1]["role"] == "assistant":
+        return messages[:-1], messages[-1]["content"]
+    return messages, ""
+
+
 def _logsumexp(values: np.ndarray) -> float:
     top = float(np.max(values))
     return top + math.log(float(np.sum(np.exp(values - top))))
@@ -164,11 +171,15 @@ class LlamaCppGenerator:
         passages as the answer that follows), so only its new tokens are evaluated, and the answer
         then reuses everything up to its own turn. llama-cpp-python keeps logits only with
         ``logits_all`` (n_ctx x vocabulary floats); the last evaluated token's logits are read from
-        the context instead.
+        the context instead. A last message of the assistant is the reply's own beginning ("Stated in
+        the passages (Yes/No):"), written after the opened turn: the answer that follows reuses the
+        whole prompt and evaluates only the turn's last token again.
         """
-        messages = neutralize_messages(messages)
+        messages, reply_start = _reply_start(neutralize_messages(messages))
         llm = self._context_for(messages)
         tokens = self._prompt(llm, messages)
+        if reply_start:
+            tokens += llm.tokenize(reply_start.encode("utf-8"), add_bos=False, special=False)
         if len(tokens) > llm.n_ctx():
             raise InputError(f"the prompt has {len(tokens)} tokens, over the model's context of {llm.n_ctx()}")
         reuse = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
@@ -298,6 +309,8 @@ class OpenAIServerGenerator:
         if not self._logprobs:
             return None
         chat: Any = neutralize_messages(messages)
+        if chat and chat[-1]["role"] == "assistant":  # a reply's beginning cannot be given to a server: ask it
+            chat[-1] = {"role": "user", "content": chat[-1]["content"]}
         try:
             response = self._client.chat.completions.create(
                 model=self.model_id,
