@@ -63,11 +63,11 @@ def score(row: dict[str, Any], generator: Any, templates: Any) -> dict[str, Any]
     template = templates.for_language(row["lang"])
     messages = template.render(passages=passages, question=row["question"])
     out = {k: row[k] for k in ("id", "lang", "answerable", "answerable_p")}
-    for name, (lang, text) in WORDINGS.items():
-        out[name] = generator.yes_probability([*messages, {"role": "user", "content": text}], words=ANSWER_WORDS[lang])
-    for name, (lang, text) in REPLY_WORDINGS.items():
-        reply = {"role": "assistant", "content": text}
-        out[name] = generator.yes_probability([*messages, reply], words=ANSWER_WORDS[lang])
+    asked = [(WORDINGS, "user"), (REPLY_WORDINGS, "assistant")]
+    for wordings, role in asked:
+        for name, (lang, text) in wordings.items():
+            turn = {"role": role, "content": text}
+            out[name] = generator.yes_probability([*messages, turn], words=ANSWER_WORDS[lang])
     check = {"role": "user", "content": WORDINGS["kept"][1]}
     if row["lang"] == "en":
         out["en_instructions"] = out["kept"]

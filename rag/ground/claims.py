@@ -66,6 +66,11 @@ def _split_words(text: str) -> list[tuple[str, bool]]:
     return words
 
 
+def _coded(word: str) -> bool:
+    """A code ("R1", "H800") or a word with an inner capital ("DeepSeek"): a name in any language and position."""
+    return bool(_CODE.fullmatch(word) or _CAMEL.search(word))
+
+
 def extract_names(claim: str, lang: str) -> list[Name]:
     """Names in one answer sentence, conservatively.
 
@@ -101,7 +106,7 @@ def extract_names(claim: str, lang: str) -> list[Name]:
     for word, initial in _split_words(claim):
         coded = False
         for part in word.split("-"):
-            if _CODE.fullmatch(part) or _CAMEL.search(part):
+            if _coded(part):
                 names.append(Name(part, (part,)))
                 coded = True
         # The first word is capitalised anyway ("Andere Artikel nennen ..."): never part of a run. A code or a word
@@ -292,7 +297,7 @@ def unknown_names(question: str, lang: str, share: Callable[[Name], float]) -> l
     return [
         name
         for name in extract_names(question, lang)
-        if len(name.tokens) == 1 and (_CODE.fullmatch(name.surface) or _CAMEL.search(name.surface)) and share(name) == 0
+        if len(name.tokens) == 1 and _coded(name.surface) and share(name) == 0
     ]
 
 

@@ -308,9 +308,10 @@ class OpenAIServerGenerator:
 
         if not self._logprobs:
             return None
-        chat: Any = neutralize_messages(messages)
-        if chat and chat[-1]["role"] == "assistant":  # a reply's beginning cannot be given to a server: ask it
-            chat[-1] = {"role": "user", "content": chat[-1]["content"]}
+        chat: Any
+        chat, reply_start = _reply_start(neutralize_messages(messages))
+        if reply_start:  # a reply's beginning cannot be given to a server: ask it as a question
+            chat = [*chat, {"role": "user", "content": reply_start}]
         try:
             response = self._client.chat.completions.create(
                 model=self.model_id,
