@@ -197,6 +197,21 @@ class Settings(BaseSettings):
         le=1.0,
         description="Chunks at least this similar are collapsed as duplicates; the kept hit lists the others' sources.",
     )
+    position_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "Weight in the fusion of one more ranking for questions about an article's headline, opening or close "
+            "('the closing paragraph', 'laut dem Fazit'): the chunks there, by cosine; 0 turns it off."
+        ),
+    )
+    position_share: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=1.0,
+        description="Share of each article's chunks (at least two) that counts as its opening or its close.",
+    )
 
     # --- answering ---
     llm_url: str | None = Field(

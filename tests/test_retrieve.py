@@ -100,3 +100,19 @@ def test_a_reranker_reorders_the_fused_hits_and_ranks_follow(retriever: Retrieve
     # k applies after reranking, over every fused candidate: the reversed list starts with the worst candidate.
     assert reranked[0].chunk.chunk_id != plain[0].chunk.chunk_id
     assert [h.rank for h in reranked] == list(range(1, len(reranked) + 1))
+
+
+def test_a_question_about_an_articles_close_lifts_the_chunks_there(tmp_path: Path) -> None:
+    """ "The closing paragraph" shares no word with the paragraph it means: the chunks at the end of each
+    article are fused in as one more ranking, so the close that shares the question's words comes first."""
+    lines = [f"Absatz {n} about DeepSeek." for n in range(1, 9)]
+    closing = "Chips werden billiger."
+    run(tmp_path, [doc("long.txt", "\n".join([*lines, "Impressum und Kontakt.", closing])), B])
+    question = "What does the closing paragraph say about DeepSeek Chips?"
+    plain = Retriever(load_index(tmp_path, CONFIG), FakeEmbedder(), RetrievalSettings(k=3, position_weight=0))
+    placed = Retriever(load_index(tmp_path, CONFIG), FakeEmbedder(), RetrievalSettings(k=3, position_weight=1.0))
+    assert closing not in [h.chunk.text for h in plain.search(question)]
+    assert placed.search(question)[0].chunk.text == closing
+    # without a pointer to a place in the article, the setting changes nothing
+    other = "What does DeepSeek say about Chips?"
+    assert [h.chunk.chunk_id for h in placed.search(other)] == [h.chunk.chunk_id for h in plain.search(other)]

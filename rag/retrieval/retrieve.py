@@ -21,6 +21,7 @@ from rag.models.embed import Embedder
 from rag.retrieval import dense as dense_index
 from rag.retrieval.bm25 import tokenize_query
 from rag.retrieval.filters import describe, matching_documents
+from rag.retrieval.position import position_cue, zone
 from rag.retrieval.store import LoadedIndex
 from rag.types import Filter, Hit, Passage
 
@@ -42,6 +43,8 @@ class RetrievalSettings:
     dense: bool = default("dense")
     keyword: bool = default("keyword")
     duplicate_cosine: float = default("duplicate_cosine")  # chunks at least this similar are the same fact
+    position_weight: float = default("position_weight")  # a question about an article's opening or close
+    position_share: float = default("position_share")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrievalSettings:
@@ -54,6 +57,8 @@ class RetrievalSettings:
             dense=settings.dense,
             keyword=settings.keyword,
             duplicate_cosine=settings.duplicate_cosine,
+            position_weight=settings.position_weight,
+            position_share=settings.position_share,
         )
 
 
@@ -111,10 +116,11 @@ class Retriever:
     def use_index(self, index: LoadedIndex) -> None:
         """Switch to another index version (after documents were added or removed)."""
         rows: dict[str, list[int]] = {}
-        for i, c in enumerate(index.chunks):
+        for i, c in sorted(enumerate(index.chunks), key=lambda ic: (ic[1].doc_id, ic[1].start)):
             rows.setdefault(c.doc_id, []).append(i)
         self._rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
+        self._reading_order = rows  # each document's rows, first chunk first
         self.index = index
 
     def rows_for(self, where: Filter) -> np.ndarray:
@@ -127,6 +133,20 @@ class Retriever:
             raise InputError(f"the documents the filter allows have no indexed passages ({describe(where)})")
         return np.sort(np.concatenate([self._doc_rows[d] for d in docs]))
 
+    def _placed(self, question: str, query: np.ndarray, rows: np.ndarray | None) -> list[int]:
+        """For a question about an article's opening or close (`position_cue`), the chunks there, by their
+        cosine to the question; otherwise none."""
+        cue = position_cue(question)
+        if cue is None:
+            return []
+        placed = np.asarray(zone(self._reading_order, cue, self.settings.position_share), dtype=np.int64)
+        if rows is not None:
+            placed = np.intersect1d(placed, rows)
+        if not len(placed):
+            return []
+        _, ids = dense_index.search(self.index.dense, query, len(placed), np.sort(placed))
+        return [int(i) for i in ids[0] if i >= 0]
+
     def search(self, question: str, k: int | None = None, *, where: Filter | None = None) -> list[Hit]:
         """The top ``k`` hits; with ``where``, only from the documents it allows (restricted inside both
         searches, so ``k`` hits come back when those documents hold ``k`` passages)."""
@@ -135,6 +155,7 @@ class Retriever:
         timings: dict[str, float] = {}
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
+        placed: list[int] = []
         rows = None if where is None else self.rows_for(where)
         n = min(s.candidates, len(self.index.chunks) if rows is None else len(rows))
         if s.dense and n:
@@ -144,6 +165,7 @@ class Retriever:
             t = time.perf_counter()
             scores, ids = dense_index.search(self.index.dense, query, n, rows)
             dense = [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0], strict=True) if i >= 0]
+            placed = self._placed(question, query, rows) if s.position_weight > 0 else []
             timings["dense_search"] = time.perf_counter() - t
         if s.keyword and n:
             t = time.perf_counter()
@@ -152,7 +174,8 @@ class Retriever:
                 floor = s.keyword_min_relative * keyword[0][1]
                 keyword = [(i, sc) for i, sc in keyword if sc >= floor]
             timings["keyword_search"] = time.perf_counter() - t
-        fused = rrf([[i for i, _ in dense], [i for i, _ in keyword]], s.rrf_k, (1.0, s.keyword_weight))
+        rankings = [[i for i, _ in dense], [i for i, _ in keyword], placed]
+        fused = rrf(rankings, s.rrf_k, (1.0, s.keyword_weight, s.position_weight))
         dense_at = {i: (r, sc) for r, (i, sc) in enumerate(dense, 1)}
         keyword_at = {i: (r, sc) for r, (i, sc) in enumerate(keyword, 1)}
         hits = [
