@@ -36,7 +36,7 @@ from rag.ground.claims import (
     stems,
 )
 from rag.ground.conflicts import find_conflicts
-from rag.ground.quantities import extract_quantities, number_keys
+from rag.ground.quantities import asks_for_amount, extract_quantities, number_keys
 from rag.types import Chunk, Hit, Passage
 
 ARTICLES = {
@@ -449,6 +449,11 @@ def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passa
     assert "".join(rest) == both == checker.grounding().text
     vague = ground("Die Kosten betrugen lediglich Millionen [2].", passages, "de", require_amount=True)
     assert not vague.refused
+    # a question for a rate, a sum or a figure by its noun asks for an amount too
+    rate = "Welchen Zollsatz sieht die Verordnung vor?"
+    assert ground(
+        "Elon Musk bezweifelte die Angaben [3].", passages, "de", question=rate, require_amount=asks_for_amount(rate)
+    ).refused
 
 
 def test_a_when_question_is_answered_only_by_a_sentence_that_places_it_in_time(passages: list[Passage]) -> None:

@@ -42,7 +42,12 @@ _CHIPS = re.compile(
 # A question that asks for an amount ("Wie viele ...", "How much ...") is answered only by a sentence that
 # states one: a number (not a date, a year or a number the question gives), a number or scale word, a
 # percentage, or a vague amount ("mehrere", "tens of"). "Wie hoch" is left out: it asks for levels too.
-_ASKS_AMOUNT = re.compile(r"(?i)\b(?:wie\s*viel(?:e[nrs]?)?|um wie viel|how many|how much|what percentage)\b")
+_ASKS_AMOUNT = re.compile(
+    r"(?i)\b(?:wie\s*viel(?:e[nrs]?)?|um wie viel|how many|how much|what percentage)\b"
+    # "Welchen Zollsatz ...?", "Welche Summe ...?", "What figure ...?", "At what valuation ...?"
+    r"|\b(?:welche[nmrs]?|in welcher|what|which)\s+(?:[\w-]+\s+)?(?:\w*(?:satz|sätze|rate|quote|anteil|summe|betrag"
+    r"|beträge|zahl|höhe)|rate|share|percentage|proportion|amount|sum|figure|price|valuation|budget)\b"
+)
 _DE_DIGIT = "zwei|drei|vier|fünf|sechs|sieben|acht|neun"
 _DE_NUMBER = (
     rf"(?:(?:ein|{_DE_DIGIT})und)?(?:zwanzig|dreißig|vierzig|fünfzig|sechzig|siebzig|achtzig|neunzig)"
@@ -110,6 +115,10 @@ def asks_for_amount(question: str) -> bool:
     (True, True)
     >>> asks_for_amount("How much did R1 cost?"), asks_for_amount("Wer gründete DeepSeek?")
     (True, False)
+    >>> asks_for_amount("Welchen Zollsatz sieht sie vor?"), asks_for_amount("What figure does it give?")
+    (True, True)
+    >>> asks_for_amount("Welche Firma baute R1?"), asks_for_amount("Which number one app did it replace?")
+    (False, False)
     """
     return _ASKS_AMOUNT.search(question) is not None
 
