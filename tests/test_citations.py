@@ -449,6 +449,17 @@ def test_a_how_many_question_is_answered_only_by_a_sentence_with_an_amount(passa
     assert "".join(rest) == both == checker.grounding().text
     vague = ground("Die Kosten betrugen lediglich Millionen [2].", passages, "de", require_amount=True)
     assert not vague.refused
+    # an amount of something else, or at a smaller scale than asked, is no answer either
+    billions = "Mit wie vielen Milliarden Dollar wird DeepSeek bewertet?"
+    assert ground(
+        "DeepSeek wird mit 6 Millionen Dollar bewertet [2].", passages, "de", question=billions, require_amount=True
+    ).refused
+    tokens = "Mit wie vielen Tokens wurde R1 trainiert?"
+    assert ground(
+        "R1 wurde mit 6 Millionen Dollar trainiert [2].", passages, "de", question=tokens, require_amount=True
+    ).refused
+    chips = "Wie viele Chips nutzte das Start-up?"
+    assert not ground("Es nutzte 2.000 Nvidia-Chips [2].", passages, "de", question=chips, require_amount=True).refused
     # a question for a rate, a sum or a figure by its noun asks for an amount too
     rate = "Welchen Zollsatz sieht die Verordnung vor?"
     assert ground(

@@ -7,13 +7,14 @@ Pure text functions for `rag.ground.claims` (is a number of an answer in a passa
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rag.lexicon import MONTHS, alternation
+from rag.lexicon import MONTHS, STOPWORDS, alternation
 
 SCALES = {
     "tausend": 3, "thousand": 3, "million": 6, "millionen": 6, "millions": 6, "mio": 6, "mn": 6,
@@ -123,9 +124,59 @@ def asks_for_amount(question: str) -> bool:
     return _ASKS_AMOUNT.search(question) is not None
 
 
+# "Wie viele Tokens ...?", "Mit wie vielen Milliarden Dollar ...?", "How many GPUs ...?": the words after it say
+# what the amount counts and at what scale; an amount of something else does not answer it (`asked_amount`).
+_HOW_MANY = re.compile(r"(?i)\b(?:wie\s*viel(?:e[nrs]?)?|how many|how much)\s+")
+_MONEY_WORD = re.compile(
+    r"(?i)^(?:geld|kapital|umsatz|umsätze|gewinne?|kosten|investition(?:en)?|budget|\w*wert|verluste?|ausgaben"
+    r"|money|capital|cash|funding|revenues?|sales|profits?|costs?|investments?|value|valuation|spending)$"
+)
+_UNIT_SPELLINGS = {
+    **dict.fromkeys(("chips", "gpus", "grafikkarten", "prozessoren", "processors", "halbleiter"), "chips"),
+    **dict.fromkeys(("dollar", "dollars", "euro", "euros", "yuan"), "money"),
+    **dict.fromkeys(("prozent", "percent"), "percent"),
+}
+_SCALE_WORDS = re.compile(r"(?i)\b(?:million|milliard|billion|mio\b|mrd\b|bn\b|prozent|percent)|%")
+
+
+def asked_amount(question: str) -> tuple[str | None, int]:
+    """What a how-many question counts ("money", "chips", "percent", "other" for another noun, None when it
+    does not say) and the scale it asks in (9 for "Milliarden"; 0 when none).
+
+    >>> asked_amount("Mit wie vielen Milliarden Dollar wird DeepSeek bewertet?"), asked_amount("How many GPUs?")
+    (('money', 9), ('chips', 0))
+    >>> asked_amount("Mit wie vielen Billionen Tokens wurde R1 trainiert?"), asked_amount("How much did it cost?")
+    (('other', 12), (None, 0))
+    >>> asked_amount("Wie viel Prozent verlor Nvidia?"), asked_amount("Wie viele Mitarbeiter hat DeepSeek?")
+    (('percent', 0), ('other', 0))
+    >>> asked_amount("how many chps did deepseek use"), asked_amount("How many parameters does R1 have?")
+    (('chips', 0), ('other', 0))
+    >>> asked_amount("Wie viel Umsatz erzielte Nvidia?"), asked_amount("Wie viel Energie verbrauchte es?")
+    (('money', 0), ('other', 0))
+    """
+    match = _HOW_MANY.search(question)
+    if match is None:
+        return None, 0
+    words = re.findall(r"[\w$€%-]+", question[match.end() : match.end() + 60])[:3]
+    scale = SCALES.get(words[0].lower().rstrip("."), 0) if words else 0
+    unit, _, _ = _unit_after(question, match.end() - 1)
+    noun = words[1 if scale else 0] if len(words) > (1 if scale else 0) else ""
+    if unit is None and _MONEY_WORD.match(noun):
+        unit = "money"
+    if unit is None and noun:  # "how many chps": a misspelt unit word is that unit
+        close = difflib.get_close_matches(noun.lower(), _UNIT_SPELLINGS, n=1, cutoff=0.75)
+        unit = _UNIT_SPELLINGS[close[0]] if close else None
+    if unit is None and noun and noun.lower() not in STOPWORDS:
+        german_noun = noun[:1].isupper() and not re.match(r"(?i)how", match[0])
+        if german_noun or re.match(r"(?i)how many", match[0]) or noun.lower() in ("time", "zeit"):
+            unit = "other"
+    return unit, scale
+
+
 def states_amount(text: str, question: str = "") -> bool:
     """Whether ``text`` (a claim, its citation markers removed) states an amount, however vaguely; a
-    date, a year, a model name ("R1") or a number ``question`` gives does not count.
+    date, a year, a model name ("R1") or a number ``question`` gives does not count, nor does an amount of
+    something other than the question counts, or at a smaller scale than it asks in (`asked_amount`).
 
     >>> states_amount("2.048 GPUs"), states_amount("tens of billions of dollars"), states_amount("mehreren Chips")
     (True, True, True)
@@ -137,8 +188,24 @@ def states_amount(text: str, question: str = "") -> bool:
     (False, False)
     >>> states_amount("Es waren 2.000 Chips.", question="laut dem Artikel, der 2.000 Chips nennt?")
     False
+    >>> tokens, worth = "Mit wie vielen Billionen Tokens?", "Mit wie vielen Milliarden Dollar wird es bewertet?"
+    >>> states_amount("mit 6 Millionen Dollar", tokens), states_amount("mit 5,6 Millionen Dollar", worth)
+    (False, False)
+    >>> states_amount("mit fast 600 Milliarden Dollar", worth), states_amount("mit 14,8 Billionen Tokens", tokens)
+    (True, True)
     """
-    if _AMOUNT_WORD.search(text):
+    kind, scale = asked_amount(question)
+    if kind is not None or scale:
+        # Amounts of another kind, or at a smaller scale, are taken out with their scale and unit words.
+        for quantity in reversed(extract_quantities(text)):
+            other = quantity.unit is not None and quantity.unit != "date" and quantity.unit != kind
+            smaller = scale and (quantity.scale or quantity.unit) and quantity.value < 10**scale
+            if other or smaller:
+                text = text[: quantity.start] + " " + text[max(quantity.end, quantity.unit_end) :]
+        vague = [m for m in _AMOUNT_WORD.finditer(text) if not _SCALE_WORDS.fullmatch(m[0])]
+    else:
+        vague = list(_AMOUNT_WORD.finditer(text))
+    if vague:
         return True
     given = number_keys(question)
     for quantity in extract_quantities(text):
