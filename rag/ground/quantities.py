@@ -136,7 +136,18 @@ _UNIT_SPELLINGS = {
     **dict.fromkeys(("dollar", "dollars", "euro", "euros", "yuan"), "money"),
     **dict.fromkeys(("prozent", "percent"), "percent"),
 }
-_SCALE_WORDS = re.compile(r"(?i)\b(?:million|milliard|billion|mio\b|mrd\b|bn\b|prozent|percent)|%")
+_MONEY_COMPOUND = re.compile(r"(?i)betr[aä]g|summe|invest|dollar|euro|kosten|umsatz|wert|budget")
+
+
+def _word_at(text: str, pos: int) -> str:
+    """The whole word around ``pos``: "Milliardenbeträgen" for the position of its "Milliard".
+
+    >>> _word_at("weit unter den Milliardenbeträgen, die", 15)
+    'Milliardenbeträgen'
+    """
+    before = re.search(r"[\w-]*$", text[:pos])
+    after = re.match(r"[\w-]*", text[pos:])
+    return (before[0] if before else "") + (after[0] if after else "")
 
 
 def asked_amount(question: str) -> tuple[str | None, int]:
@@ -193,6 +204,9 @@ def states_amount(text: str, question: str = "") -> bool:
     (False, False)
     >>> states_amount("mit fast 600 Milliarden Dollar", worth), states_amount("mit 14,8 Billionen Tokens", tokens)
     (True, True)
+    >>> users = "Wie viele Nutzer hat die App?"
+    >>> states_amount("Die App hat Millionen Nutzer.", users), states_amount("unter den Milliardenbeträgen", tokens)
+    (True, False)
     """
     kind, scale = asked_amount(question)
     if kind is not None or scale:
@@ -202,7 +216,9 @@ def states_amount(text: str, question: str = "") -> bool:
             smaller = scale and (quantity.scale or quantity.unit) and quantity.value < 10**scale
             if other or smaller:
                 text = text[: quantity.start] + " " + text[max(quantity.end, quantity.unit_end) :]
-        vague = [m for m in _AMOUNT_WORD.finditer(text) if not _SCALE_WORDS.fullmatch(m[0])]
+        vague = list(_AMOUNT_WORD.finditer(text))
+        if kind != "money":  # "Milliardenbeträge" is money, no count of tokens; "Millionen Nutzer" is one
+            vague = [m for m in vague if not _MONEY_COMPOUND.search(_word_at(text, m.start()))]
     else:
         vague = list(_AMOUNT_WORD.finditer(text))
     if vague:

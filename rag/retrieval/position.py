@@ -46,7 +46,8 @@ _END = re.compile(
             rf"(?:closing|final|last) {_PART}|closing (?:remarks|part)|final thoughts?",
             r"(?:the|its|[\w-]+'s) conclusion|in conclusion|concluding \w+",
             rf"end of (?:the|this|that) {_ARTICLE}",
-            r"fazit\w*|schlussfazit|schluss(?:absatz|satz|teil|wort|gedanke\w*|abschnitt|bemerkung\w*)?",
+            r"fazit\w*|schluss(?:fazit|absatz|satz|teil|wort|gedanke\w*|abschnitt|bemerkung\w*)",
+            rf"(?:zum|am) schluss|schluss (?:des|der) {_ARTIKEL}",  # not "zu welchem Schluss kommt er"
             rf"letzte[nmrs]? (?:{_TEIL}|worte?n?)",
             rf"ende (?:des|der) {_ARTIKEL}|abschließend",
         )
@@ -64,6 +65,8 @@ def position_cue(question: str) -> Position | None:
     ('start', 'start')
     >>> position_cue("Who founded it?"), position_cue("Wer schloss den Deal ab?"), position_cue("It made headlines")
     (None, None, None)
+    >>> position_cue("Zu welchem Schluss kommt Nadella?"), position_cue("Was steht am Schluss des Artikels?")
+    (None, 'end')
     """
     end, start = _END.search(question), _START.search(question)
     if end and start:
