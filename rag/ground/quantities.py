@@ -43,8 +43,9 @@ _CHIPS = re.compile(
 # A question that asks for an amount ("Wie viele ...", "How much ...") is answered only by a sentence that
 # states one: a number (not a date, a year or a number the question gives), a number or scale word, a
 # percentage, or a vague amount ("mehrere", "tens of"). "Wie hoch" is left out: it asks for levels too.
+_HOW_MANY_WORDS = r"wie\s*viel(?:e[nrs]?)?|how many|how much"
 _ASKS_AMOUNT = re.compile(
-    r"(?i)\b(?:wie\s*viel(?:e[nrs]?)?|um wie viel|how many|how much|what percentage)\b"
+    rf"(?i)\b(?:{_HOW_MANY_WORDS}|what percentage)\b"
     # "Welchen Zollsatz ...?", "Welche Summe ...?", "What figure ...?", "At what valuation ...?"
     r"|\b(?:welche[nmrs]?|in welcher|what|which)\s+(?:[\w-]+\s+)?(?:\w*(?:satz|sätze|rate|quote|anteil|summe|betrag"
     r"|beträge|zahl|höhe)|rate|share|percentage|proportion|amount|sum|figure|price|valuation|budget)\b"
@@ -126,7 +127,7 @@ def asks_for_amount(question: str) -> bool:
 
 # "Wie viele Tokens ...?", "Mit wie vielen Milliarden Dollar ...?", "How many GPUs ...?": the words after it say
 # what the amount counts and at what scale; an amount of something else does not answer it (`asked_amount`).
-_HOW_MANY = re.compile(r"(?i)\b(?:wie\s*viel(?:e[nrs]?)?|how many|how much)\s+")
+_HOW_MANY = re.compile(rf"(?i)\b(?:{_HOW_MANY_WORDS})\s+")
 _MONEY_WORD = re.compile(
     r"(?i)^(?:geld|kapital|umsatz|umsätze|gewinne?|kosten|investition(?:en)?|budget|\w*wert|verluste?|ausgaben"
     r"|money|capital|cash|funding|revenues?|sales|profits?|costs?|investments?|value|valuation|spending)$"
@@ -178,8 +179,9 @@ def asked_amount(question: str) -> tuple[str | None, int]:
         close = difflib.get_close_matches(noun.lower(), _UNIT_SPELLINGS, n=1, cutoff=0.75)
         unit = _UNIT_SPELLINGS[close[0]] if close else None
     if unit is None and noun and noun.lower() not in STOPWORDS:
-        german_noun = noun[:1].isupper() and not re.match(r"(?i)how", match[0])
-        if german_noun or re.match(r"(?i)how many", match[0]) or noun.lower() in ("time", "zeit"):
+        asked = match[0].lower()
+        german_noun = noun[:1].isupper() and not asked.startswith("how")
+        if german_noun or asked.startswith("how many") or noun.lower() in ("time", "zeit"):
             unit = "other"
     return unit, scale
 
@@ -209,18 +211,17 @@ def states_amount(text: str, question: str = "") -> bool:
     (True, False)
     """
     kind, scale = asked_amount(question)
-    if kind is not None or scale:
+    constrained = kind is not None or scale
+    if constrained:
         # Amounts of another kind, or at a smaller scale, are taken out with their scale and unit words.
         for quantity in reversed(extract_quantities(text)):
             other = quantity.unit is not None and quantity.unit != "date" and quantity.unit != kind
             smaller = scale and (quantity.scale or quantity.unit) and quantity.value < 10**scale
             if other or smaller:
                 text = text[: quantity.start] + " " + text[max(quantity.end, quantity.unit_end) :]
-        vague = list(_AMOUNT_WORD.finditer(text))
-        if kind != "money":  # "Milliardenbeträge" is money, no count of tokens; "Millionen Nutzer" is one
-            vague = [m for m in vague if not _MONEY_COMPOUND.search(_word_at(text, m.start()))]
-    else:
-        vague = list(_AMOUNT_WORD.finditer(text))
+    vague = list(_AMOUNT_WORD.finditer(text))
+    if constrained and kind != "money":  # "Milliardenbeträge" is money, no count of tokens; "Millionen Nutzer" is
+        vague = [m for m in vague if not _MONEY_COMPOUND.search(_word_at(text, m.start()))]
     if vague:
         return True
     given = number_keys(question)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Literal
+
+import numpy as np
 
 Position = Literal["start", "end"]
 
@@ -74,17 +76,16 @@ def position_cue(question: str) -> Position | None:
     return "end" if end else "start" if start else None
 
 
-def zone(doc_rows: Mapping[str, Sequence[int]], where: Position, share: float, at_least: int = 2) -> list[int]:
+def zone(doc_rows: Mapping[str, np.ndarray], where: Position, share: float, at_least: int = 2) -> np.ndarray:
     """The rows of the first (``start``) or last (``end``) ``share`` of each article's chunks, at least
-    ``at_least`` of them; ``doc_rows`` lists each article's rows in reading order.
+    ``at_least`` of them; ``doc_rows`` holds each article's rows in reading order.
 
-    >>> zone({"a": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "b": [10, 11, 12]}, "end", 0.2)
-    [8, 9, 11, 12]
-    >>> zone({"a": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "b": [10, 11, 12]}, "start", 0.3)
-    [0, 1, 2, 10, 11]
+    >>> rows = {"a": np.arange(10), "b": np.arange(10, 13)}
+    >>> zone(rows, "end", 0.2).tolist(), zone(rows, "start", 0.3).tolist()
+    ([8, 9, 11, 12], [0, 1, 2, 10, 11])
     """
-    rows: list[int] = []
+    parts = []
     for chunks in doc_rows.values():
         n = min(len(chunks), max(at_least, math.ceil(share * len(chunks))))
-        rows.extend(chunks[:n] if where == "start" else chunks[len(chunks) - n :])
-    return rows
+        parts.append(chunks[:n] if where == "start" else chunks[len(chunks) - n :])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

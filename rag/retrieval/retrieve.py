@@ -119,8 +119,7 @@ class Retriever:
         for i, c in sorted(enumerate(index.chunks), key=lambda ic: (ic[1].doc_id, ic[1].start)):
             rows.setdefault(c.doc_id, []).append(i)
         self._rows = {c.chunk_id: i for i, c in enumerate(index.chunks)}
-        self._doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
-        self._reading_order = rows  # each document's rows, first chunk first
+        self._doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}  # in reading order
         self.index = index
 
     def rows_for(self, where: Filter) -> np.ndarray:
@@ -139,7 +138,7 @@ class Retriever:
         cue = position_cue(question)
         if cue is None:
             return []
-        placed = np.asarray(zone(self._reading_order, cue, self.settings.position_share), dtype=np.int64)
+        placed = zone(self._doc_rows, cue, self.settings.position_share)
         if rows is not None:
             placed = np.intersect1d(placed, rows)
         if not len(placed):
