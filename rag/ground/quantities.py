@@ -45,7 +45,7 @@ _CHIPS = re.compile(
 # percentage, or a vague amount ("mehrere", "tens of"). "Wie hoch" is left out: it asks for levels too.
 _HOW_MANY_WORDS = r"wie\s*viel(?:e[nrs]?)?|how many|how much"
 _ASKS_AMOUNT = re.compile(
-    rf"(?i)\b(?:{_HOW_MANY_WORDS}|what percentage)\b"
+    rf"(?i)\b(?:{_HOW_MANY_WORDS}|what percentage|wie\s+oft|wie\s+häufig|how\s+often)\b"
     # "Welchen Zollsatz ...?", "Welche Summe ...?", "What figure ...?", "At what valuation ...?"
     r"|\b(?:welche[nmrs]?|in welcher|what|which)\s+(?:[\w-]+\s+)?(?:\w*(?:satz|sätze|rate|quote|anteil|summe|betrag"
     r"|beträge|zahl|höhe)|rate|share|percentage|proportion|amount|sum|figure|price|valuation|budget)\b"
@@ -66,6 +66,9 @@ _AMOUNT_WORD = re.compile(
     rf"(?i)\b(?:(?:{_DE_NUMBER}|{_DE_VAGUE})(?:e[nmrs]?)?(?:mal)?|{_EN_NUMBER}|zwei-?|drei-?)"
     rf"(?:stellig\w*|fach\w*)?\b|\b(?:million|milliard|billion|mio\b|mrd\b|bn\b|prozent|percent)|%"
     r"|\b(?:verdoppel|verdreifach|halbiert)"
+    # how often: "täglich", "mehrmals", "once a week"
+    r"|\b(?:täglich|wöchentlich|monatlich|jährlich|stündlich|mehrmals|daily|weekly|monthly|yearly|annually|hourly"
+    r"|once)\b"
 )
 
 
@@ -121,8 +124,28 @@ def asks_for_amount(question: str) -> bool:
     (True, True)
     >>> asks_for_amount("Welche Firma baute R1?"), asks_for_amount("Which number one app did it replace?")
     (False, False)
+    >>> asks_for_amount("Wie oft wurde die App geladen?"), asks_for_amount("How often is it updated?")
+    (True, True)
     """
     return _ASKS_AMOUNT.search(question) is not None
+
+
+def could_answer(question: str, texts: Iterable[str]) -> bool:
+    """Whether one of ``texts`` (the passages given to the model) could state what ``question`` asks for when
+    it asks for an amount (`states_amount`) or a time (`states_time`); True for any other question. When none
+    does, every answer would be a claim no passage backs: the question is refused before generating.
+
+    >>> q = "Wie viele Mitarbeiter hat DeepSeek?"
+    >>> could_answer(q, ["DeepSeek wurde 2023 gegründet.", "Nvidia verlor 600 Milliarden Dollar."])
+    False
+    >>> could_answer(q, ["DeepSeek beschäftigt rund 200 Mitarbeiter."]), could_answer("Wer gründete es?", [])
+    (True, True)
+    """
+    if asks_for_amount(question):
+        return any(states_amount(text, question) for text in texts)
+    if asks_for_time(question):
+        return any(states_time(text, question) for text in texts)
+    return True
 
 
 # "Wie viele Tokens ...?", "Mit wie vielen Milliarden Dollar ...?", "How many GPUs ...?": the words after it say
@@ -294,10 +317,13 @@ def _readings(digits: str) -> list[Decimal]:
 
 def _unit_after(text: str, end: int) -> tuple[str | None, int, bool]:
     """Unit among the next three words after ``end`` (stopping at phrase punctuation), where it ends, and
-    whether its word comes right after ``end`` (only whitespace between).
+    whether its word comes right after ``end`` (only whitespace or lower-case words that are no stop words
+    between: "2.000 spezialisierten Chips", not "5,6 Millionen auf Nvidia-Chips").
 
     >>> _unit_after("2.000 spezialisierten Chips trainiert", 5), _unit_after("2.000 Chips", 5)
-    (('chips', 27, False), ('chips', 11, True))
+    (('chips', 27, True), ('chips', 11, True))
+    >>> _unit_after(" auf Nvidia-Chips", 0)[2], _unit_after(" Länder Chips", 0)[2], _unit_after(" more GPUs", 0)[2]
+    (False, False, True)
     >>> _unit_after("16.000, die westliche Konzerne", 6)
     (None, 6, False)
     """
@@ -308,8 +334,14 @@ def _unit_after(text: str, end: int) -> tuple[str | None, int, bool]:
     for match in list(_UNIT_WORDS.finditer(window))[:3]:
         for unit, pattern in (("money", _MONEY), ("chips", _CHIPS)):
             if pattern.search(match[0]):
-                return unit, end + match.end(), not window[: match.start()].strip()
+                return unit, end + match.end(), _only_modifiers(window[: match.start()])
     return None, end, False
+
+
+def _only_modifiers(between: str) -> bool:
+    """Whether the words between a number and its unit only qualify the unit: none, or lower-case words that
+    are no stop words (adjectives: "spezialisierten", "specialized")."""
+    return all(re.fullmatch(r"[a-zäöüß][\w-]*", w) and w not in STOPWORDS for w in between.split())
 
 
 def _dates(text: str) -> list[Quantity]:
