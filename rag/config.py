@@ -333,6 +333,14 @@ class Settings(BaseSettings):
             'or product no article names ("R2", "TikTok") is the refusal before generating.'
         ),
     )
+    kind_gate: bool = Field(
+        default=True,
+        description=(
+            'A question that asks for an amount ("Wie viele ...?", "How much ...?", "How often ...?") is the refusal '
+            "before generating when no passage given to the model states an amount of what it counts, and one that "
+            "asks when, when no passage states a time: any answer would be a claim no passage backs."
+        ),
+    )
 
     # --- service ---
     api_key: str | None = Field(

@@ -144,13 +144,13 @@ def test_irrelevant_question_is_refused_without_generation(parts) -> None:
 
 
 def test_unsupported_draft_becomes_a_refusal_in_strict_mode(parts) -> None:
-    invented = "DeepSeek hat 10 Mitarbeiter [1]."
-    a = ask(parts, "Wie viele Mitarbeiter hat DeepSeek?", generator=FakeGenerator([invented]))
+    invented = "DeepSeek nutzte 10.000 GPUs [1]."
+    a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=FakeGenerator([invented]))
     assert a.refused and a.unsupported and not a.citations
-    lenient = ask(parts, "Wie viele Mitarbeiter hat DeepSeek?", generator=FakeGenerator([invented]),
+    lenient = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=FakeGenerator([invented]),
                   settings=AnswerSettings(min_dense_score=0.2, strict=False))  # fmt: skip
     assert not lenient.refused and not lenient.grounded
-    assert len(lenient.unsupported) == 1 and "10 Mitarbeiter" in lenient.unsupported[0]
+    assert len(lenient.unsupported) == 1 and "10.000 GPUs" in lenient.unsupported[0]
 
 
 def test_model_refusal_is_recognised(parts) -> None:
@@ -393,8 +393,25 @@ def test_a_question_naming_a_code_no_article_names_is_refused_before_generating(
         a = ask(parts, question, generator=gen, settings=on)
         assert a.refused and a.text == refusal_sentence("de") and gen.calls == []
         gen = FakeGenerator(script=["DeepSeek veröffentlicht es im Mai [2]."])
-        ask(parts, question, generator=gen, settings=replace(on, topic_check=False))
+        ask(parts, question, generator=gen, settings=replace(on, topic_check=False, kind_gate=False))
         assert len(gen.calls) == 1  # asked (the sentence checks then judge the draft)
     gen = FakeGenerator(script=["Liang Wenfeng gründete DeepSeek [2]."])
     c = ask(parts, "Wer gründete DeepSeek?", generator=gen, settings=on)
     assert len(gen.calls) == 1 and not c.refused
+
+
+def test_a_how_many_question_no_passage_answers_is_refused_before_generating(parts) -> None:
+    """The passages give GPUs and dollars, no count of people: "Wie viele Mitarbeiter ...?" is the refusal
+    without asking the model (`kind_gate`), while a count they do give is asked for as before; with the gate
+    off the model is asked (and the sentence checks then judge its draft)."""
+    on = AnswerSettings(min_dense_score=0.2, retry_empty=False)
+    question = "Wie viele Mitarbeiter hat DeepSeek?"
+    gen = FakeGenerator(script=["DeepSeek hat 2.048 Mitarbeiter [1]."])
+    a = ask(parts, question, generator=gen, settings=on)
+    assert a.refused and a.text == refusal_sentence("de") and gen.calls == [] and a.passages
+    gen = FakeGenerator(script=["DeepSeek hat 2.048 Mitarbeiter [1]."])
+    b = ask(parts, question, generator=gen, settings=replace(on, kind_gate=False))
+    assert len(gen.calls) == 1 and b.refused  # asked; "2.048 Mitarbeiter" is no passage's count of people
+    gen = FakeGenerator(script=["DeepSeek nutzte 2.048 GPUs [1]."])
+    c = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=gen, settings=on)
+    assert len(gen.calls) == 1 and not c.refused and "2.048 GPUs" in c.text

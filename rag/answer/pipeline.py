@@ -17,8 +17,8 @@ from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
-from rag.ground.claims import NameShares, Topic, question_topic, stems, unknown_names
-from rag.ground.quantities import asks_for_amount, asks_for_time
+from rag.ground.claims import NameShares, Topic, prepare, question_topic, stems, unknown_names
+from rag.ground.quantities import asks_for_amount, asks_for_time, could_answer
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
@@ -50,6 +50,7 @@ class AnswerSettings:
     min_dense_score: float = default("min_dense_score")
     strict: bool = default("strict")
     topic_check: bool = default("topic_check")
+    kind_gate: bool = default("kind_gate")
     answerable_check: bool = default("answerable_check")
     # P(answerable) below which a question is refused, per language, as pairs (hashable: part of the cache key).
     answerable_thresholds: tuple[tuple[str, float], ...] = tuple(default("answerable_thresholds").items())
@@ -70,6 +71,7 @@ class AnswerSettings:
             min_dense_score=settings.min_dense_score,
             strict=settings.strict,
             topic_check=settings.topic_check,
+            kind_gate=settings.kind_gate,
             answerable_check=settings.answerable_check,
             answerable_thresholds=tuple(settings.answerable_thresholds.items()),
             retry_empty=settings.retry_empty,
@@ -243,6 +245,8 @@ def answer(
     if settings.passage_order == "best_last":
         passages = [replace(p, number=i) for i, p in enumerate(reversed(passages), start=1)]
     run.passages = tuple(passages)
+    if settings.kind_gate and not could_answer(standalone, [source.text for source in prepare(passages)]):
+        return run.refusal(emit)  # it asks how many or when, and no passage states an amount or a time
     template = templates.for_language(lang)
     messages = template.render(passages=format_passages(passages), question=standalone)
     run.timings["prompt"] = time.perf_counter() - t
