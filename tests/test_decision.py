@@ -84,6 +84,18 @@ def test_rag_eval_threshold_prints_the_sweep_and_the_best(tmp_path: Path) -> Non
     assert f"""RAG_ANSWERABLE_THRESHOLDS='{{"de": {round(best.threshold, 2)}}}'""" in result.output
 
 
+def test_rag_eval_threshold_pools_several_runs(tmp_path: Path) -> None:
+    """Two tuning sets (gold, dev) are one pool: the threshold is chosen over all their questions."""
+    first, second = tmp_path / "gold", tmp_path / "dev"
+    for folder, rows in ((first, ROWS[: len(ROWS) // 2]), (second, ROWS[len(ROWS) // 2 :])):
+        folder.mkdir()
+        (folder / "report.json").write_text(json.dumps({"rows": rows}))
+    result = CliRunner().invoke(app, ["eval", "threshold", str(first), str(second)])
+    assert result.exit_code == 0, result.output
+    assert f"AUC 0.800 over {len(ROWS)} questions" in result.output
+    assert f"best for de: {choose_threshold(ROWS).threshold:.2f}" in result.output
+
+
 def test_rag_eval_threshold_needs_the_probabilities(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text(json.dumps({"rows": [{**ROWS[0], "answerable_p": None}]}))
     result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])

@@ -84,18 +84,25 @@ def eval_cmd(
 
 @eval_app.command("threshold")
 def eval_threshold(
-    report_path: Annotated[
-        Path, typer.Argument(help="report.json (or its folder) of a run with --answerable-threshold 0.")
+    report_paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="report.json (or its folder) of runs with --answerable-threshold 0; the questions of several "
+            "runs (tuning sets) are pooled."
+        ),
     ],
 ) -> None:
-    """Replay every P(answerable) threshold on a report and print the one that handles most questions right."""
+    """Replay every P(answerable) threshold on reports and print the one that handles most questions right."""
     from rag.errors import InputError
     from rag.evaluation import decision
     from rag.evaluation.reports import load_report
 
-    rows = load_report(report_path)["rows"]
-    if any(r.get("answerable_p") is None for r in rows if not r["refused"]):
-        raise InputError(f"{report_path}: rows without answerable_p; run `rag eval` with the check on")
+    rows = []
+    for report_path in report_paths:
+        mine = load_report(report_path)["rows"]
+        if any(r.get("answerable_p") is None for r in mine if not r["refused"]):
+            raise InputError(f"{report_path}: rows without answerable_p; run `rag eval` with the check on")
+        rows += mine
     if not any(r["refused"] is False and r.get("answerable_p", 1) < 0.5 for r in rows):
         typer.echo("note: no answered question has P < 0.5; was the run made with --answerable-threshold 0?", err=True)
     typer.echo(f"AUC {decision.auc(rows):.3f} over {len(rows)} questions")

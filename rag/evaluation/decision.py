@@ -4,7 +4,8 @@ threshold to use, and whether the decision holds when a question is asked in oth
 A run with the check on but ``--answerable-threshold 0`` (nothing refused by it) records every
 question's P(answerable) and the answer the model would give. Any threshold can then be replayed
 exactly from that one run: a question below it is refused, the others keep their answer. Thresholds
-are chosen this way on eval/gold.jsonl only (`rag eval threshold`), then reported on held-out sets.
+are chosen this way on the tuning sets only (eval/gold.jsonl and eval/dev.jsonl, pooled: `rag eval threshold`), then
+reported on held-out sets.
 """
 
 from __future__ import annotations
