@@ -66,9 +66,12 @@ _AMOUNT_WORD = re.compile(
     rf"(?i)\b(?:(?:{_DE_NUMBER}|{_DE_VAGUE})(?:e[nmrs]?)?(?:mal)?|{_EN_NUMBER}|zwei-?|drei-?)"
     rf"(?:stellig\w*|fach\w*)?\b|\b(?:million|milliard|billion|mio\b|mrd\b|bn\b|prozent|percent)|%"
     r"|\b(?:verdoppel|verdreifach|halbiert)"
-    # how often: "täglich", "mehrmals", "once a week"
-    r"|\b(?:täglich|wöchentlich|monatlich|jährlich|stündlich|mehrmals|daily|weekly|monthly|yearly|annually|hourly"
-    r"|once)\b"
+)
+# "Wie oft ...?" is also answered by a frequency ("täglich", "mehrmals", "once a week"), no other amount question.
+_ASKS_OFTEN = re.compile(r"(?i)\b(?:wie\s+oft|wie\s+häufig|how\s+often)\b")
+_FREQUENCY_WORD = re.compile(
+    r"(?i)\b(?:täglich|wöchentlich|monatlich|jährlich|stündlich|mehrmals|daily|weekly|monthly|yearly|annually"
+    r"|hourly|once)\b"
 )
 
 
@@ -229,6 +232,9 @@ def states_amount(text: str, question: str = "") -> bool:
     (False, False)
     >>> states_amount("mit fast 600 Milliarden Dollar", worth), states_amount("mit 14,8 Billionen Tokens", tokens)
     (True, True)
+    >>> often = "Wie oft aktualisiert DeepSeek das Modell?"
+    >>> states_amount("Es wird täglich aktualisiert.", often), states_amount("Google investiert jährlich.", "Wie viel?")
+    (True, False)
     >>> users = "Wie viele Nutzer hat die App?"
     >>> states_amount("Die App hat Millionen Nutzer.", users), states_amount("unter den Milliardenbeträgen", tokens)
     (True, False)
@@ -245,7 +251,7 @@ def states_amount(text: str, question: str = "") -> bool:
     vague = list(_AMOUNT_WORD.finditer(text))
     if constrained and kind != "money":  # "Milliardenbeträge" is money, no count of tokens; "Millionen Nutzer" is
         vague = [m for m in vague if not _MONEY_COMPOUND.search(_word_at(text, m.start()))]
-    if vague:
+    if vague or (_ASKS_OFTEN.search(question) and _FREQUENCY_WORD.search(text)):
         return True
     given = number_keys(question)
     for quantity in extract_quantities(text):
