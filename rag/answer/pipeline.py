@@ -17,7 +17,7 @@ from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
 from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
-from rag.ground.claims import NameShares, Topic, prepare, question_topic, stems, unknown_names
+from rag.ground.claims import NameShares, Topic, question_topic, source_text, stems, unknown_names
 from rag.ground.quantities import asks_for_amount, asks_for_time, could_answer
 from rag.language import detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
@@ -245,7 +245,7 @@ def answer(
     if settings.passage_order == "best_last":
         passages = [replace(p, number=i) for i, p in enumerate(reversed(passages), start=1)]
     run.passages = tuple(passages)
-    if settings.kind_gate and not could_answer(standalone, [source.text for source in prepare(passages)]):
+    if settings.kind_gate and not could_answer(standalone, (source_text(p) for p in passages)):
         return run.refusal(emit)  # it asks how many or when, and no passage states an amount or a time
     template = templates.for_language(lang)
     messages = template.render(passages=format_passages(passages), question=standalone)

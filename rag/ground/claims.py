@@ -361,12 +361,17 @@ def _kinds(quantities: Sequence[Quantity]) -> Mapping[str, frozenset[str | None]
     return MappingProxyType({k: frozenset(v) for k, v in kinds.items()})
 
 
+def source_text(passage: Passage) -> str:
+    """What a passage states: its header (date, author: shown with the passage, so a sentence may state it),
+    its text and its near-duplicates' texts (they say the same)."""
+    return "\n".join([passage.hit.chunk.header(), passage.text, *(d.text for d in passage.hit.duplicates)])
+
+
 def prepare(passages: Sequence[Passage]) -> list[Source]:
-    """Sources for ``check_claim``; a passage's header and its near-duplicates count as saying the same."""
+    """Sources for ``check_claim``, one per passage (`source_text`)."""
     sources = []
     for passage in passages:
-        # The header (date, author) is shown with the passage, so a sentence may state it.
-        text = "\n".join([passage.hit.chunk.header(), passage.text, *(d.text for d in passage.hit.duplicates)])
+        text = source_text(passage)
         quantities = extract_quantities(text)
         sources.append(Source(passage.number, text, keys_of(quantities), stems(text), _kinds(quantities)))
     return sources

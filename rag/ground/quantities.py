@@ -44,8 +44,9 @@ _CHIPS = re.compile(
 # states one: a number (not a date, a year or a number the question gives), a number or scale word, a
 # percentage, or a vague amount ("mehrere", "tens of"). "Wie hoch" is left out: it asks for levels too.
 _HOW_MANY_WORDS = r"wie\s*viel(?:e[nrs]?)?|how many|how much"
+_HOW_OFTEN_WORDS = r"wie\s+oft|wie\s+häufig|how\s+often"
 _ASKS_AMOUNT = re.compile(
-    rf"(?i)\b(?:{_HOW_MANY_WORDS}|what percentage|wie\s+oft|wie\s+häufig|how\s+often)\b"
+    rf"(?i)\b(?:{_HOW_MANY_WORDS}|{_HOW_OFTEN_WORDS}|what percentage)\b"
     # "Welchen Zollsatz ...?", "Welche Summe ...?", "What figure ...?", "At what valuation ...?"
     r"|\b(?:welche[nmrs]?|in welcher|what|which)\s+(?:[\w-]+\s+)?(?:\w*(?:satz|sätze|rate|quote|anteil|summe|betrag"
     r"|beträge|zahl|höhe)|rate|share|percentage|proportion|amount|sum|figure|price|valuation|budget)\b"
@@ -68,7 +69,7 @@ _AMOUNT_WORD = re.compile(
     r"|\b(?:verdoppel|verdreifach|halbiert)"
 )
 # "Wie oft ...?" is also answered by a frequency ("täglich", "mehrmals", "once a week"), no other amount question.
-_ASKS_OFTEN = re.compile(r"(?i)\b(?:wie\s+oft|wie\s+häufig|how\s+often)\b")
+_ASKS_OFTEN = re.compile(rf"(?i)\b(?:{_HOW_OFTEN_WORDS})\b")
 _FREQUENCY_WORD = re.compile(
     r"(?i)\b(?:täglich|wöchentlich|monatlich|jährlich|stündlich|mehrmals|daily|weekly|monthly|yearly|annually"
     r"|hourly|once)\b"
