@@ -828,3 +828,15 @@ def test_a_translated_quotation_keeps_the_article_s_words_after_it(passages: lis
     shown = checker.feed("Satya Nadella called R1 „super beeindruckend“ [3].") + checker.close()
     assert "".join(shown) == 'Satya Nadella called R1 "super impressive" (German: "super beeindruckend") [3].'
     assert checker.grounding().grounded
+
+
+def test_a_fact_free_sentence_marked_with_the_wrong_passage_moves_to_the_one_it_copies(passages: list[Passage]) -> None:
+    """A sentence copied from passage 3 ("... bezweifelte die Angaben") but marked [1] holds no number or
+    name to check; it goes to the passage that shares most of its words when that one shares at least three,
+    twice as many as the cited one. A near tie keeps the model's citation."""
+    claim = "Er bezweifelte die Angaben und nannte sie super beeindruckend."
+    result = check_claim(claim, [1], prepare(passages), "de")
+    assert result.facts == () and result.added == (3,) and result.removed == (1,)
+    assert check_claim(claim, [3], prepare(passages), "de").added == ()
+    # Passage 2 shares as few words as the cited one: nothing moves.
+    assert check_claim("Für das Training reichte wenig.", [1], prepare(passages), "de").added == ()

@@ -356,7 +356,9 @@ def test_an_english_answer_with_german_words_left_in_it_is_translated_before_it_
     assert b.text == draft and len(off.calls) == 1
     german = FakeGenerator(script=[draft, "Liang Wenfeng founded DeepSeek."])
     c = ask((retriever, templates), "Wer gründete DeepSeek?", generator=german, settings=on)
-    assert c.text == draft and len(german.calls) == 1
+    # Not translated; its marker now names the passage it copies (the German question ranks c.txt first).
+    assert c.text == "Liang Wenfeng gründete DeepSeek [1]." and len(german.calls) == 1
+    assert [x.doc_id for x in c.citations] == ["c.txt"]
 
 
 def test_a_fact_from_a_passage_about_someone_else_is_no_answer(parts) -> None:
