@@ -87,6 +87,9 @@ _ASKS_TIME = re.compile(
 _TIME_WORD = re.compile(
     rf"(?i)\b(?:(?:19|20)\d\d|{_MONTH}"
     r"|\w*(?:tag|tage|tagen|woche|wochen|monat|monate|monaten|monats|jahr|jahre|jahren|jahres|quartal|quartals)"
+    # German compounds of a period and a point in it: "Jahresende", "Wochenbeginn", "Jahrtausendwende".
+    r"|\w*(?:jahres|jahrtausend|jahrhundert|monats|wochen|quartals)(?:anfang|anfangs|beginn|beginns|ende|endes|mitte"
+    r"|wechsel|wechsels|wende|hälfte)"
     r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day|days?|weeks?|months?|years?|quarters?"
     r"|heute|gestern|morgen|today|yesterday|tomorrow|frühjahr|frühling|sommer|herbst|winter|spring|summer|autumn"
     r"|anfang|ende|mitte|beginning|end|early|late|bald|soon|kürzlich|jüngst|recently|zuvor|damals|derzeit"
@@ -113,6 +116,8 @@ def states_time(text: str, question: str = "") -> bool:
     (True, True, True)
     >>> states_time("R2 comes in the next Schritt."), states_time("The article was published on.")
     (False, False)
+    >>> states_time("Die Aktie fiel zu Wochenbeginn."), states_time("bis zum Jahresende"), states_time("eine Wende")
+    (True, True, False)
     """
     return bool(_dates(text)) or _TIME_WORD.search(text) is not None
 
