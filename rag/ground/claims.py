@@ -382,7 +382,8 @@ class ClaimCheck:
     """Outcome for one answer sentence.
 
     ``added``: passage numbers to cite in addition (repair); ``removed``: cited
-    passages that state none of the sentence's facts while others do (repair);
+    passages that state none of the sentence's facts while others do, or, for a
+    sentence without facts, that share far fewer of its words than ``added`` (repair);
     ``missing``: facts that no offered passage states; ``supported`` is False
     exactly when some fact is missing.
     """
