@@ -105,6 +105,10 @@ def test_keep_alive_comments_while_waiting_in_the_queue(held, path: str, body: d
             return r.read().decode()
 
     thread, out = _in_thread(queued)
+    deadline = time.monotonic() + 5
+    while c.app.state.gate.waiting < 1:  # type: ignore[attr-defined]  # under load the request may queue late
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     time.sleep(0.4)  # about eight keep-alive intervals in the queue
     gen.release.set()
     thread.join(10)
