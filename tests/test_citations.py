@@ -238,7 +238,9 @@ def test_quantities_units_and_codes() -> None:
         ("Andere Artikel nennen 2.000 Chips.", "de", []),
         ("Das sagte US-Präsident Donald Trump.", "de", ["US-Präsident Donald Trump"]),
         ("Microsoft CEO Satya Nadella praised the GPUs.", "en", ["Satya Nadella"]),
-        ("Jensen Huang lobte R1.", "de", ["R1"]),  # a name that starts the sentence goes unchecked
+        ("Jensen Huang lobte R1.", "de", ["R1"]),  # a first word ending like an adjective ("Andere") never counts
+        ("Liang Wenfeng gründete DeepSeek.", "de", ["Liang Wenfeng", "DeepSeek"]),
+        ("Chinesische Firmen nutzen R1.", "de", ["R1"]),
         ("Shares of Nvidia fell by 17 Percent in January.", "en", ["Nvidia"]),
         ("The Chinese government and American firms use AI and GPUs.", "en", []),
     ],

@@ -71,6 +71,16 @@ def _coded(word: str) -> bool:
     return bool(_CODE.fullmatch(word) or _CAMEL.search(word))
 
 
+# German adjective endings: "Andere", "Chinesischen", "Neuer", "Großes", "Deutschem".
+_INFLECTED = re.compile(r"(?i).*(?:e|en|er|es|em)")
+
+
+def _may_start_name(word: str) -> bool:
+    """Whether a German sentence's first word may be a name's first word: not a function word or other
+    word no name is made of, nor ending like an inflected adjective."""
+    return word.lower() not in _NOT_NAMES and not _INFLECTED.fullmatch(word)
+
+
 def extract_names(claim: str, lang: str) -> list[Name]:
     """Names in one answer sentence, conservatively.
 
@@ -80,8 +90,11 @@ def extract_names(claim: str, lang: str) -> list[Name]:
     more must remain ("Elon Musk", "Microsoft-CEO Satya Nadella"), because
     German capitalises every noun and a lone capitalised word is usually a
     noun; in English one is enough ("shares of Nvidia", "President Trump").
-    The first word of a sentence (or after a colon or quote) never counts: it
-    is capitalised anyway, so "Jensen Huang lobte ..." goes unchecked.
+    The first word of a sentence (or after a colon or quote) is capitalised
+    anyway: alone it never counts. In German it joins a run that goes on right
+    after it ("Liang Wenfeng gründete ..."), unless it ends like an inflected
+    adjective ("Andere Artikel", "Chinesische Firmen"; "Jensen Huang lobte ..."
+    goes unchecked for that).
 
     >>> [n.surface for n in extract_names("Laut Elon Musk nutzte DeepSeek mehr Chips als H800.", "de")]
     ['Elon Musk', 'DeepSeek', 'H800']
@@ -91,6 +104,10 @@ def extract_names(claim: str, lang: str) -> list[Name]:
     ['Nvidia']
     >>> [n.surface for n in extract_names("Wie bewertet Elon Musk DeepSeek?", "de")]
     ['Elon Musk', 'DeepSeek']
+    >>> [n.surface for n in extract_names("Liang Wenfeng gründete DeepSeek. Elon Musk lobte R1.", "de")]
+    ['Liang Wenfeng', 'DeepSeek', 'Elon Musk', 'R1']
+    >>> [n.surface for n in extract_names("Nvidia verlor viel. Die Aktie fiel. Andere Artikel nennen 2.000.", "de")]
+    []
     """
     names: list[Name] = []
     run: list[str] = []
@@ -103,18 +120,23 @@ def extract_names(claim: str, lang: str) -> list[Name]:
                 names.append(Name(" ".join(run), parts))
         run.clear()
 
+    first = ""  # a German sentence's capitalised first word, until the next word shows whether a run goes on
     for word, initial in _split_words(claim):
         coded = False
         for part in word.split("-"):
             if _coded(part):
                 names.append(Name(part, (part,)))
                 coded = True
-        # The first word is capitalised anyway ("Andere Artikel nennen ..."): never part of a run. A code or a word
+        # The first word is capitalised anyway ("Andere Artikel nennen ..."): alone never a name. A code or a word
         # with an inner capital is a name of its own: "Wie bewertet Elon Musk DeepSeek?" names Elon Musk and DeepSeek.
-        if word[0].isupper() and not initial and not _ACRONYM.fullmatch(word) and not coded:
+        capitalised = word[0].isupper() and not _ACRONYM.fullmatch(word) and not coded
+        if capitalised and not initial:
+            if first and not run:
+                run.append(first)
             run.append(word)
         else:
             close_run()
+        first = word if capitalised and initial and lang == "de" and _may_start_name(word) else ""
     close_run()
     return sorted(names, key=lambda n: claim.find(n.surface))
 
