@@ -95,6 +95,14 @@ def _in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:
     return thread, out
 
 
+def _wait_until_queued(c: TestClient) -> None:
+    """Wait (at most 5 s) until a request waits in the service's queue."""
+    deadline = time.monotonic() + 5
+    while c.app.state.gate.waiting < 1:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize(("path", "body"), STREAMS)
 def test_keep_alive_comments_while_waiting_in_the_queue(held, path: str, body: dict[str, Any]) -> None:
     c, gen, _ = held
@@ -105,10 +113,7 @@ def test_keep_alive_comments_while_waiting_in_the_queue(held, path: str, body: d
             return r.read().decode()
 
     thread, out = _in_thread(queued)
-    deadline = time.monotonic() + 5
-    while c.app.state.gate.waiting < 1:  # type: ignore[attr-defined]  # under load the request may queue late
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    _wait_until_queued(c)  # under load the request may reach the queue late
     time.sleep(0.4)  # about eight keep-alive intervals in the queue
     gen.release.set()
     thread.join(10)
@@ -122,10 +127,7 @@ def test_keep_alive_comments_while_waiting_in_the_queue(held, path: str, body: d
 def test_a_full_queue_is_still_a_503_for_a_stream(held) -> None:
     c, gen, _ = held
     thread, out = _in_thread(lambda: c.post("/v1/ask", json={"question": QUESTION}))  # takes the one queue place
-    deadline = time.monotonic() + 5
-    while c.app.state.gate.waiting < 1:  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    _wait_until_queued(c)
     r = c.post("/v1/ask", json={"question": QUESTION, "stream": True})
     assert r.status_code == 503 and r.json()["error"]["type"] == "Busy" and r.headers["Retry-After"]
     gen.release.set()

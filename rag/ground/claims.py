@@ -131,7 +131,7 @@ def extract_names(claim: str, lang: str) -> list[Name]:
         # with an inner capital is a name of its own: "Wie bewertet Elon Musk DeepSeek?" names Elon Musk and DeepSeek.
         capitalised = word[0].isupper() and not _ACRONYM.fullmatch(word) and not coded
         if capitalised and not initial:
-            if first and not run:
+            if first:  # set only right after a sentence's first word, when no run is open
                 run.append(first)
             run.append(word)
         else:
