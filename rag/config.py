@@ -309,24 +309,6 @@ class Settings(BaseSettings):
             "only at P >= 0.96 and answered an unanswerable question at 0.81 (docs/experiments.md)."
         ),
     )
-    answer_pages: int = Field(
-        default=1,
-        ge=1,
-        le=5,
-        description=(
-            "Pages of RAG_MAX_PASSAGES passages the decision may look at: when the first page (the best hits) "
-            "fails the kind gate or P(answerable), the next hits are checked as a page of their own, under "
-            "RAG_NEXT_PAGE_THRESHOLDS. 1 = only the best hits. It costs time only for questions the first page "
-            "would refuse."
-        ),
-    )
-    next_page_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=lambda: _thresholds(de=0.62, en=0.57),
-        description=(
-            "P(answerable) a page after the first needs before it is answered from, per language, a JSON object "
-            'such as `{"de": 0.8, "en": 0.7}` (used only when RAG_ANSWER_PAGES > 1).'
-        ),
-    )
     answerable_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=lambda: _thresholds(de=0.62, en=0.57),
         description=(
@@ -414,7 +396,7 @@ class Settings(BaseSettings):
             return self.model_path.stem
         return self.answer_model
 
-    @field_validator("answerable_thresholds", "retry_min_p", "next_page_thresholds")
+    @field_validator("answerable_thresholds", "retry_min_p")
     @classmethod
     def _every_language(cls, value: dict[str, float]) -> dict[str, float]:
         missing = [lang for lang in ("de", "en") if lang not in value]

@@ -163,7 +163,6 @@ class Answer:
     completion_tokens: int = 0
     tokens_per_second: float = 0.0
     cached: bool = False  # served from the answer cache (same question, history and index version)
-    # The model's P(the passages state the answer), from its Yes/No logits; None when not checked. With
-    # RAG_ANSWER_PAGES > 1: the P of the page answered from, or for a refusal the highest P of the pages checked.
+    # The model's P(the passages state the answer), from its Yes/No logits; None when not checked.
     answerable_p: float | None = None
     truncated: bool = False  # generation stopped at max_tokens (the last sentence may be cut off)

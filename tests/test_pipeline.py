@@ -268,53 +268,6 @@ def test_the_threshold_and_the_switch_are_settings(parts) -> None:
     assert not off.refused and off.answerable_p is None and gen.checks == []
 
 
-class _PerPage(FakeGenerator):
-    """P(answerable) from a list, one value per check, in order."""
-
-    def __init__(self, ps: list[float]) -> None:
-        super().__init__()
-        self.ps = list(ps)
-
-    def yes_probability(self, messages, *, words=("Yes", "No")):  # type: ignore[no-untyped-def]
-        super().yes_probability(messages, words=words)
-        return self.ps.pop(0)
-
-
-def _paged(pages: int, next_threshold: float = 0.5) -> AnswerSettings:
-    return AnswerSettings(
-        min_dense_score=0.2, max_passages=1, answer_pages=pages, answerable_thresholds=(("de", 0.5), ("en", 0.5)),
-        next_page_thresholds=(("de", next_threshold), ("en", next_threshold)),
-    )  # fmt: skip
-
-
-def test_a_page_the_check_rejects_is_followed_by_the_next_hits(parts) -> None:
-    """The best hit alone (one passage a page) is judged not to state the answer; the next hit is checked as a
-    page of its own, numbered from 1, and the answer comes from it."""
-    question = "Wer gründete DeepSeek?"
-    best = ask(parts, question, generator=FakeGenerator(answerable=0.9), settings=_paged(1)).passages
-    gen = _PerPage([0.2, 0.9])
-    a = ask(parts, question, generator=gen, settings=_paged(2))
-    assert not a.refused and a.answerable_p == 0.9 and len(gen.checks) == 2 and len(gen.calls) == 1
-    (given,) = a.passages
-    assert given.number == 1 and given.hit.rank == 2 and given.hit.chunk != best[0].hit.chunk
-    assert f"[1] {given.text}" in gen.calls[0][-1]["content"] and best[0].text not in gen.calls[0][-1]["content"]
-
-
-def test_every_page_rejected_is_the_refusal_with_the_best_page_and_the_highest_p(parts) -> None:
-    question = "Wer gründete DeepSeek?"
-    gen = _PerPage([0.3, 0.45])
-    a = ask(parts, question, generator=gen, settings=_paged(2))
-    assert a.refused and gen.calls == [] and len(gen.checks) == 2
-    assert a.answerable_p == 0.45 and [p.hit.rank for p in a.passages] == [1]
-    strict = _PerPage([0.3, 0.7])  # the next page has its own, here stricter, threshold
-    assert ask(parts, question, generator=strict, settings=_paged(2, next_threshold=0.8)).refused
-    one = _PerPage([0.3, 0.9])  # one page (the default): the next hits are never checked
-    assert ask(parts, question, generator=one, settings=_paged(1)).refused and len(one.checks) == 1
-    question = "Wie viele GPUs nutzte DeepSeek?"
-    gated = _PerPage([0.3, 0.9])  # the kind gate holds on every page: the next hit states no amount
-    assert ask(parts, question, generator=gated, settings=_paged(2)).refused and len(gated.checks) == 1
-
-
 def test_a_backend_without_logits_answers_without_the_check(parts) -> None:
     class NoLogits(FakeGenerator):
         def yes_probability(self, messages, *, words=("Yes", "No")):  # type: ignore[no-untyped-def]

@@ -54,8 +54,6 @@ class AnswerSettings:
     answerable_check: bool = default("answerable_check")
     # P(answerable) below which a question is refused, per language, as pairs (hashable: part of the cache key).
     answerable_thresholds: tuple[tuple[str, float], ...] = tuple(default("answerable_thresholds").items())
-    answer_pages: int = default("answer_pages")
-    next_page_thresholds: tuple[tuple[str, float], ...] = tuple(default("next_page_thresholds").items())
     retry_empty: bool = default("retry_empty")
     # P(answerable) a second try needs, per language, as pairs (hashable).
     retry_min_p: tuple[tuple[str, float], ...] = tuple(default("retry_min_p").items())
@@ -67,7 +65,7 @@ class AnswerSettings:
     @classmethod
     def from_settings(cls, settings: Settings) -> AnswerSettings:
         return cls(
-            k=max(settings.top_k, settings.max_passages * settings.answer_pages),
+            k=max(settings.top_k, settings.max_passages),
             max_passages=settings.max_passages,
             passage_budget_tokens=settings.passage_budget_tokens,
             min_dense_score=settings.min_dense_score,
@@ -76,8 +74,6 @@ class AnswerSettings:
             kind_gate=settings.kind_gate,
             answerable_check=settings.answerable_check,
             answerable_thresholds=tuple(settings.answerable_thresholds.items()),
-            answer_pages=settings.answer_pages,
-            next_page_thresholds=tuple(settings.next_page_thresholds.items()),
             retry_empty=settings.retry_empty,
             retry_min_p=tuple(settings.retry_min_p.items()),
             trim_passages=settings.trim_passages,
@@ -86,10 +82,9 @@ class AnswerSettings:
             generation=GenerationSettings(max_tokens=settings.max_tokens),
         )
 
-    def threshold(self, lang: str, page: int = 1) -> float:
-        """The P(answerable) threshold for questions in ``lang`` (the strictest one for another language) on
-        the given page of passages (1: the best hits)."""
-        return _for_language(self.answerable_thresholds if page == 1 else self.next_page_thresholds, lang)
+    def threshold(self, lang: str) -> float:
+        """The P(answerable) threshold for questions in ``lang`` (the strictest one for another language)."""
+        return _for_language(self.answerable_thresholds, lang)
 
     def may_retry(self, lang: str, answerable_p: float | None) -> bool:
         """Whether a second try is allowed: on, and P(answerable) (when known) at the language's floor."""
@@ -98,7 +93,7 @@ class AnswerSettings:
 
     def with_passages(self, n: int) -> AnswerSettings:
         """These settings with ``n`` passages given to the model (at least ``n`` hits considered)."""
-        return replace(self, max_passages=n, k=max(n * self.answer_pages, self.k))
+        return replace(self, max_passages=n, k=max(n, self.k))
 
 
 def _for_language(values: tuple[tuple[str, float], ...], lang: str) -> float:
@@ -240,25 +235,31 @@ def answer(
         return run.refusal(emit)
     if settings.topic_check and unknown_names(standalone, lang, name_shares(retriever.index)):
         return run.refusal(emit)  # it names a code or product no article names ("R2"): nothing can state it
-    template = templates.for_language(lang)
-    chosen: tuple[list[Passage], list[Message]] | None = None
-    for number, page in enumerate(pages_of(hits, settings, count_tokens), start=1):
-        t = time.perf_counter()
-        passages = _arranged(page, standalone, settings)
-        run.passages = run.passages or tuple(passages)  # a refusal shows the best page
-        if settings.kind_gate and not could_answer(standalone, (source_text(p) for p in passages)):
-            continue  # it asks how many or when, and no passage of this page states an amount or a time
-        messages = template.render(passages=format_passages(passages), question=standalone)
-        run.timings["prompt"] = run.timings.get("prompt", 0.0) + time.perf_counter() - t
-        p = _answerable_p(generator, messages, template, templates, standalone, run, settings)
-        if p is None or p >= settings.threshold(lang, page=number):
-            run.answerable_p = p
-            chosen = passages, messages
-            break
-    if chosen is None:
-        return run.refusal(emit)
-    passages, messages = chosen
+    t = time.perf_counter()
+    passages = select_passages(
+        hits, budget_tokens=settings.passage_budget_tokens, max_passages=settings.max_passages,
+        count_tokens=count_tokens,
+    )  # fmt: skip
+    if settings.trim_passages:
+        passages = [trim_passage(p, standalone) for p in passages]
+    if settings.passage_order == "best_last":
+        passages = [replace(p, number=i) for i, p in enumerate(reversed(passages), start=1)]
     run.passages = tuple(passages)
+    if settings.kind_gate and not could_answer(standalone, (source_text(p) for p in passages)):
+        return run.refusal(emit)  # it asks how many or when, and no passage states an amount or a time
+    template = templates.for_language(lang)
+    messages = template.render(passages=format_passages(passages), question=standalone)
+    run.timings["prompt"] = time.perf_counter() - t
+    if settings.answerable_check and (template.decision is not None or templates.check is not None):
+        t = time.perf_counter()
+        if template.decision is not None:  # the reply's own first word is the decision: nothing more to evaluate
+            run.answerable_p = generator.yes_probability(messages, words=template.decision)
+        elif templates.check is not None:  # the check as one more user turn, rolled back for the answer
+            given = {"question": standalone} if "question" in templates.check.variables else {}
+            run.answerable_p = generator.yes_probability([*messages, *templates.check.render(**given)])
+        run.timings["check"] = time.perf_counter() - t
+        if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
+            return run.refusal(emit)
     gen_started = time.perf_counter()
     if settings.topic_check:
         run.topic = topic_of(standalone, lang, passages, retriever.index)
@@ -286,65 +287,6 @@ def answer(
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
     return run.answer(checker.grounding(), usage, truncated)
-
-
-def pages_of(hits: Sequence[Hit], settings: AnswerSettings, count_tokens: Callable[[str], int]) -> list[list[Passage]]:
-    """The hits cut into at most ``settings.answer_pages`` pages of passages, each numbered from 1.
-
-    >>> from rag.types import Chunk
-    >>> hits = [Hit(Chunk(f"a#{i}", "a", "A", 0, 5, "Text.", 1), 1.0, i) for i in range(1, 8)]
-    >>> pages = pages_of(hits, AnswerSettings(max_passages=3, answer_pages=2), len)
-    >>> [[(p.number, p.hit.rank) for p in page] for page in pages]
-    [[(1, 1), (2, 2), (3, 3)], [(1, 4), (2, 5), (3, 6)]]
-    """
-    pages: list[list[Passage]] = []
-    rest = list(hits)
-    while rest and len(pages) < settings.answer_pages:
-        page = select_passages(
-            rest, budget_tokens=settings.passage_budget_tokens, max_passages=settings.max_passages,
-            count_tokens=count_tokens,
-        )  # fmt: skip
-        pages.append(page)
-        rest = rest[len(page) :]
-    return pages
-
-
-def _arranged(page: list[Passage], question: str, settings: AnswerSettings) -> list[Passage]:
-    """A page's passages as the prompt shows them: trimmed to the question's sentences, best first or last."""
-    if settings.trim_passages:
-        page = [trim_passage(p, question) for p in page]
-    if settings.passage_order == "best_last":
-        page = [replace(p, number=i) for i, p in enumerate(reversed(page), start=1)]
-    return page
-
-
-def _answerable_p(
-    generator: Generator,
-    messages: list[Message],
-    template: PromptTemplate,
-    templates: Templates,
-    question: str,
-    run: _Run,
-    settings: AnswerSettings,
-) -> float | None:
-    """P(answerable) for the prompt ``messages`` (None when the check is off or the prompts have none).
-
-    The highest P of the pages checked so far becomes the run's ``answerable_p``, so a refusal reports it.
-    """
-    if not settings.answerable_check or (template.decision is None and templates.check is None):
-        return None
-    t = time.perf_counter()
-    if template.decision is not None:  # the reply's own first word is the decision: nothing more to evaluate
-        p = generator.yes_probability(messages, words=template.decision)
-    else:  # the check as one more user turn, rolled back for the answer
-        check = templates.check
-        assert check is not None
-        given = {"question": question} if "question" in check.variables else {}
-        p = generator.yes_probability([*messages, *check.render(**given)])
-    run.timings["check"] = run.timings.get("check", 0.0) + time.perf_counter() - t
-    if p is not None:
-        run.answerable_p = p if run.answerable_p is None else max(run.answerable_p, p)
-    return p
 
 
 def _generate(
