@@ -9,8 +9,17 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli.main import app
-from rag.evaluation.decision import auc, choose_threshold, choose_thresholds, flip_rate, replay, sweep
+from rag.evaluation.decision import (
+    auc,
+    choose_threshold,
+    choose_thresholds,
+    flip_causes,
+    flip_rate,
+    replay,
+    sweep,
+)
 from rag.evaluation.gold import GoldItem
+from rag.evaluation.reports import decision_lines
 from rag.evaluation.run import variant_items
 
 
@@ -62,6 +71,42 @@ def test_flip_rate_pairs_variants_with_their_question() -> None:
     ]
     assert flip_rate(original, variants) == pytest.approx(1 / 3)
     assert flip_rate(original, []) is None
+
+
+def test_flip_causes_name_where_the_refusing_side_was_refused() -> None:
+    """The side that refused tells: under its language's threshold (the check), refused with no P under it and
+    nothing generated (a gate), or refused after generating (the answer's checks or the model)."""
+
+    def row(id_: str, lang: str, refused: bool, p: float | None, tokens: int, of: str | None = None):
+        return {"id": id_, "variant_of": of, "lang": lang, "refused": refused, "answerable_p": p,
+                "completion_tokens": tokens, "answerable": True}  # fmt: skip
+
+    original = [
+        row("a", "de", False, 0.9, 8), row("b", "en", False, 0.9, 8), row("c", "en", True, 0.9, 15),
+        row("d", "de", False, 0.7, 8), row("e", "en", True, 0.3, 0),
+    ]  # fmt: skip
+    variants = [
+        row("a~1", "de", True, 0.6, 0, "a"),  # 0.6 < 0.62 (German): the check
+        row("b~1", "en", True, 0.6, 0, "b"),  # 0.6 >= 0.57 (English), nothing generated: a gate
+        row("c~1", "en", False, 0.9, 8, "c"),  # the original was refused after generating
+        row("d~1", "de", False, 0.7, 8, "d"),  # the same decision: not a flip
+        row("e~1", "en", False, 0.8, 9, "e"),  # the original was under the threshold
+        row("x~1", "en", True, None, 0, "x"),  # no original: not counted
+    ]
+    thresholds = {"de": 0.62, "en": 0.57}
+    assert flip_causes(original, variants, thresholds) == {"check": 2, "gate": 1, "answer": 1}
+    assert flip_rate(original, variants[:-1]) == pytest.approx(4 / 5)
+    summary = {"check": True, "thresholds": thresholds, "auc": 0.8, "auc_by_lang": {"de": 0.8, "en": 0.8},
+               "variants": 5, "flip_rate": 0.8, "flip_causes": flip_causes(original, variants, thresholds)}  # fmt: skip
+    assert "under the threshold 2, a gate before the check 1, the answer's checks or the model 1" in decision_lines(
+        summary
+    )
+    assert "came from" not in decision_lines({**summary, "flip_causes": {"check": 0, "gate": 0, "answer": 0}})
+    from rag.answer.pipeline import AnswerSettings
+    from rag.evaluation.run import decision_summary
+
+    measured = decision_summary(original, variants, AnswerSettings(answerable_thresholds=tuple(thresholds.items())))
+    assert measured["flip_causes"] == {"check": 2, "gate": 1, "answer": 1} and measured["variants"] == 6
 
 
 def test_variant_items_become_questions_of_their_own() -> None:

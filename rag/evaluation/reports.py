@@ -146,6 +146,12 @@ def decision_lines(decision: dict[str, Any]) -> str:
             f"decision flips on {decision['variants']} reworded questions: {_fmt(decision['flip_rate'])} "
             f"(unchanged {_fmt(1 - decision['flip_rate'])})"
         )
+        causes = decision.get("flip_causes")
+        if causes and any(causes.values()):
+            lines.append(
+                f"the flipped refusals came from: P(answerable) under the threshold {causes['check']}, "
+                f"a gate before the check {causes['gate']}, the answer's checks or the model {causes['answer']}"
+            )
     return "\n".join(lines)
 
 

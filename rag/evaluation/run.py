@@ -112,7 +112,8 @@ def variant_items(items: Sequence[GoldItem]) -> list[GoldItem]:
 def decision_summary(
     rows: Sequence[dict[str, Any]], variant_rows: Sequence[dict[str, Any]], settings: Any
 ) -> dict[str, Any]:
-    """How the answer-or-refuse decision did: the threshold in use, AUC of P(answerable), the flip rate."""
+    """How the answer-or-refuse decision did: the threshold in use, AUC of P(answerable), the flip rate and
+    where the flipped decisions were taken."""
     from rag.evaluation import decision
 
     langs = sorted({r["lang"] for r in rows})
@@ -123,6 +124,7 @@ def decision_summary(
         "auc_by_lang": {lang: decision.auc([r for r in rows if r["lang"] == lang]) for lang in langs},
         "variants": len(variant_rows),
         "flip_rate": decision.flip_rate(rows, variant_rows),
+        "flip_causes": decision.flip_causes(rows, variant_rows, dict(settings.answerable_thresholds)),
     }
 
 
