@@ -94,10 +94,11 @@ def test_flip_causes_name_where_the_refusing_side_was_refused() -> None:
         row("x~1", "en", True, None, 0, "x"),  # no original: not counted
     ]
     thresholds = {"de": 0.62, "en": 0.57}
-    assert flip_causes(original, variants, thresholds) == {"check": 2, "gate": 1, "answer": 1}
+    causes = flip_causes(original, variants, thresholds.__getitem__)
+    assert causes == {"check": 2, "gate": 1, "answer": 1}
     assert flip_rate(original, variants[:-1]) == pytest.approx(4 / 5)
     summary = {"check": True, "thresholds": thresholds, "auc": 0.8, "auc_by_lang": {"de": 0.8, "en": 0.8},
-               "variants": 5, "flip_rate": 0.8, "flip_causes": flip_causes(original, variants, thresholds)}  # fmt: skip
+               "variants": 5, "flip_rate": 0.8, "flip_causes": causes}  # fmt: skip
     assert "under the threshold 2, a gate before the check 1, the answer's checks or the model 1" in decision_lines(
         summary
     )

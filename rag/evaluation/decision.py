@@ -10,7 +10,7 @@ reported on held-out sets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,35 +97,39 @@ def flip_rate(original: Sequence[Row], variants: Sequence[Row]) -> float | None:
 
     Rows pair up by ``variant_of`` (the original's id).
     """
-    decided = {r["id"]: bool(r["refused"]) for r in original}
-    pairs = [(decided[v["variant_of"]], bool(v["refused"])) for v in variants if v.get("variant_of") in decided]
-    return sum(a != b for a, b in pairs) / len(pairs) if pairs else None
+    pairs = _pairs(original, variants)
+    return sum(bool(o["refused"]) != bool(v["refused"]) for o, v in pairs) / len(pairs) if pairs else None
 
 
-def flip_causes(original: Sequence[Row], variants: Sequence[Row], thresholds: Mapping[str, float]) -> dict[str, int]:
+def _pairs(original: Sequence[Row], variants: Sequence[Row]) -> list[tuple[Row, Row]]:
+    """Each variant row with its original question's row (by ``variant_of``); variants without one are left out."""
+    by_id = {r["id"]: r for r in original}
+    return [(by_id[v["variant_of"]], v) for v in variants if v.get("variant_of") in by_id]
+
+
+def flip_causes(original: Sequence[Row], variants: Sequence[Row], threshold: Callable[[str], float]) -> dict[str, int]:
     """Where each flipped decision was taken, read from the side that refused: ``check`` (its P(answerable)
     under the question language's threshold), ``gate`` (refused before the check: no passage about it, a name
     no article has, no amount or time where one is asked) or ``answer`` (an answer was generated and no
-    sentence passed its checks, or the model refused).
+    sentence passed its checks, or the model refused). ``threshold`` gives a question language's threshold
+    (`AnswerSettings.threshold`, the lookup the pipeline itself used).
 
     >>> original = [{"id": "q1", "lang": "de", "refused": False, "answerable_p": 0.9, "completion_tokens": 9},
     ...             {"id": "q2", "lang": "en", "refused": True, "answerable_p": 0.8, "completion_tokens": 12}]
     >>> variants = [{"variant_of": "q1", "lang": "de", "refused": True, "answerable_p": 0.5, "completion_tokens": 0},
     ...             {"variant_of": "q2", "lang": "en", "refused": False, "answerable_p": 0.8, "completion_tokens": 9}]
-    >>> flip_causes(original, variants, {"de": 0.62, "en": 0.57})
+    >>> flip_causes(original, variants, {"de": 0.62, "en": 0.57}.__getitem__)
     {'check': 1, 'gate': 0, 'answer': 1}
     """
-    by_id = {r["id"]: r for r in original}
     causes = {"check": 0, "gate": 0, "answer": 0}
-    for v in variants:
-        o = by_id.get(v.get("variant_of"))
-        if o is None or bool(o["refused"]) == bool(v["refused"]):
+    for o, v in _pairs(original, variants):
+        if bool(o["refused"]) == bool(v["refused"]):
             continue
         refused = o if o["refused"] else v
         p = refused.get("answerable_p")
         if refused.get("completion_tokens"):
             causes["answer"] += 1
-        elif p is not None and p < thresholds.get(refused["lang"], max(thresholds.values(), default=0.0)):
+        elif p is not None and p < threshold(refused["lang"]):
             causes["check"] += 1
         else:
             causes["gate"] += 1

@@ -124,7 +124,7 @@ def decision_summary(
         "auc_by_lang": {lang: decision.auc([r for r in rows if r["lang"] == lang]) for lang in langs},
         "variants": len(variant_rows),
         "flip_rate": decision.flip_rate(rows, variant_rows),
-        "flip_causes": decision.flip_causes(rows, variant_rows, dict(settings.answerable_thresholds)),
+        "flip_causes": decision.flip_causes(rows, variant_rows, settings.threshold),
     }
 
 
