@@ -103,10 +103,10 @@ def test_flip_causes_name_where_the_refusing_side_was_refused() -> None:
         summary
     )
     assert "came from" not in decision_lines({**summary, "flip_causes": {"check": 0, "gate": 0, "answer": 0}})
-    from rag.answer.pipeline import AnswerSettings
+    from rag.config import Settings
     from rag.evaluation.run import decision_summary
 
-    measured = decision_summary(original, variants, AnswerSettings(answerable_thresholds=tuple(thresholds.items())))
+    measured = decision_summary(original, variants, Settings(answerable_thresholds=thresholds))
     assert measured["flip_causes"] == {"check": 2, "gate": 1, "answer": 1} and measured["variants"] == 6
 
 
@@ -171,3 +171,27 @@ def test_rag_eval_variants_without_variants_fails_before_answering(tmp_path: Pat
     result = CliRunner().invoke(app, ["eval", "--gold", str(gold), "--variants", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "`variants` field" in result.output
     assert built == [] and not (tmp_path / "r").exists()
+
+
+def test_rag_eval_with_variants_writes_its_report_and_flip_causes(app_settings, tmp_path: Path, monkeypatch) -> None:
+    # The whole command with fake models: a mend once passed the root settings where the pipeline's were
+    # expected, and every `rag eval` crashed after answering its last question, losing the run.
+    from fakes import FakeGenerator, fake_answerer
+
+    from rag import wiring
+
+    monkeypatch.setattr(wiring, "answerer", lambda s: fake_answerer(s, FakeGenerator()))
+    gold = tmp_path / "gold.jsonl"
+    item = {"id": "f1", "lang": "de", "question": "Wie viele GPUs nutzte DeepSeek?", "answerable": True,
+            "answer": "2.048", "must_contain_any": ["2.048"], "sources": ["a.txt"], "evidence": ["2.048 GPUs"],
+            "type": "number", "variants": ["GPUs: wie viele nutzte DeepSeek?"]}  # fmt: skip
+    gold.write_text(json.dumps(item, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "r"
+    args = ["--index-dir", str(app_settings.index_dir), "eval", "--gold", str(gold), "--variants", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [r["id"] for r in report["rows"]] == ["f1"] and [r["variant_of"] for r in report["variant_rows"]] == ["f1"]
+    decision = report["decision"]
+    assert decision["variants"] == 1 and set(decision["flip_causes"]) == {"check", "gate", "answer"}
+    assert sum(decision["flip_causes"].values()) == round(decision["flip_rate"] * decision["variants"])

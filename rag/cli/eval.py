@@ -74,6 +74,7 @@ def eval_cmd(
     if asked:
         variant_rows = evaluate.evaluate_answers(answerer, asked, progress=True)["rows"]
         report["variant_rows"] = variant_rows
+    evaluate.write_json(out / "report.json", report)  # the answers are kept even if a summary below fails
     report["decision"] = evaluate.decision_summary(report["rows"], variant_rows, settings)
     typer.echo(reports.summary_table(report["summary"]))
     typer.echo(reports.latency_table(report["latency"]))

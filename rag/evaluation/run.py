@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -17,6 +17,9 @@ from rag.evaluation.gold import GoldItem
 from rag.evaluation.retrieval_metrics import first_relevant_rank, percentile, summarise
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 KS = (1, 3, 5, 10)
 MODES: dict[str, dict[str, bool]] = {
@@ -110,10 +113,11 @@ def variant_items(items: Sequence[GoldItem]) -> list[GoldItem]:
 
 
 def decision_summary(
-    rows: Sequence[dict[str, Any]], variant_rows: Sequence[dict[str, Any]], settings: Any
+    rows: Sequence[dict[str, Any]], variant_rows: Sequence[dict[str, Any]], settings: Settings
 ) -> dict[str, Any]:
     """How the answer-or-refuse decision did: the threshold in use, AUC of P(answerable), the flip rate and
     where the flipped decisions were taken."""
+    from rag.answer.pipeline import AnswerSettings
     from rag.evaluation import decision
 
     langs = sorted({r["lang"] for r in rows})
@@ -124,7 +128,7 @@ def decision_summary(
         "auc_by_lang": {lang: decision.auc([r for r in rows if r["lang"] == lang]) for lang in langs},
         "variants": len(variant_rows),
         "flip_rate": decision.flip_rate(rows, variant_rows),
-        "flip_causes": decision.flip_causes(rows, variant_rows, settings.threshold),
+        "flip_causes": decision.flip_causes(rows, variant_rows, AnswerSettings.from_settings(settings).threshold),
     }
 
 
