@@ -767,6 +767,33 @@ def test_a_plain_sentence_after_a_cited_one_inherits_its_passages(passages: list
     assert injected.text == "DeepSeek nutzte 2.048 GPUs [1]."  # a word alone is not a sentence that goes on
 
 
+def test_plain_opening_sentences_take_the_passages_of_the_cited_sentence_after_them(passages: list[Passage]) -> None:
+    """A marker at the end of a paragraph covers the plain sentences before it; a fact in them is still checked,
+    and they wait only for the very next sentence."""
+    text = "Das war deutlich weniger als bei der Konkurrenz. Es waren nur 2.048 GPUs [1]."
+    checker = SentenceChecker(passages, "de")
+    assert checker.feed(text) == [] and checker.close() == [
+        "Das war deutlich weniger als bei der Konkurrenz [1].",
+        " Es waren nur 2.048 GPUs [1].",
+    ]
+    assert (
+        checker.grounding().text == "Das war deutlich weniger als bei der Konkurrenz [1]. Es waren nur 2.048 GPUs [1]."
+    )
+    two = ground(
+        "Das war deutlich weniger. Es war ein kleiner Teil. Nur 2.048 GPUs wurden genutzt [1].", passages, "de"
+    )
+    assert two.text.startswith("Das war deutlich weniger [1]. Es war ein kleiner Teil [1].")
+    # The next sentence did not pass (an invented number): the plain one before it is left out too.
+    broken = ground(
+        "Das war deutlich weniger als bei der Konkurrenz. Es waren 7.000 GPUs [1]. Nvidia fiel [2].", passages, "de"
+    )
+    assert broken.text == "Nvidia fiel [2]."
+    # A fact in the opening sentence must stand in the passage it would inherit.
+    assert ground(
+        "Tim Cook zufolge hatte DeepSeek viel mehr Chips. Es waren nur 2.048 GPUs [1].", passages, "de"
+    ).text == ("Es waren nur 2.048 GPUs [1].")
+
+
 def test_a_passage_copied_out_with_its_marker_is_left_out(passages: list[Passage]) -> None:
     g = ground("[1] Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs.", passages, "de")
     assert g.refused

@@ -356,6 +356,9 @@ class SentenceChecker:
     A sentence passes when it states something, every number and name in it stands in a passage it
     cites (after repair), it cites at least one passage, it does not open with its marker (the
     passage list copied out), it is not only the question's own words, and it is German or English.
+    A sentence with no marker and no number or name to check takes the passages of the shown sentence
+    before it, or, opening the answer, waits for those of the sentence after it (a marker at a
+    paragraph's end).
     With ``require_amount`` (the question asks how many or how much) only a sentence that states an
     amount answers it: sentences that passed are held back until one does, and the answer is the
     refusal when none does ("Wie viele Tage dauerte das Training?" answered with an unrelated, cited
@@ -417,6 +420,8 @@ class SentenceChecker:
         self.translate = translate
         # Final sentences held until `close` (with the whitespace before each): one to translate and all after it.
         self._waiting: list[tuple[str, str]] = []
+        # Opening sentences with nothing to check and no marker, waiting for the next sentence's passages.
+        self._uncited: list[tuple[str, str]] = []
 
     def feed(self, piece: str) -> list[str]:
         """Add generated text; the sentences that became final and passed, ready to show."""
@@ -443,6 +448,7 @@ class SentenceChecker:
         waiting, self._waiting = self._waiting, []
         shown = [piece for gap, sentence in waiting for piece in self._release(gap, sentence)]
         shown += self._take(spans)
+        self._drop_uncited()
         if fragment is not None:
             self._checked_to = fragment[1]
             self.sentences.append(replace(self._check(self._text[slice(*fragment)]), shown=False))
@@ -499,6 +505,41 @@ class SentenceChecker:
     def _release(self, gap: str, sentence: str) -> list[str]:
         """Check one final sentence; what of it (and of held sentences) is ready to show."""
         checked = self._translated(sentence) or self._check(sentence)
+        if self._awaits_citation(checked):
+            self._uncited.append((gap, sentence))
+            return []
+        out = []
+        if checked.shown and self._uncited:
+            # The answer's opening sentences had no marker and nothing to check ("Chinese developers rely on
+            # software innovation. This has led to ... [1]"): they take this sentence's passages.
+            inherited = tuple(dict.fromkeys(n for n, _ in checked.uses()))
+            waiting, self._uncited = self._uncited, []
+            for before, text in waiting:
+                out += self._show(before, self._check(text, inherit=inherited))
+        self._drop_uncited()
+        return out + self._show(gap, checked)
+
+    def _awaits_citation(self, checked: CheckedSentence) -> bool:
+        """Whether a sentence left out only for want of a marker may wait for the next sentence's passages:
+        it opens the answer (or follows others waiting), states something with no number or name to check,
+        and has four words or more."""
+        c = checked.check
+        return (
+            self.strict
+            and not checked.shown
+            and checked.states_something
+            and not (c.result.facts or c.cited or c.result.added)
+            and not any(s.shown for s in self.sentences)
+            and len(_WORD.findall(c.claim)) >= 4
+        )
+
+    def _drop_uncited(self) -> None:
+        """Sentences still waiting for passages are left out (the next sentence did not pass, or none came)."""
+        waiting, self._uncited = self._uncited, []
+        self.sentences += [replace(self._check(text), shown=False) for _, text in waiting]
+
+    def _show(self, gap: str, checked: CheckedSentence) -> list[str]:
+        """Record a checked sentence; its text when it is shown (and no amount is still awaited)."""
         out = []
         if checked.shown:
             if any(s.shown for s in self.sentences):  # keep the line break or space before it
@@ -549,7 +590,7 @@ class SentenceChecker:
         checked = self._check(english[:at] + tail + english[at:])
         return checked if checked.shown else None
 
-    def _check(self, sentence: str) -> CheckedSentence:
+    def _check(self, sentence: str, inherit: tuple[int, ...] = ()) -> CheckedSentence:
         numbers = [n for m in parse_citations(sentence) for n in m.numbers]
         cited = tuple(dict.fromkeys(n for n in numbers if n in self._known))
         dropped = tuple(dict.fromkeys(n for n in numbers if n not in self._known))
@@ -563,10 +604,14 @@ class SentenceChecker:
             else ClaimCheck(())
         )
         previous = next((s for s in reversed(self.sentences) if s.shown), None)
-        if stating and not (result.facts or cited or result.added) and previous and len(_WORD.findall(claim)) >= 4:
+        if stating and not (result.facts or cited or result.added) and len(_WORD.findall(claim)) >= 4:
             # A sentence with no number or name to check and no citation goes on from the one before ("Sie ist
-            # auch ..."): it inherits its passages. A word or two ("HACKED") is no such sentence.
-            result = replace(result, added=tuple(dict.fromkeys(n for n, _ in previous.uses())))
+            # auch ..."): it inherits its passages (an opening one, those of the sentence after it: `inherit`).
+            # A word or two ("HACKED") is no such sentence.
+            if inherit:
+                result = replace(result, added=inherit)
+            elif previous:
+                result = replace(result, added=tuple(dict.fromkeys(n for n, _ in previous.uses())))
         check = SentenceCheck(0, len(sentence), claim, cited, dropped, refusal, result, empty)
         text = _rewrite(sentence, [check], self._known)
         cites = bool([n for n in (*cited, *result.added) if n not in result.removed])
