@@ -869,3 +869,15 @@ def test_a_fact_free_sentence_marked_with_the_wrong_passage_moves_to_the_one_it_
     assert check_claim(claim, [3], prepare(passages), "de").added == ()
     # Passage 2 shares as few words as the cited one: nothing moves.
     assert check_claim("Für das Training reichte wenig.", [1], prepare(passages), "de").added == ()
+
+
+def test_english_names_of_places_are_found_under_their_german_names() -> None:
+    """An English answer says "the United States" where the German article writes "USA" (a check that missed it
+    dropped a right sentence, and the plain one before it)."""
+    from rag.types import Chunk, Hit
+
+    text = "Peking konkurriert mit den USA; Australiens Minister mahnte zur Vorsicht."
+    source = Passage(1, Hit(Chunk("a#0", "a.txt", "T", 0, len(text), text, 6), 1.0, 1), text, 0, len(text))
+    assert not ground("Beijing competes with the United States [1].", [source], "en").refused
+    assert not ground("Australia's minister urged caution [1].", [source], "en").refused
+    assert ground("The United Kingdom urged caution [1].", [source], "en").refused

@@ -36,10 +36,13 @@ _NOT_NAME_WORDS = """
     while after before during since laut am
     """
 _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split()) | MONTH_NAMES.keys() | STOPWORDS
-# English exonyms of places a German article names in German.
+# English exonyms of places a German article names in German ("the United States": "USA" or "Staaten").
 _EXONYMS = MappingProxyType(
-    {"beijing": "peking", "munich": "münchen", "cologne": "köln", "vienna": "wien", "germany": "deutschland",
-     "europe": "europa", "russia": "russland", "america": "amerika", "brussels": "brüssel"}
+    {"beijing": ("peking",), "munich": ("münchen",), "cologne": ("köln",), "vienna": ("wien",),
+     "germany": ("deutschland",), "europe": ("europa",), "russia": ("russland",), "america": ("amerika",),
+     "brussels": ("brüssel",), "states": ("staaten", "usa"), "australia": ("australien",), "italy": ("italien",),
+     "india": ("indien",), "france": ("frankreich",), "britain": ("großbritannien",), "spain": ("spanien",),
+     "austria": ("österreich",), "switzerland": ("schweiz",), "netherlands": ("niederlande",)}
 )  # fmt: skip
 
 
@@ -157,12 +160,19 @@ def name_in(name: Name, text: str) -> bool:
     False
     >>> name_in(Name("GPT4", ("GPT4",)), "wie GPT-4 oder Claude")
     True
+
+    English names of places match their German names ("the United States": "USA" or "Staaten"):
+
+    >>> [name_in(Name(n, tuple(n.split())), "Die USA und Australiens Minister") for n in ("United States", "Australia")]
+    [True, True]
+    >>> name_in(Name("United Kingdom", ("United", "Kingdom")), "Die USA und Australiens Minister")
+    False
     """
     lowered = text.lower()
     for token in name.tokens:
         token = _strip_possessive(token)
         candidates = {token, token[:-1]} if token.endswith("s") and len(token) > 4 else {token}
-        candidates |= {_EXONYMS[c.lower()] for c in candidates if c.lower() in _EXONYMS}
+        candidates |= {german for c in candidates for german in _EXONYMS.get(c.lower(), ())}
         for candidate in candidates:
             if _CODE.fullmatch(candidate):
                 wanted = candidate.replace("-", "").lower()
