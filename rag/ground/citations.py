@@ -344,6 +344,10 @@ class CheckedSentence:
         c = self.check
         return [(n, c.claim) for n in (*c.cited, *c.result.added) if n not in c.result.removed]
 
+    def passage_numbers(self) -> tuple[int, ...]:
+        """The passages it cites after repair, once each: what a plain sentence beside it inherits."""
+        return tuple(dict.fromkeys(n for n, _ in self.uses()))
+
 
 class SentenceChecker:
     """Checks an answer sentence by sentence while it is generated, and releases only what passed.
@@ -420,8 +424,9 @@ class SentenceChecker:
         self.translate = translate
         # Final sentences held until `close` (with the whitespace before each): one to translate and all after it.
         self._waiting: list[tuple[str, str]] = []
-        # Opening sentences with nothing to check and no marker, waiting for the next sentence's passages.
-        self._uncited: list[tuple[str, str]] = []
+        # Opening sentences with nothing to check and no marker (with the whitespace before each and their first
+        # check), waiting for the next sentence's passages.
+        self._uncited: list[tuple[str, str, CheckedSentence]] = []
 
     def feed(self, piece: str) -> list[str]:
         """Add generated text; the sentences that became final and passed, ready to show."""
@@ -506,15 +511,15 @@ class SentenceChecker:
         """Check one final sentence; what of it (and of held sentences) is ready to show."""
         checked = self._translated(sentence) or self._check(sentence)
         if self._awaits_citation(checked):
-            self._uncited.append((gap, sentence))
+            self._uncited.append((gap, sentence, checked))
             return []
         out = []
         if checked.shown and self._uncited:
             # The answer's opening sentences had no marker and nothing to check ("Chinese developers rely on
             # software innovation. This has led to ... [1]"): they take this sentence's passages.
-            inherited = tuple(dict.fromkeys(n for n, _ in checked.uses()))
+            inherited = checked.passage_numbers()
             waiting, self._uncited = self._uncited, []
-            for before, text in waiting:
+            for before, text, _ in waiting:
                 out += self._show(before, self._check(text, inherit=inherited))
         self._drop_uncited()
         return out + self._show(gap, checked)
@@ -535,8 +540,8 @@ class SentenceChecker:
 
     def _drop_uncited(self) -> None:
         """Sentences still waiting for passages are left out (the next sentence did not pass, or none came)."""
-        waiting, self._uncited = self._uncited, []
-        self.sentences += [replace(self._check(text), shown=False) for _, text in waiting]
+        self.sentences += [first for _, _, first in self._uncited]  # not shown: that is why they waited
+        self._uncited = []
 
     def _show(self, gap: str, checked: CheckedSentence) -> list[str]:
         """Record a checked sentence; its text when it is shown (and no amount is still awaited)."""
@@ -611,7 +616,7 @@ class SentenceChecker:
             if inherit:
                 result = replace(result, added=inherit)
             elif previous:
-                result = replace(result, added=tuple(dict.fromkeys(n for n, _ in previous.uses())))
+                result = replace(result, added=previous.passage_numbers())
         check = SentenceCheck(0, len(sentence), claim, cited, dropped, refusal, result, empty)
         text = _rewrite(sentence, [check], self._known)
         cites = bool([n for n in (*cited, *result.added) if n not in result.removed])
