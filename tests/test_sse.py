@@ -207,3 +207,23 @@ def test_a_reserved_queue_place_counts_until_taken_or_left() -> None:
         gate.release()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": "   ", "stream": True}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "   "}], "stream": True}),
+        ("/v1/summarize", {"topic": "   ", "stream": True}),
+    ],
+)
+def test_an_input_the_pipeline_rejects_is_a_400_for_a_stream_too(client, path: str, body: dict[str, Any]) -> None:
+    """With the model free, an error before the first event is a status, as for the same request unstreamed."""
+    unstreamed = client.post(path, json={**body, "stream": False})
+    r = client.post(path, json=body)
+    assert unstreamed.status_code == 400
+    assert r.status_code == 400 and r.json()["error"]["type"] == unstreamed.json()["error"]["type"]
+    assert "text/event-stream" not in r.headers["content-type"]
+    again = client.post("/v1/ask", json={"question": QUESTION, "stream": True})  # the model and queue place are free
+    assert again.status_code == 200 and "event: answer" in again.text
+    assert client.app.state.gate.waiting == 0

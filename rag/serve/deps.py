@@ -81,8 +81,21 @@ async def stream_events(
     waiting = not gate.free
     place = gate.reserve()  # Busy now, while the status can still say so
     events: Events = _events(request, answerer, question, place, **kw)
-    # Model free: `take` does not wait, and a bug before the first event is still a 500.
-    events = _errors_as_events(events) if waiting else prepend(await anext(events), events)
+    if waiting:
+        events = _errors_as_events(events)
+    else:
+        # Model free: `take` does not wait, so the first event is awaited here and an error before it (a bug,
+        # or an input the pipeline rejects, such as a prompt over the model's context) is an HTTP status too.
+        try:
+            first = await anext(events)
+        except BaseException:
+            place.leave()
+            raise
+        if first[0] == "error":
+            await events.aclose()  # the model gate is free again
+            place.leave()
+            raise first[1]
+        events = prepend(first, events)
 
     async def frames() -> AsyncIterator[ServerSentEvent]:
         # aclosing: a stream closed at a `yield` (client gone) frees the model now, not when collected.
