@@ -52,6 +52,18 @@ def refusal_sentence(lang: str) -> str:
     return REFUSAL.get(lang, REFUSAL["en"])
 
 
+def cut_notice(lang: str, limit: int) -> str:
+    """What an answer says when its token limit stopped it before one sentence passed its check: the limit
+    stopped it, not the articles, so it is not the refusal sentence.
+
+    >>> cut_notice("en", 5)
+    'The reply reached its limit of 5 tokens before a sentence of it could be checked.'
+    """
+    if lang == "de":
+        return f"Die Antwort erreichte ihr Limit von {limit} Tokens, bevor ein Satz geprüft werden konnte."
+    return f"The reply reached its limit of {limit} tokens before a sentence of it could be checked."
+
+
 def _word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 

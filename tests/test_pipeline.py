@@ -305,6 +305,31 @@ def test_an_answer_cut_at_max_tokens_says_so(parts) -> None:
     assert not whole.truncated
 
 
+def test_a_reply_cut_before_any_sentence_passed_says_the_limit_stopped_it(parts) -> None:
+    """Not the refusal sentence (the articles may well say it), not tried again, no more tokens than the limit."""
+    from rag.models.generate import GenerationSettings
+
+    retriever, templates = parts
+    templates = replace(templates, retry=load_template(ROOT / "prompts", "retry"))
+    draft = "DeepSeek nutzte nach Angaben des Unternehmens nur 2.048 GPUs [1]."
+    short = AnswerSettings(min_dense_score=0.2, retry_empty=True, generation=GenerationSettings(max_tokens=3))
+    gen = FakeGenerator(script=[draft, draft])
+    tokens: list[str] = []
+    cut = ask((retriever, templates), "Wie viele GPUs nutzte DeepSeek?", generator=gen, settings=short,
+              on_token=tokens.append)  # fmt: skip
+    assert cut.refused and cut.truncated and not cut.citations
+    assert cut.text == "Die Antwort erreichte ihr Limit von 3 Tokens, bevor ein Satz geprüft werden konnte."
+    assert "".join(tokens) == cut.text and "2.048" not in cut.text
+    assert len(gen.calls) == 1 and cut.completion_tokens == 3
+    # A first try that failed its checks within the limit is tried again with what the limit leaves.
+    echo = "Wie viele GPUs [1]."
+    both = FakeGenerator(script=[echo, draft])
+    limit = replace(short, generation=GenerationSettings(max_tokens=8))
+    again = ask((retriever, templates), "Wie viele GPUs nutzte DeepSeek?", generator=both, settings=limit)
+    assert len(both.calls) == 2 and again.completion_tokens <= 8 and again.truncated
+    assert again.refused and "Limit von 8 Tokens" in again.text
+
+
 def test_an_evidence_first_prompt_shows_only_the_answer(parts) -> None:
     retriever, templates = parts
     evidence = {lang: load_template(ROOT / "prompts", f"answer-evidence.{lang}") for lang in ("de", "en")}

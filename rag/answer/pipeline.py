@@ -19,7 +19,7 @@ from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
 from rag.ground.claims import NameShares, Topic, question_topic, source_text, stems, unknown_names
 from rag.ground.quantities import asks_for_amount, asks_for_time, could_answer
-from rag.language import detect_language, refusal_sentence
+from rag.language import cut_notice, detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
 from rag.retrieval.store import LoadedIndex
@@ -270,18 +270,27 @@ def answer(
         generator, messages, template, standalone, run, emit, settings, translate
     )  # fmt: skip
     model_refused = any(s.check.refusal for s in checker.sentences)
-    may_retry = settings.may_retry(lang, run.answerable_p)
+    may_retry = settings.may_retry(lang, run.answerable_p) and not truncated
     if checker.grounding().refused and not model_refused and templates.retry is not None and may_retry:
         # No sentence passed (the question echoed, bare markers, a claim no passage states) and nothing was
         # shown: ask once more on the same prompt, which llama.cpp has cached, with a nudge to state the fact.
-        # The model's own refusal stands, and so does a low P(answerable) (settings.retry_min_p).
+        # The model's own refusal stands, and so does a low P(answerable) (settings.retry_min_p). Both tries
+        # share the answer's token limit; a first try the limit cut is not tried again.
         run.timings["first_attempt"] = time.perf_counter() - gen_started
         again = [*messages, *templates.retry.render()]
         first = usage
+        rest = settings.generation.max_tokens - first.completion_tokens
         checker, usage, truncated, last = _generate(
-            generator, again, template, standalone, run, emit, settings, translate
+            generator, again, template, standalone, run, emit,
+            replace(settings, generation=replace(settings.generation, max_tokens=rest)), translate,
         )  # fmt: skip
         usage = Usage(first.prompt_tokens + usage.prompt_tokens, first.completion_tokens + usage.completion_tokens)
+    if truncated and checker.grounding().refused and not model_refused:
+        # The token limit stopped the reply before one sentence passed: the limit, not the articles, is why
+        # there is no answer, and the reply says so (still no answer: `refused`, with finish reason "length").
+        last = [cut_notice(lang, settings.generation.max_tokens)]
+        run.show(last, emit)
+        return run.cut(last[0], checker.grounding(), usage)
     run.show(last, emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
@@ -440,6 +449,10 @@ class _Run:
             question=self.question, text=text, lang=self.lang, refused=True, passages=self.passages,
             rewritten_question=self.rewritten, timings=self.timings, answerable_p=self.answerable_p,
         )  # fmt: skip
+
+    def cut(self, notice: str, g: Grounding, usage: Usage) -> Answer:
+        """No answer because the token limit stopped the reply before one sentence passed its check."""
+        return replace(self.answer(g, usage, truncated=True), text=notice)
 
     def answer(self, g: Grounding, usage: Usage, truncated: bool) -> Answer:
         self.timings["total"] = time.perf_counter() - self.started
