@@ -800,6 +800,18 @@ def test_a_passage_copied_out_with_its_marker_is_left_out(passages: list[Passage
     assert ground("Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs [1].", passages, "de").text.startswith("Für")
 
 
+def test_an_english_answer_writes_numbers_from_a_german_passage_the_english_way(passages: list[Passage]) -> None:
+    """ "2.048 GPUs" reads "about two" to an English reader: a number a cited German passage writes so is
+    rewritten ("2,048", "5.6"); the citation still quotes the passage; German answers keep the German form."""
+    english = ground("DeepSeek used 2.048 GPUs and spent 5,6 million dollars [1].", passages, "en")
+    assert english.text == "DeepSeek used 2,048 GPUs and spent 5.6 million dollars [1]." and english.grounded
+    assert "2.048" in english.citations[0].quote
+    dated = "Nvidia lost almost 600 billion dollars on 27.01.2025 [2]."
+    assert ground(dated, passages, "en").text == dated  # a date is no number to rewrite
+    german = ground("DeepSeek nutzte 2.048 GPUs [1].", passages, "de")
+    assert german.text == "DeepSeek nutzte 2.048 GPUs [1]."
+
+
 def test_german_words_left_in_an_english_answer_are_translated_once_generation_is_over(
     passages: list[Passage],
 ) -> None:
@@ -813,12 +825,12 @@ def test_german_words_left_in_an_english_answer_are_translated_once_generation_i
 
     checker = SentenceChecker(passages, "en", translate=translate)
     first = checker.feed("DeepSeek used 2.048 GPUs [1]. Satya Nadella nannte R1 super beeindruckend [3]. Elon ")
-    assert first == ["DeepSeek used 2.048 GPUs [1]."]
+    assert first == ["DeepSeek used 2,048 GPUs [1]."]  # the German passage's number, written the English way
     assert checker.feed("Musk doubted the figures [3]. Nvidia ") == [] and not calls
     rest = checker.feed("lost 600 billion dollars [2].") + checker.close()
     assert calls == [("Satya Nadella nannte R1 super beeindruckend.", ("nannte", "beeindruckend"))]
     text = (
-        "DeepSeek used 2.048 GPUs [1]. Satya Nadella described R1 as very impressive [3]. "
+        "DeepSeek used 2,048 GPUs [1]. Satya Nadella described R1 as very impressive [3]. "
         "Elon Musk doubted the figures [3]. Nvidia lost 600 billion dollars [2]."
     )
     assert "".join(first + rest) == text == checker.grounding().text
@@ -846,7 +858,7 @@ def test_nothing_is_held_back_without_german_words_or_without_a_translator(passa
         raise AssertionError("not called for an English sentence")
 
     english = SentenceChecker(passages, "en", translate=translate)
-    assert english.feed("DeepSeek used 2.048 GPUs [1]. Nvidia ") == ["DeepSeek used 2.048 GPUs [1]."]
+    assert english.feed("DeepSeek used 2.048 GPUs [1]. Nvidia ") == ["DeepSeek used 2,048 GPUs [1]."]
     plain = SentenceChecker(passages, "en")  # no translator (German answers, RAG_TRANSLATE_ANSWERS=false)
     shown = plain.feed("Satya Nadella nannte R1 super beeindruckend [3]. Elon ")
     assert shown == ["Satya Nadella nannte R1 super beeindruckend [3]."]

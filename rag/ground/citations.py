@@ -31,7 +31,7 @@ from rag.ground.claims import (
     stems,
 )
 from rag.ground.conflicts import find_conflicts
-from rag.ground.quantities import states_amount, states_time
+from rag.ground.quantities import english_numbers, states_amount, states_time
 from rag.language import detect_language, german_words, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, STOPWORDS, alternation
 from rag.types import Chunk, Citation, Passage
@@ -417,6 +417,7 @@ class SentenceChecker:
         self._held: list[str] | None = [] if strict and self._answers is not None else None
         self._sources = prepare(passages)
         self._known = {p.number for p in passages}
+        self._german_texts = {p.number: p.text for p in passages if lang == "en" and detect_language(p.text) == "de"}
         self._text = ""  # everything generated so far
         self._checked_to = 0  # offset up to which sentences are final
         self.sentences: list[CheckedSentence] = []
@@ -619,7 +620,10 @@ class SentenceChecker:
                 result = replace(result, added=previous.passage_numbers())
         check = SentenceCheck(0, len(sentence), claim, cited, dropped, refusal, result, empty)
         text = _rewrite(sentence, [check], self._known)
-        cites = bool([n for n in (*cited, *result.added) if n not in result.removed])
+        used = [n for n in (*cited, *result.added) if n not in result.removed]
+        cites = bool(used)
+        if self.lang == "en":  # "2.048 GPUs" copied from a German passage reads "about two" in English
+            text = english_numbers(text, (self._german_texts[n] for n in used if n in self._german_texts))
         # "[2] Deepseek benötigte ..." is the passage list copied out, not an answer (it was seen only for
         # questions the articles cannot answer): a sentence opening with its marker is left out.
         copied = _MARKER.match(sentence) is not None

@@ -29,6 +29,38 @@ _NUMBER = re.compile(
     r"(?:\s?(" + "|".join(SCALES) + r")\b\.?)?",
     re.IGNORECASE,
 )
+# A number written the German way: thousands with dots, maybe a decimal comma ("2.048", "1.234,5"), or a decimal
+# comma alone ("5,6"); not part of a date or of a longer number.
+_GERMAN_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+,\d+)(?![\d_]|[.,]\d)")
+
+
+def english_numbers(text: str, german_sources: Iterable[str]) -> str:
+    """``text`` with each number it copied from a German source written the English way.
+
+    An English answer that copies "2.048 GPUs" from a German article tells an English reader "about two"; a
+    number is rewritten only when it stands, written so, in one of ``german_sources`` (in German "16,000"
+    is no thousands figure, and an English "2.048" is left alone when no German source has it).
+
+    >>> english_numbers("R1 used 2.048 GPUs for 5,6 million dollars, 16,000 in the US.", ["2.048 GPUs, 5,6 Mio."])
+    'R1 used 2,048 GPUs for 5.6 million dollars, 16,000 in the US.'
+    >>> english_numbers("On 28.01.2025 it lost 1.234,5 points.", ["am 28.01.2025 ... 1.234,5 Punkte"])
+    'On 28.01.2025 it lost 1,234.5 points.'
+    """
+    sources = list(german_sources)
+
+    def stated(number: str) -> bool:
+        pattern = re.compile(rf"(?<![\w.,]){re.escape(number)}(?![\d_]|[.,]\d)")
+        return any(pattern.search(source) for source in sources)
+
+    def english(match: re.Match[str]) -> str:
+        number = match.group(1)
+        if not stated(number):
+            return number
+        return number.replace(".", "\x00").replace(",", ".").replace("\x00", ",")
+
+    return _GERMAN_NUMBER.sub(english, text)
+
+
 _RANGE_JOIN = re.compile(r"\s*(?:-|–|—|bis(?: zu)?|to|und|and|oder|or)\s*", re.IGNORECASE)
 _CURRENCY_BEFORE = re.compile(r"(?:[$€£]|US\$|USD|EUR)\s?$")
 _PERCENT_AFTER = re.compile(r"\s?(?:%|prozent\b|percent\b|per cent\b)", re.IGNORECASE)
