@@ -86,6 +86,7 @@ _GERMAN_WORDS = _word_set(
     entwicklungskosten trainingskosten sanktionen modell modelle rechenleistung grafikkarten
     milliarden millionen prozent geld artikel quelle unterschied zwischen chef sagte sagt meint
     behauptet reagierte steht hinter veröffentlicht westliche konzerne brauchen braucht
+    hallo danke bitte tschüss
     """
 )
 _ENGLISH_WORDS = _word_set(
@@ -100,6 +101,7 @@ _ENGLISH_WORDS = _word_set(
     companies share shares stock market value valuation sanctions model models training trained train
     billion million percent percentage money articles article source difference react reacted
     behind released release need needs western chip own owns
+    hi hello hey thanks thank please
     """
 )
 _WORD = re.compile(r"[^\W\d_]+")
@@ -247,6 +249,8 @@ def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
     'de'
     >>> detect_language("H800 Chips?")
     'de'
+    >>> detect_language("hello"), detect_language("Hallo")
+    ('en', 'de')
     """
     german, english = word_votes(text)
     if german != english:

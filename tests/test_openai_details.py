@@ -155,3 +155,15 @@ def test_upload_reports_the_new_documents_chunks(client) -> None:
     assert r.status_code == 201
     listed = {d["doc_id"]: d["chunks"] for d in client.get("/v1/documents").json()["documents"]}
     assert r.json()["chunks"] == listed["zhipu.txt"] < sum(listed.values())
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [("n", 2, "n"), ("temperature", "NaN", "temperature")])
+def test_several_choices_or_a_temperature_that_is_no_number_are_refused(
+    client, field: str, value: object, says: str
+) -> None:
+    """One checked answer per question: ``n`` > 1 is an error, not one choice silently; NaN is no temperature."""
+    body = {"messages": [{"role": "user", "content": "Wer gründete DeepSeek?"}], field: value}
+    r = client.post("/v1/chat/completions", json=body)
+    assert r.status_code == 422 and f"body.{says}" in r.json()["error"]["message"]
+    ok = client.post("/v1/chat/completions", json={**body, field: 1})
+    assert ok.status_code == 200
