@@ -15,9 +15,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from rag.errors import ConfigError
 
@@ -301,16 +307,18 @@ class Settings(BaseSettings):
             "(prompts/translate.md) and checked again before it is shown (off: it cost right answers)."
         ),
     )
-    retry_min_p: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+    retry_min_p: Annotated[dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]], NoDecode] = Field(
         default_factory=lambda: _thresholds(de=0.88, en=0.0),
+        examples=[{"de": 0.88, "en": 0}],
         description=(
             "The second try (RAG_RETRY_EMPTY) only when P(answerable) is at least this, per language, a JSON "
             'object such as `{"de": 0.88, "en": 0}`: on eval/gold.jsonl German second tries rescued answers '
             "only at P >= 0.96 and answered an unanswerable question at 0.81 (docs/experiments.md)."
         ),
     )
-    answerable_thresholds: dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+    answerable_thresholds: Annotated[dict[Language, Annotated[float, Field(ge=0.0, le=1.0)]], NoDecode] = Field(
         default_factory=lambda: _thresholds(de=0.62, en=0.57),
+        examples=[{"de": 0.8, "en": 0.7}],
         description=(
             "Refuse without generating when P(answerable) is below the question language's threshold, a JSON "
             'object such as `{"de": 0.8, "en": 0.7}` (the model is surer in German); 0 refuses nothing. Set on the '
@@ -360,8 +368,9 @@ class Settings(BaseSettings):
         le=200_000_000,
         description="Largest uploaded document in bytes; larger ones get 413.",
     )
-    cors_origins: list[str] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
+        examples=[["https://a.example"]],
         description='Origins allowed by CORS, a JSON list such as `["https://a.example"]` (none by default).',
     )
     index_poll_s: float = Field(
@@ -395,6 +404,26 @@ class Settings(BaseSettings):
         if self.model_path is not None and not self.llm_url:
             return self.model_path.stem
         return self.answer_model
+
+    @field_validator("answerable_thresholds", "retry_min_p", "cors_origins", mode="before")
+    @classmethod
+    def _from_json(cls, value: object, info: ValidationInfo) -> object:
+        """A JSON-valued setting given as text (its variable, a .env line), parsed here rather than by
+        pydantic-settings, whose parse error is a traceback that names neither the value nor the right form."""
+        if not isinstance(value, str):
+            return value  # a flag or `model_copy` passes the value itself
+        field = cls.model_fields[str(info.field_name)]
+        example = json.dumps(field.examples[0] if field.examples else None)
+        kind, name = (list, "list") if get_origin(field.annotation) is list else (dict, "object")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not JSON ({exc.msg} at column {exc.colno}); write a JSON {name} such as {example}"
+            ) from None
+        if not isinstance(parsed, kind):
+            raise ValueError(f"not a JSON {name}; write one such as {example}")
+        return parsed
 
     @field_validator("answerable_thresholds", "retry_min_p")
     @classmethod
@@ -430,15 +459,22 @@ def default(name: str) -> Any:
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment plus explicit overrides; a bad value is a ConfigError naming it."""
+    path = env_file()
+    if path is not None and ENV_FILE_VARIABLE in os.environ and not path.is_file():
+        # Read silently as "no file", a typo in the name would quietly run on the defaults.
+        raise ConfigError(
+            f"{ENV_FILE_VARIABLE}={str(path)!r}: no such file; name a file of RAG_* lines, or set it empty to read none"
+        )
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         sources = setting_sources(overrides)
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
+            field, *inner = (str(p) for p in err["loc"])  # inner: the key of a JSON-valued setting, e.g. "de"
             source = sources.get(field, "default")
             name, _, where = (f"RAG_{field.upper()}" if source == "default" else source).partition(" in ")
+            name += "".join(f"[{json.dumps(key)}]" for key in inner)
             problems.append(f"{name}={err.get('input')!r}{f' (in {where})' if where else ''}: {err['msg']}")
         raise ConfigError("invalid setting " + "; ".join(problems)) from None
 
@@ -482,7 +518,8 @@ def reference_markdown() -> str:
         "Generated from `rag/config.py` by `rag config docs`; `tests/test_config.py` fails when the two differ.",
         "Every setting is an environment variable (`RAG_` + the field name in capitals); some also have a",
         "command-line flag. The same `RAG_*` lines may stand in a `.env` file in the working folder (or the",
-        "file `RAG_ENV_FILE` names; empty: none); a flag beats the environment, which beats the file.",
+        "file `RAG_ENV_FILE` names, which must exist; empty: none); a flag beats the environment, which beats",
+        "the file. A list or object setting is written as JSON: `RAG_CORS_ORIGINS='[\"https://a.example\"]'`.",
         "`rag config show` prints the values in effect and where each came from.",
         "",
         "| variable | default | allowed | meaning |",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,51 @@ def test_bad_setting_from_environment_is_reported(monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["models", "list"])
     assert result.exit_code != 0
     assert "RAG_THREADS" in result.output or "threads" in result.output
+
+
+def _gold(tmp_path: Path, *ids: str) -> Path:
+    line = {"lang": "de", "question": "Wer gründete DeepSeek?", "answerable": True, "answer": "Liang",
+            "must_contain_any": ["Liang"], "sources": ["a.txt"], "evidence": ["Liang"], "type": "fact"}  # fmt: skip
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps({**line, "id": i}) + "\n" for i in ids), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Records every answer model or retriever `rag eval` would load (none is loaded)."""
+    from rag import wiring
+
+    loaded: list[object] = []
+    monkeypatch.setattr(wiring, "answerer", loaded.append)
+    monkeypatch.setattr(wiring, "open_retriever", loaded.append)
+    return loaded
+
+
+@pytest.mark.parametrize("retrieval_only", [False, True])
+@pytest.mark.parametrize(
+    ("ids", "needle"),
+    [("nope", "no question with id 'nope'"), ("q1, nope ,q9", "'nope', 'q9'"), (",", "give question")],
+)
+def test_eval_with_unknown_ids_fails_before_any_model_loads(
+    tmp_path: Path, built: list[object], ids: str, needle: str, retrieval_only: bool
+) -> None:
+    # Unknown ids were dropped: `--ids nope` loaded the model, wrote an empty report and exited 0.
+    out = tmp_path / "r"
+    args = ["eval", "--gold", str(_gold(tmp_path, "q1", "q2")), "--ids", ids, "--out", str(out)]
+    result = runner.invoke(app, args + ["--retrieval-only"] * retrieval_only)
+    assert result.exit_code == 2 and needle in result.output, result.output
+    assert built == [] and not out.exists()
+
+
+@pytest.mark.parametrize("retrieval_only", [False, True])
+def test_eval_to_an_unwritable_out_fails_before_any_model_loads(
+    tmp_path: Path, built: list[object], retrieval_only: bool
+) -> None:
+    # It was found when the reports were written, after every question was answered (exit 74, nothing kept).
+    (tmp_path / "notadir").write_text("a file")
+    args = ["eval", "--gold", str(_gold(tmp_path, "q1")), "--out", str(tmp_path / "notadir" / "sub")]
+    result = runner.invoke(app, args + ["--retrieval-only"] * retrieval_only)
+    assert result.exit_code == 7, result.output
+    assert "cannot write the reports to --out" in result.output and "notadir" in result.output
+    assert built == []

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from rag.answer.pipeline import AnswerSettings
 from rag.cli.main import app
-from rag.config import Settings, default, reference_markdown
+from rag.config import Settings, default, load_settings, reference_markdown
+from rag.errors import ConfigError
 from rag.ingest.chunk import chunk_document
 from rag.models.embed import SentenceTransformerEmbedder
 from rag.models.generate import GenerationSettings, LlamaCppGenerator, OpenAIServerGenerator
@@ -117,6 +118,53 @@ def test_dotenv_in_the_working_folder(settings: Settings, tmp_path: Path, monkey
     assert result.exit_code == 2 and "RAG_TOP_K='0' (in .env)" in result.output
     (tmp_path / ".env").write_text("RAG_TOP_K=7\n", encoding="utf-8")
     assert Settings().top_k == 7
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "example"),
+    [
+        ("RAG_ANSWERABLE_THRESHOLDS", "notjson", '{"de": 0.8, "en": 0.7}'),
+        ("RAG_RETRY_MIN_P", "{", '{"de": 0.88, "en": 0}'),
+        ("RAG_CORS_ORIGINS", "[bad", '["https://a.example"]'),
+        ("RAG_CORS_ORIGINS", "https://a.example", '["https://a.example"]'),  # the easy mistake: no JSON list
+        ("RAG_ANSWERABLE_THRESHOLDS", "[0.5]", '{"de": 0.8, "en": 0.7}'),  # JSON, but not an object
+    ],
+)
+@pytest.mark.parametrize("where", ["environment", "dotenv"])
+def test_a_malformed_json_setting_is_one_line_with_the_right_form(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, example: str,
+    where: str,
+) -> None:  # fmt: skip
+    # pydantic-settings parsed these before validation: a 60-line SettingsError traceback and exit 1, every command.
+    if where == "dotenv":
+        env_file = tmp_path / "bad.env"
+        env_file.write_text(f"{variable}={value}\n", encoding="utf-8")
+        monkeypatch.setenv("RAG_ENV_FILE", str(env_file))
+    else:
+        monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"error: invalid setting {variable}={value!r}") and example in result.output
+    assert (f"(in {tmp_path / 'bad.env'})" in result.output) == (where == "dotenv")
+
+
+def test_json_settings_from_text_and_from_values(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_CORS_ORIGINS", '["https://a.example"]')
+    monkeypatch.setenv("RAG_ANSWERABLE_THRESHOLDS", '{"de": 0.5, "en": 0.4}')
+    loaded = load_settings()
+    assert loaded.cors_origins == ["https://a.example"] and loaded.answerable_thresholds == {"de": 0.5, "en": 0.4}
+    assert load_settings(**loaded.model_dump()) == loaded  # how `answer_settings` rebuilds them with flags applied
+    monkeypatch.setenv("RAG_ANSWERABLE_THRESHOLDS", '{"de": 2, "en": 0.4}')
+    with pytest.raises(ConfigError, match=r'RAG_ANSWERABLE_THRESHOLDS\["de"\]=2: Input should be less than'):
+        load_settings()
+
+
+def test_a_missing_env_file_is_an_error(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It used to be read as "no file": a typo in the name quietly ran on the defaults.
+    monkeypatch.setenv("RAG_ENV_FILE", str(tmp_path / "prod.env"))
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2 and f"RAG_ENV_FILE='{tmp_path / 'prod.env'}': no such file" in result.output
 
 
 def test_the_tests_read_no_dotenv() -> None:

@@ -148,6 +148,27 @@ def test_rag_eval_threshold_needs_the_probabilities(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "answerable_p" in result.output
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [[], [{**ROWS[0], "refused": True, "answerable_p": None}]],  # no questions; one refused by a gate before the check
+    ids=["no-rows", "no-probability"],
+)
+def test_rag_eval_threshold_without_any_probability_says_how_to_get_one(tmp_path: Path, rows: list) -> None:
+    # It printed "AUC None" through a float format: a TypeError traceback.
+    (tmp_path / "report.json").write_text(json.dumps({"rows": rows}))
+    result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "no question with a P(answerable)" in result.output and "--answerable-threshold 0" in result.output
+
+
+def test_rag_eval_threshold_on_one_class_prints_no_auc(tmp_path: Path) -> None:
+    answerable = [r for r in ROWS if r["answerable"]]  # no unanswerable question: AUC has no value
+    (tmp_path / "report.json").write_text(json.dumps({"rows": answerable}))
+    result = CliRunner().invoke(app, ["eval", "threshold", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"AUC - over {len(answerable)} questions" in result.output and "de: 5 questions, AUC -" in result.output
+
+
 def test_thresholds_per_language_replay_each_language_on_its_own() -> None:
     english = [{**r, "id": r["id"] + "e", "lang": "en", "answerable_p": r["answerable_p"] / 2} for r in ROWS]
     both = ROWS + english
@@ -195,3 +216,40 @@ def test_rag_eval_with_variants_writes_its_report_and_flip_causes(app_settings, 
     decision = report["decision"]
     assert decision["variants"] == 1 and set(decision["flip_causes"]) == {"check", "gate", "answer"}
     assert sum(decision["flip_causes"].values()) == round(decision["flip_rate"] * decision["variants"])
+
+
+class _Refusing:
+    """The fake Answerer, but a question with "OVERFLOW" in it is an InputError, as a prompt over the context is."""
+
+    def __init__(self, answerer: object) -> None:
+        self.answerer = answerer
+        self.retriever = answerer.retriever  # type: ignore[attr-defined]
+
+    def __call__(self, question: str, **kwargs: object) -> object:
+        from rag.errors import InputError
+
+        if "OVERFLOW" in question:
+            raise InputError("the prompt has 4290 tokens, over the model's context of 2048")
+        return self.answerer(question, **kwargs)  # type: ignore[operator]
+
+
+def test_rag_eval_keeps_the_other_answers_when_one_question_fails(app_settings, tmp_path: Path, monkeypatch) -> None:
+    # The first InputError ended the run: every answer given before it was lost, and no report was written.
+    from fakes import FakeGenerator, fake_answerer
+
+    from rag import wiring
+
+    monkeypatch.setattr(wiring, "answerer", lambda s: _Refusing(fake_answerer(s, FakeGenerator())))
+    base = {"lang": "de", "answerable": True, "answer": "2.048", "must_contain_any": ["2.048"], "sources": ["a.txt"],
+            "evidence": ["2.048 GPUs"], "type": "number"}  # fmt: skip
+    questions = {"f1": "Wie viele GPUs nutzte DeepSeek?", "f2": "OVERFLOW GPUs?", "f3": "Wie viele GPUs?"}
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps({**base, "id": i, "question": q}) + "\n" for i, q in questions.items()))
+    out = tmp_path / "r"
+    args = ["--index-dir", str(app_settings.index_dir), "eval", "--gold", str(gold), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "1 question(s) not answered" in result.output and "f2: the prompt has 4290 tokens" in result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [r["id"] for r in report["rows"]] == ["f1", "f3"] and [e["id"] for e in report["errors"]] == ["f2"]
+    assert "the prompt has 4290 tokens" in (out / "report.md").read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.pipeline import MAX_QUESTION_CHARS
 from rag.errors import InputError
 from rag.evaluation.gold import GOLD_TYPES, GoldItem, load_gold
 
@@ -200,6 +201,8 @@ def test_load_gold_accepts_other_language_codes(tmp_path: Path) -> None:
         ('["not", "an", "object"]', "JSON object"),
         (json.dumps(_item(id="q002", variants="Wer gründete DeepSeek? Danke!")), "variants"),
         (json.dumps(_item(id="q002", variants=["Wer gründete DeepSeek?", " "])), "variants"),
+        (json.dumps(_item(id="q002", question="Wie? " * 401)), "at most 2000"),  # `ask` refuses it mid-run
+        (json.dumps(_item(id="q002", variants=["x" * 2001])), "2001 characters"),
     ],
     ids=[
         "bad-json",
@@ -214,6 +217,8 @@ def test_load_gold_accepts_other_language_codes(tmp_path: Path) -> None:
         "not-object",
         "variants-not-a-list",
         "variants-empty-question",
+        "question-too-long",
+        "variant-too-long",
     ],
 )
 def test_load_gold_names_file_line_and_problem(tmp_path: Path, bad_line: str, needle: str) -> None:
@@ -236,3 +241,16 @@ def test_load_gold_empty_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "", "")
     with pytest.raises(InputError, match="no questions"):
         load_gold(path)
+
+
+def test_load_gold_takes_the_longest_question_ask_takes(tmp_path: Path) -> None:
+    # `ask` strips the question first: surrounding space does not count, as there.
+    path = _write(tmp_path, json.dumps(_item(question=" " + "x" * MAX_QUESTION_CHARS + "\n")))
+    assert len(load_gold(path)[0].question.strip()) == MAX_QUESTION_CHARS
+
+
+def test_load_gold_skips_a_byte_order_mark(tmp_path: Path) -> None:
+    # Editors on Windows write one; it was rejected as "Unexpected UTF-8 BOM" on line 1.
+    path = tmp_path / "gold.jsonl"
+    path.write_text(json.dumps(_item()) + "\n", encoding="utf-8-sig")
+    assert [i.id for i in load_gold(path)] == ["q001"]

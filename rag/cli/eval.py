@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rag.cli.common import answer_settings
+
+if TYPE_CHECKING:
+    from rag.evaluation.gold import GoldItem
 
 GOLD = Path("eval/gold.jsonl")
 
@@ -46,9 +50,8 @@ def eval_cmd(
     from rag.evaluation.gold import load_gold
 
     items = load_gold(gold)
-    if ids:
-        wanted = {i.strip() for i in ids.split(",")}
-        items = [i for i in items if i.id in wanted]
+    if ids is not None:
+        items = _with_ids(items, ids, gold)
     items = items[:limit]
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     if [m for m in chosen if m not in evaluate.MODES] or not chosen:
@@ -58,6 +61,7 @@ def eval_cmd(
         raise InputError(f"--variants: no question in {gold} has a `variants` field")
     thresholds = None if answerable_threshold is None else dict.fromkeys(("de", "en"), answerable_threshold)
     settings = answer_settings(ctx, model, k, None, answerable_thresholds=thresholds)
+    _writable_folder(out)
     if retrieval_only:
         retrieval = evaluate.evaluate_retrieval(wiring.open_retriever(settings), items, chosen, progress=True)
         retrieval["gold"] = str(gold)
@@ -72,8 +76,9 @@ def eval_cmd(
     report["retrieval_summary"] = retrieval["modes"]["fused"]["summary"]
     variant_rows = []
     if asked:
-        variant_rows = evaluate.evaluate_answers(answerer, asked, progress=True)["rows"]
-        report["variant_rows"] = variant_rows
+        variants_run = evaluate.evaluate_answers(answerer, asked, progress=True)
+        variant_rows = report["variant_rows"] = variants_run["rows"]
+        report["errors"] += variants_run["errors"]
     evaluate.write_json(out / "report.json", report)  # the answers are kept even if a summary below fails
     report["decision"] = evaluate.decision_summary(report["rows"], variant_rows, settings)
     typer.echo(reports.summary_table(report["summary"]))
@@ -81,6 +86,40 @@ def eval_cmd(
     typer.echo(reports.decision_lines(report["decision"]))
     for path in reports.write_reports(out, report):
         typer.echo(f"wrote {path}")
+    if report["errors"]:  # after the reports: the other answers are kept, and the exit code still says it failed
+        first = report["errors"][0]
+        raise InputError(
+            f"{len(report['errors'])} question(s) not answered, left out of the scores (listed in "
+            f"{out / 'report.md'}); {first['id']}: {first['error']}"
+        )
+
+
+def _with_ids(items: list[GoldItem], ids: str, gold: Path) -> list[GoldItem]:
+    """The items ``--ids`` names, in file order. An unknown id is an error before any model loads: a typo
+    used to run nothing (or quietly less), write an empty report and exit 0."""
+    from rag.errors import InputError
+
+    wanted = [i.strip() for i in ids.split(",") if i.strip()]
+    if not wanted:
+        raise InputError(f"--ids {ids!r}: give question ids, comma-separated, e.g. q001,q017")
+    known = {item.id for item in items}
+    unknown = [i for i in wanted if i not in known]
+    if unknown:
+        raise InputError(f"--ids: no question with id {', '.join(map(repr, unknown))} in {gold}")
+    return [item for item in items if item.id in wanted]
+
+
+def _writable_folder(out: Path) -> None:
+    """Create ``--out`` and write a file in it before the first question: a folder that cannot take the
+    reports used to be found only after every question was answered, and the whole run was lost."""
+    from rag.errors import StorageError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise StorageError(f"cannot write the reports to --out {out}: {exc.strerror or exc}") from exc
 
 
 @eval_app.command("threshold")
@@ -104,13 +143,18 @@ def eval_threshold(
         if any(r.get("answerable_p") is None for r in mine if not r["refused"]):
             raise InputError(f"{report_path}: rows without answerable_p; run `rag eval` with the check on")
         rows += mine
+    if not any(r.get("answerable_p") is not None for r in rows):  # no rows, or every one refused by a gate
+        raise InputError(
+            f"{', '.join(map(str, report_paths))}: no question with a P(answerable) to set a threshold from; "
+            "make a report with `rag eval --answerable-threshold 0` (RAG_ANSWERABLE_CHECK on)"
+        )
     if not any(r["refused"] is False and r.get("answerable_p", 1) < 0.5 for r in rows):
         typer.echo("note: no answered question has P < 0.5; was the run made with --answerable-threshold 0?", err=True)
-    typer.echo(f"AUC {decision.auc(rows):.3f} over {len(rows)} questions")
+    typer.echo(f"AUC {_auc(decision.auc(rows))} over {len(rows)} questions")
     best = decision.choose_thresholds(rows)
     for lang, chosen in best.items():
         mine = [r for r in rows if r["lang"] == lang]
-        typer.echo(f"\n{lang}: {len(mine)} questions, AUC {decision.auc(mine) or 0:.3f}")
+        typer.echo(f"\n{lang}: {len(mine)} questions, AUC {_auc(decision.auc(mine))}")
         typer.echo(f"{'threshold':>9} {'ok':>6} {'correct':>8} {'refusal_ok':>10} {'false_refusal':>13}")
         for o in decision.sweep(mine, steps=20):
             typer.echo(f"{o.threshold:9.2f} {o.ok:6.3f} {o.correct:8.3f} {o.refusal_ok:10.3f} {o.false_refusal:13.3f}")
@@ -124,6 +168,11 @@ def eval_threshold(
         f"\nRAG_ANSWERABLE_THRESHOLDS='{json.dumps(thresholds)}': ok {overall.ok:.3f}, correct {overall.correct:.3f}, "
         f"refusal_ok {overall.refusal_ok:.3f}, false_refusal {overall.false_refusal:.3f}"
     )
+
+
+def _auc(value: float | None) -> str:
+    """An AUC, or "-" where the questions are all answerable or all unanswerable and it has no value."""
+    return "-" if value is None else f"{value:.3f}"
 
 
 @eval_app.command("compare")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.answer.pipeline import MAX_QUESTION_CHARS
 from rag.errors import InputError
 
 GOLD_TYPES: frozenset[str] = frozenset({"fact", "number", "cross_lingual", "multi_doc", "paraphrase", "unanswerable"})
@@ -92,12 +93,14 @@ def load_gold(path: Path) -> list[GoldItem]:
     """Read and check a gold file; blank lines are skipped.
 
     Raises ``InputError`` ("<file>, line <n>: <problem>") for unreadable files, bad JSON, missing or
-    mistyped fields, an unknown ``type``, an empty or malformed ``lang``, a duplicate id, an unanswerable
-    item with ``must_contain_any`` entries, and a ``follow_up_of`` that names no earlier item.
+    mistyped fields, an unknown ``type``, an empty or malformed ``lang``, a question (or variant) longer
+    than `rag ask` takes, a duplicate id, an unanswerable item with ``must_contain_any`` entries, and a
+    ``follow_up_of`` that names no earlier item. A UTF-8 byte-order mark (Windows editors write one) is
+    skipped.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise InputError(f"gold file not found: {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -148,13 +151,22 @@ def parse_gold_line(line: str) -> GoldItem:
         raise ValueError("answerable is false but must_contain_any is not empty")
     if answerable and item_type == "unanswerable":
         raise ValueError("type is 'unanswerable' but answerable is true")
-    if "variants" in raw and any(not v.strip() for v in _strings(raw, "variants")):
+    variants = _strings(raw, "variants") if "variants" in raw else ()
+    if any(not v.strip() for v in variants):
         raise ValueError("field 'variants' must not hold an empty question")
+    question = _text(raw, "question")
+    for asked in (question, *variants):
+        # Found here, not when the run reaches it: the pipeline refuses it after the earlier answers were given.
+        if len(asked.strip()) > MAX_QUESTION_CHARS:
+            raise ValueError(
+                f"a question of {len(asked.strip())} characters ({asked[:40]!r}...); "
+                f"`rag ask` takes at most {MAX_QUESTION_CHARS}"
+            )
 
     return GoldItem(
         id=item_id,
         lang=lang,
-        question=_text(raw, "question"),
+        question=question,
         answerable=answerable,
         answer=_string(raw, "answer"),
         must_contain_any=must,

@@ -82,6 +82,9 @@ def write_reports(out: Path, report: dict[str, Any]) -> list[Path]:
     if "retrieval" in report:
         md += ["\n## Retrieval (fused)\n", "```", report["retrieval"], "```"]
     md += ["\n## Failed questions\n", *(failures(report["rows"]) or ["none"])]
+    if report.get("errors"):
+        md += ["\n## Questions not answered (left out of the scores)\n"]
+        md += [f"- **{e['id']}** {e['question'][:80]!r}: {e['error']}" for e in report["errors"]]
     paths[1].write_text("\n".join(md) + "\n", encoding="utf-8")
     paths += _plots(out, report)
     return paths

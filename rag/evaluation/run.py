@@ -133,13 +133,20 @@ def decision_summary(
 
 
 def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool = False) -> dict[str, Any]:
-    """Run the full pipeline on every item (follow-ups with their first question as history) and score it."""
+    """Run the full pipeline on every item (follow-ups with their first question as history) and score it.
+
+    A question the pipeline will not take (an `InputError`: its prompt over the model's context) is listed
+    under ``errors`` with the message and left out of the scores; the run goes on, so one such question
+    does not throw away the answers of a run that took tens of minutes.
+    """
+    from rag.errors import InputError
     from rag.evaluation.scoring import aggregate, latency, score
     from rag.serialize import answer_to_dict
 
     documents = answerer.retriever.index.documents
     by_id: dict[str, tuple[GoldItem, Any]] = {}
     rows: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
     for item in tqdm(items, desc="answers", disable=not progress, unit="q"):
         history: list[dict[str, str]] = []
         if item.follow_up_of and item.follow_up_of in by_id:
@@ -148,7 +155,11 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
                 {"role": "user", "content": first_item.question},
                 {"role": "assistant", "content": first_answer.text},
             ]
-        answer = answerer(item.question, history=history)
+        try:
+            answer = answerer(item.question, history=history)
+        except InputError as exc:
+            errors.append({"id": item.id, "question": item.question, "error": str(exc)})
+            continue
         by_id[item.id] = (item, answer)
         row = score(item, answer, documents)
         row.update(
@@ -163,4 +174,4 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
             detail=answer_to_dict(answer),
         )
         rows.append(row)
-    return {"summary": aggregate(rows), "latency": latency(rows), "rows": rows}
+    return {"summary": aggregate(rows), "latency": latency(rows), "rows": rows, "errors": errors}
