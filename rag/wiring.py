@@ -89,10 +89,14 @@ def index_documents(
     remove: Iterable[str] = (),
     prune: bool = False,
     rebuild: bool = False,
+    replace_same_name: bool = True,
     progress: bool = False,
     loaded_embedder: Embedder | None = None,
 ) -> UpdateReport:
-    """Update the index on disk; the embedding model loads only if something needs embedding."""
+    """Update the index on disk; the embedding model loads only if something needs embedding.
+
+    ``replace_same_name``: as in `update_index`; `rag index` replaces another file's document of the same
+    name only with ``--prune`` (the index holds exactly the paths given then)."""
     from rag.language import detect_language
 
     holder: list[Embedder] = [loaded_embedder] if loaded_embedder else []
@@ -114,6 +118,7 @@ def index_documents(
         remove=remove,
         prune=prune,
         rebuild=rebuild,
+        replace_same_name=replace_same_name,
     )
 
 
@@ -139,8 +144,10 @@ def reindex_on_change(
     """`rag index --watch`: after each debounced batch of changes, the same incremental update again.
 
     Every path is read again (unchanged documents are recognised by their hash and keep their
-    vectors); a deleted file's document is removed even without ``prune``. A failed run (a
-    document error, another writer's lock, a full disk) is reported and watching goes on.
+    vectors); a deleted file's document is removed even without ``prune``, the last one too (the
+    index then holds none). A file named like a document indexed from elsewhere is left out as
+    `rag index` leaves it out. A failed run (a document error, another writer's lock, a full
+    disk) is reported and watching goes on.
     """
     from rag.ingest.load import load_documents
     from rag.ingest.watch import watch_documents
@@ -151,7 +158,13 @@ def reindex_on_change(
         gone = [p.name for p in changes.deleted if p.name not in present]
         try:
             report = index_documents(
-                settings, documents, remove=gone, prune=prune, progress=progress, loaded_embedder=loaded_embedder
+                settings,
+                documents,
+                remove=gone,
+                prune=prune,
+                replace_same_name=prune,
+                progress=progress,
+                loaded_embedder=loaded_embedder,
             )
         except RagError as exc:
             yield WatchRun(changes, None, skipped, exc)

@@ -152,3 +152,46 @@ def test_killed_writer_leaves_a_whole_index(tmp_path: Path, stage: str) -> None:
     run(tmp_path, [A, B, C], prune=True)  # the lock died with the process; the next run works and cleans up
     assert not list(tmp_path.glob(".building-*"))
     assert len(list(tmp_path.glob("v-*"))) <= 2
+
+
+@pytest.mark.parametrize("faiss_type", ["auto", "ivf-sq8"])
+def test_removing_every_document_leaves_a_valid_empty_index(tmp_path: Path, faiss_type: str) -> None:
+    """bm25s cannot index an empty corpus (and FAISS cannot train IVF on no vectors): the update crashed."""
+    from dataclasses import replace
+
+    from rag.retrieval.retrieve import Retriever
+
+    config = replace(CONFIG, faiss_type=faiss_type)
+    emb = FakeEmbedder()
+    kw = {"chunk": paragraphs, "embed": lambda cs: emb.embed([c.text for c in cs], "document")}
+    update_index(tmp_path, config, [A, B], detect_lang=lambda t: "de", **kw)
+    report = update_index(tmp_path, config, [], detect_lang=lambda t: "de", prune=True, **kw)
+    assert sorted(report.removed) == ["a.txt", "b.txt"] and report.version is not None
+    empty = load_index(tmp_path, config)
+    assert empty.documents == {} and empty.chunks == [] and empty.manifest["counts"]["documents"] == 0
+    assert Retriever(empty, emb).search("Wie viele GPUs nutzte DeepSeek?") == []
+    assert update_index(tmp_path, config, [], detect_lang=lambda t: "de", **kw).nothing_to_do  # no rebuild due
+    assert update_index(tmp_path, config, [A], detect_lang=lambda t: "de", **kw).added == ["a.txt"]
+    assert not list(tmp_path.glob(".building-*"))
+
+
+def test_a_same_named_article_from_another_file_replaces_only_when_asked(tmp_path: Path) -> None:
+    """A document id is its file name; an upload replaces, `rag index` (replace_same_name=False) does not
+    while the indexed article's file is still there."""
+    from dataclasses import replace
+
+    first, second = tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"
+    for path, text in ((first, A.text), (second, B.text)):
+        path.parent.mkdir()
+        path.write_text(text)
+    mine, other = replace(A, doc_id="x.txt", path=str(first)), replace(B, doc_id="x.txt", path=str(second))
+    run(tmp_path / "index", [mine])
+    refused = run(tmp_path / "index", [other, C], replace_same_name=False)
+    assert refused.skipped == [
+        (str(second), f"duplicate document id 'x.txt' (also {first}, already indexed); rename one of the two")
+    ]
+    assert refused.added == ["c.txt"] and load_index(tmp_path / "index", CONFIG).documents["x.txt"].text == A.text
+    assert run(tmp_path / "index", [mine], replace_same_name=False).unchanged == ["x.txt"]  # the file itself
+    first.unlink()  # moved away: the name is free
+    assert run(tmp_path / "index", [other], replace_same_name=False).changed == ["x.txt"]
+    assert run(tmp_path / "index", [mine]).changed == ["x.txt"]  # an upload replaces

@@ -120,3 +120,44 @@ def test_changes_are_sorted_by_what_is_on_disk_now(tmp_path: Path) -> None:
     changes = sort_changes(raw, [tmp_path])
     assert changes == FileChanges((tmp_path / "saved.txt",), (tmp_path / "gone.md",))
     assert changes.describe() == "changed saved.txt; deleted gone.md"
+
+
+def test_removing_every_file_empties_the_index_and_watching_goes_on(
+    watched: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last document removed once crashed the watcher in bm25s (an empty corpus); an index with no
+    documents is valid, and the next file comes in."""
+    from rag import wiring
+
+    corpus = watched.corpus_dir
+    files = sorted(corpus.iterdir())
+
+    def batches(paths: Any, **kw: Any) -> Any:
+        for f in files:
+            f.unlink()
+        yield FileChanges((), tuple(files))
+        (corpus / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
+        yield FileChanges((corpus / "neu.txt",), ())
+
+    monkeypatch.setattr("rag.ingest.watch.watch_documents", batches)
+    runs = list(wiring.reindex_on_change(watched, [corpus], loaded_embedder=FakeEmbedder(768)))
+    assert [r.error for r in runs] == [None, None]
+    assert sorted(runs[0].report.removed) == ["a.txt", "b.txt"] and runs[0].report.chunks == 0
+    assert runs[1].report.added == ["neu.txt"] and list(wiring.open_index(watched).documents) == ["neu.txt"]
+
+
+def test_cli_watch_waits_in_an_empty_folder_but_not_on_a_missing_one(
+    watched: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import wiring
+    from rag.cli.main import app
+
+    monkeypatch.setattr(wiring, "embedder", lambda s: FakeEmbedder(768))
+    monkeypatch.setattr(wiring, "reindex_on_change", lambda *a, **kw: iter(()))  # no change came
+    (tmp_path / "empty").mkdir()
+    env = {"RAG_INDEX_DIR": str(watched.index_dir)}
+    result = CliRunner().invoke(app, ["index", "--watch", "--prune", str(tmp_path / "empty")], env=env)
+    assert result.exit_code == 0 and result.output.startswith(f"nothing to index yet in {tmp_path / 'empty'}")
+    assert sorted(wiring.open_index(watched).documents) == ["a.txt", "b.txt"]  # not pruned to nothing
+    result = CliRunner().invoke(app, ["index", "--watch", str(tmp_path / "missing")], env=env)
+    assert result.exit_code == 6 and "error: nothing to index" in result.output

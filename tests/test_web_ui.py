@@ -251,7 +251,7 @@ def test_english_follow_up_sends_history_and_fits_a_narrow_window(browser, app_s
         try:
             turn = ask(browser, first_q)
             assert turn.get_attribute("data-state") == "final"
-            assert "2.048" in latest_answer(browser).text and latest_answer(browser).get_attribute("lang") == "en"
+            assert "2,048" in latest_answer(browser).text and latest_answer(browser).get_attribute("lang") == "en"
             assert turn.find_element(By.CSS_SELECTOR, ".sources h3").text.lower() == "sources"
             assert "first sentence" in turn.find_element(By.CSS_SELECTOR, ".timings").text
 

@@ -21,7 +21,7 @@ from rag.cli.summarize import summarize_cmd
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 from rag.models import fetch
-from rag.types import Answer, Filter
+from rag.types import Answer, Citation, Filter
 
 if TYPE_CHECKING:
     from rag.retrieval.store import UpdateReport
@@ -116,9 +116,14 @@ def index_cmd(
         bool, typer.Option("--watch", help="Then re-index whenever files change (RAG_WATCH_DEBOUNCE_MS); Ctrl-C stops.")
     ] = False,
 ) -> None:
-    """Add new documents, re-embed changed ones, remove deleted ones (--prune). Nothing changed: nothing done."""
+    """Add new documents, re-embed changed ones, remove deleted ones (--prune). Nothing changed: nothing done.
+
+    Nothing to index among PATHS (every file skipped, or none found) is an error (exit 6) that leaves
+    the index as it is, so a mistyped path with --prune or --rebuild never empties it; with --watch,
+    folders without documents yet are watched for them."""
     from rag import wiring
-    from rag.ingest.load import load_documents
+    from rag.errors import DocumentError
+    from rag.ingest.load import SUPPORTED_SUFFIXES, load_documents
 
     settings = settings_of(ctx)
     if stats:
@@ -129,10 +134,26 @@ def index_cmd(
     for path, reason in skipped:
         typer.echo(f"skipped {path}: {reason}", err=True)
     embedder = wiring.embedder(settings) if watch else None  # loaded once for every re-index
-    _echo_report(
-        settings,
-        wiring.index_documents(settings, docs, prune=prune, rebuild=rebuild, progress=True, loaded_embedder=embedder),
-    )
+    indexed = False
+    if docs:
+        report = wiring.index_documents(
+            settings,
+            docs,
+            prune=prune,
+            rebuild=rebuild,
+            replace_same_name=prune,
+            progress=True,
+            loaded_embedder=embedder,
+        )
+        _echo_report(settings, report)
+        indexed = len(report.skipped) < len(docs)
+    if not indexed:
+        kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        why = "every file was skipped (see above)" if skipped or docs else f"no {kinds} file there"
+        where = ", ".join(map(str, roots))
+        if not (watch and all(root.is_dir() for root in roots)):
+            raise DocumentError(f"nothing to index in {where}: {why}; the index is unchanged")
+        typer.echo(f"nothing to index yet in {where}: {why}")
     if not watch or embedder is None:
         return
     typer.echo(f"watching {', '.join(map(str, roots))} (Ctrl-C to stop)")
@@ -150,8 +171,11 @@ def index_cmd(
 
 
 def _echo_report(settings: Settings, report: UpdateReport) -> None:
+    for path, reason in report.skipped:
+        typer.echo(f"skipped {path}: {reason}", err=True)
     if report.nothing_to_do and report.version is None:
-        typer.echo(f"nothing to do: {len(report.unchanged)} documents unchanged, {report.chunks} chunks")
+        if report.unchanged or not report.skipped:  # every document skipped: the caller says so
+            typer.echo(f"nothing to do: {len(report.unchanged)} documents unchanged, {report.chunks} chunks")
         return
     rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
     typer.echo(
@@ -196,14 +220,20 @@ def search_cmd(
 
     --doc, --since and --until search only those articles (k passages when they hold k)."""
     from rag import wiring
-    from rag.errors import InputError
+    from rag.errors import IndexStateError, InputError
     from rag.serialize import hit_to_dict
 
     if not question.strip():
         raise InputError("the question is empty; pass a question in German or English")
+    if not (dense or keyword):
+        raise InputError("--no-dense and --no-keyword leave nothing to search with; drop one of them")
     where = _where(doc, since, until)
     settings = settings_of(ctx).model_copy(update={"dense": dense, "keyword": keyword})
     retriever = wiring.open_retriever(settings)
+    if not retriever.index.documents:
+        raise IndexStateError(
+            f"the index in {settings.index_dir} holds no documents (all were removed); add some with `rag index PATHS`"
+        )
     hits = retriever.search(question, k, where=where)
     if as_json:
         out = {"question": question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
@@ -225,8 +255,11 @@ def search_cmd(
 
 
 def _print_sources(answer: Answer) -> None:
-    for c in answer.citations:
-        typer.echo(f"  [{c.number}] {_byline(c.title, c.author, c.published)} ({c.doc_id}, chars {c.start}-{c.end})")
+    """The cited sources, then the passages only a conflict note names (marked so), so every [n] shown resolves."""
+    for c, note_only in [(c, False) for c in answer.citations] + [(c, True) for c in _named_in_conflicts(answer)]:
+        marked = ", only in the note below" if note_only else ""
+        head = f"[{c.number}] {_byline(c.title, c.author, c.published)} ({c.doc_id}, chars {c.start}-{c.end}{marked})"
+        typer.echo(f"  {head}")
         if c.url:
             typer.echo(f"      {c.url}")
         typer.echo(f"      \u201e{c.quote}\u201c")
@@ -236,6 +269,16 @@ def _print_sources(answer: Answer) -> None:
         typer.echo("  left out, no cited passage states it:", err=True)
         for claim in answer.unsupported:
             typer.echo(f"      - {claim}", err=True)
+
+
+def _named_in_conflicts(answer: Answer) -> tuple[Citation, ...]:
+    """Passages a conflict note names ("2.048 GPUs" [1] vs. "2.000 Nvidia-Chips" [2]) that the answer
+    does not cite, quoted at the sentence stating the amount."""
+    from rag.ground.citations import parse_citations, resolve_uses
+
+    cited = {c.number for c in answer.citations}
+    uses = [(n, note) for note in answer.conflicts for m in parse_citations(note) for n in m.numbers if n not in cited]
+    return resolve_uses(sorted(uses), answer.passages, answer.lang, duplicates=False)
 
 
 def _emit(piece: str) -> None:

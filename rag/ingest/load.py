@@ -127,7 +127,9 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Pa
             continue
         seen_paths.add(resolved)
         if path.name in seen_ids:
-            skipped.append((path, f"duplicate document id {path.name!r} (also {seen_ids[path.name]})"))
+            skipped.append(
+                (path, f"duplicate document id {path.name!r} (also {seen_ids[path.name]}); rename one of the two")
+            )
             continue
         try:
             document = _read_document(path)

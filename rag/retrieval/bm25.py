@@ -80,14 +80,20 @@ def tokenize_query(text: str) -> list[str]:
 
 
 class KeywordIndex:
-    """BM25 over chunk token lists; row ``i`` is chunk ``i`` of the index."""
+    """BM25 over chunk token lists; row ``i`` is chunk ``i`` of the index.
 
-    def __init__(self, retriever: object, size: int) -> None:
+    An index whose every document was removed has no rows: bm25s cannot build or load an empty
+    corpus, so there is no bm25s object then (an empty folder on disk) and search finds nothing.
+    """
+
+    def __init__(self, retriever: object | None, size: int) -> None:
         self._retriever = retriever
         self.size = size
 
     @classmethod
     def build(cls, token_lists: Sequence[list[str]]) -> KeywordIndex:
+        if not token_lists:
+            return cls(None, 0)
         import bm25s
 
         retriever = bm25s.BM25()
@@ -96,17 +102,22 @@ class KeywordIndex:
         return cls(retriever, len(token_lists))
 
     def save(self, folder: Path) -> None:
+        if self._retriever is None:
+            folder.mkdir()
+            return
         self._retriever.save(str(folder))  # type: ignore[attr-defined]
 
     @classmethod
     def load(cls, folder: Path, size: int) -> KeywordIndex:
+        if size == 0:
+            return cls(None, 0)
         import bm25s
 
         return cls(bm25s.BM25.load(str(folder)), size)
 
     def search(self, query_tokens: list[str], k: int, rows: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` ``(row, score)`` pairs with a positive score, best first; only ``rows`` when given."""
-        if self.size == 0:
+        if self._retriever is None:
             return []
         vocab = self._retriever.vocab_dict  # type: ignore[attr-defined]
         known = [t for t in query_tokens if t in vocab]

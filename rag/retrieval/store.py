@@ -107,6 +107,8 @@ class UpdateReport:
     embedded_chunks: int = 0
     seconds: float = 0.0
     version: str | None = None
+    # (path, reason) of documents left out: with ``replace_same_name=False``, those whose id names another article.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -322,9 +324,12 @@ def _write_files(
     )
     write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
     np.save(staging / "vectors.npy", vectors)
+    # FAISS cannot train IVF on no vectors; an index whose every document was removed searches nothing
+    # whatever its kind, and records the configured type so that no rebuild of FAISS is due.
+    dense, dense_info = build_dense(vectors, config.faiss_type if len(vectors) else "flat", config.exact_below)
+    dense_info["type"] = config.faiss_type
     # Serialised in memory and written by Python, so a full disk is an OSError like every other write
     # (faiss.write_index reports it as a bare RuntimeError).
-    dense, dense_info = build_dense(vectors, config.faiss_type, config.exact_below)
     (staging / "dense.faiss").write_bytes(faiss.serialize_index(dense).tobytes())
     KeywordIndex.build([tokenize(c.text, langs[c.doc_id]) for c in chunks]).save(staging / "bm25")
     manifest = {
@@ -369,6 +374,17 @@ def _collect_garbage(index_dir: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _another_article(indexed: Document | None, doc: Document) -> bool:
+    """Whether ``doc`` would replace a different article of its name: the indexed document has other
+    content and came from another file that is still there (a file moved since is the same article)."""
+    if indexed is None or indexed.content_hash == doc.content_hash:
+        return False
+    try:
+        return Path(indexed.path).is_file() and not Path(indexed.path).samefile(doc.path)
+    except OSError:  # the new file is gone meanwhile: replaced, as an upload would be
+        return False
+
+
 ChunkFn = Callable[[Document], list[Chunk]]
 EmbedFn = Callable[[list[Chunk]], np.ndarray]
 LangFn = Callable[[str], str]
@@ -385,12 +401,19 @@ def update_index(
     remove: Iterable[str] = (),
     prune: bool = False,
     rebuild: bool = False,
+    replace_same_name: bool = True,
 ) -> UpdateReport:
     """Add new and changed documents, drop removed ones, write a new version if anything changed.
 
     ``documents`` are the documents seen now; with ``prune`` every indexed document
     not among them is removed; ``remove`` names documents to remove explicitly.
-    Unchanged documents keep their chunks and vectors (no re-embedding).
+    Unchanged documents keep their chunks and vectors (no re-embedding). Removing every
+    document leaves a valid index with none, which searches find nothing in.
+
+    A document id is its file name, so a file from another folder with the name of an indexed
+    document replaces it; an upload means that. ``replace_same_name=False`` (``rag index``) leaves
+    such a document out instead, in ``report.skipped``, while the indexed one's file is still there:
+    two articles of one name cannot both be indexed, and one must not silently take the other's place.
     """
     started = time.perf_counter()
     report = UpdateReport()
@@ -410,6 +433,12 @@ def update_index(
         langs: dict[str, str] = {} if old is None else dict(old.langs)
         drop = set(remove) | ({d for d in kept if d not in seen} if prune else set())
         seen = {d: doc for d, doc in seen.items() if d not in drop}
+        taken = [] if replace_same_name else [d for d, doc in seen.items() if _another_article(kept.get(d), doc)]
+        for doc_id in taken:
+            also = f"also {kept[doc_id].path}, already indexed"
+            report.skipped.append(
+                (seen.pop(doc_id).path, f"duplicate document id {doc_id!r} ({also}); rename one of the two")
+            )
         fresh: list[Document] = []
         for doc_id, doc in seen.items():
             if doc_id in kept and kept[doc_id].content_hash == doc.content_hash:

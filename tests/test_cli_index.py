@@ -1,0 +1,141 @@
+"""`rag index` and `rag search` through the CLI runner (fake embedder), and the sources `rag ask` lists.
+
+Exit codes and one-line errors: a run that indexes nothing fails (6) and leaves the index as it was,
+a same-named article from another folder is refused, an index whose documents were all removed works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import A, B, FakeEmbedder
+from typer.testing import CliRunner
+
+from rag.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def rag(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`rag ARGS` against the tmp_path index and corpus (a and b indexed), with fake models."""
+    from rag import wiring
+
+    monkeypatch.setattr(wiring, "token_counter", lambda s: lambda t: len(t.split()))
+    monkeypatch.setattr(wiring, "embedder", lambda s: FakeEmbedder(768))
+    settings.corpus_dir.mkdir()
+    for d in (A, B):
+        (settings.corpus_dir / d.doc_id).write_text(d.text)
+    env = {"RAG_INDEX_DIR": str(settings.index_dir), "RAG_CORPUS_DIR": str(settings.corpus_dir), "RAG_ENV_FILE": ""}
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(app, list(args), env=env)
+
+    assert invoke("index").exit_code == 0
+    invoke.settings = settings  # type: ignore[attr-defined]
+    return invoke
+
+
+def indexed(settings: Any) -> dict[str, str]:
+    """Document id -> title of the live index."""
+    from rag import wiring
+
+    return {d: doc.text for d, doc in wiring.open_index(settings).documents.items()}
+
+
+def error_line(result: Any, code: int) -> str:
+    assert result.exit_code == code, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "args", [("--prune", "nonexistent"), ("--rebuild", "nonexistent"), ("--prune", "empty.txt"), ("--prune", "none")]
+)
+def test_a_run_that_indexes_nothing_fails_and_keeps_the_index(rag: Any, tmp_path: Path, args: tuple[str, str]) -> None:
+    """A mistyped path with --prune or --rebuild once crashed in bm25s (an empty corpus) and left a
+    staging folder; it must not empty the index either."""
+    (tmp_path / "empty.txt").write_text("  \n")
+    (tmp_path / "none").mkdir()
+    before = indexed(rag.settings)
+    line = error_line(rag("index", args[0], str(tmp_path / args[1])), 6)
+    assert "nothing to index" in line and "the index is unchanged" in line
+    assert indexed(rag.settings) == before
+    assert not list(rag.settings.index_dir.glob(".building-*"))
+
+
+def test_nothing_indexable_on_a_fresh_index_fails_and_creates_none(rag: Any, tmp_path: Path) -> None:
+    fresh = ["--index-dir", str(tmp_path / "fresh")]
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "notes.docx").write_bytes(b"PK")
+    line = error_line(runner.invoke(app, [*fresh, "index", str(tmp_path / "emptydir")]), 6)
+    assert "no .htm, .html, .markdown, .md, .pdf, .txt file there" in line
+    result = runner.invoke(app, [*fresh, "index", str(tmp_path / "notes.docx")])
+    assert "unsupported file type" in result.output and "every file was skipped" in error_line(result, 6)
+    assert not (tmp_path / "fresh" / "CURRENT").exists()
+
+
+def test_nothing_changed_is_still_success(rag: Any) -> None:
+    result = rag("index")
+    assert result.exit_code == 0 and result.output.startswith("nothing to do: 2 documents unchanged"), result.output
+
+
+def test_a_same_named_article_from_another_folder_is_refused_not_swapped_in(rag: Any, tmp_path: Path) -> None:
+    """Document ids are file names: within one run the second file is skipped as a duplicate, and so it is
+    against the index; only --prune (the index is exactly PATHS) replaces it."""
+    other = tmp_path / "other" / A.doc_id
+    other.parent.mkdir()
+    other.write_text("Der Ölpreis stieg um 3 Prozent.")
+    result = rag("index", str(other))
+    assert f"skipped {other}: duplicate document id 'a.txt' (also {rag.settings.corpus_dir / A.doc_id}" in result.output
+    assert "every file was skipped" in error_line(result, 6)
+    assert indexed(rag.settings)["a.txt"] == A.text
+
+    result = rag("index", str(other), str(rag.settings.corpus_dir / B.doc_id))  # the rest is indexed
+    assert (
+        result.exit_code == 0 and "skipped" in result.output and "nothing to do: 1 documents unchanged" in result.output
+    )
+
+    assert rag("index", "--prune", str(other)).exit_code == 0
+    assert indexed(rag.settings) == {"a.txt": "Der Ölpreis stieg um 3 Prozent."}
+
+
+def test_search_with_both_sides_off_is_an_input_error(rag: Any) -> None:
+    assert "--no-dense and --no-keyword" in error_line(rag("search", "GPUs", "--no-dense", "--no-keyword"), 2)
+
+
+def test_search_in_an_index_whose_documents_were_all_removed_says_so(rag: Any) -> None:
+    from rag import wiring
+
+    report = wiring.index_documents(rag.settings, [], remove=["a.txt", "b.txt"])
+    assert sorted(report.removed) == ["a.txt", "b.txt"] and report.chunks == 0
+    assert "holds no documents" in error_line(rag("search", "GPUs"), 4)
+    assert rag("index").exit_code == 0 and sorted(indexed(rag.settings)) == ["a.txt", "b.txt"]
+
+
+def test_every_passage_a_conflict_note_names_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The answer cites [1]; the note also names [2], which was never shown before."""
+    from rag.cli.main import _print_sources
+    from rag.ground.citations import resolve_uses
+    from rag.ground.conflicts import find_conflicts
+    from rag.types import Answer, Chunk, Hit, Passage
+
+    texts = {"r1.txt": "DeepSeek nutzte 2.048 GPUs für R1.", "chips.txt": "Einleitung. Es waren 2.000 Nvidia-Chips."}
+    passages = [
+        Passage(n, Hit(Chunk(f"{d}#0", d, d.upper(), 0, len(t), t, 5), 1.0, n), t, 0, len(t))
+        for n, (d, t) in enumerate(texts.items(), 1)
+    ]
+    text = "DeepSeek nutzte 2.048 GPUs [1]."
+    conflicts = find_conflicts(passages, "de")
+    assert conflicts and "[2]" in conflicts[0]
+    answer = Answer("Wie viele GPUs?", text, "de", False, citations=resolve_uses([(1, text)], passages, "de"),
+                    passages=tuple(passages), conflicts=conflicts)  # fmt: skip
+    _print_sources(answer)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("  [1] R1.TXT (r1.txt, chars 0-")
+    assert out[2] == "  [2] CHIPS.TXT (chips.txt, chars 12-40, only in the note below)"
+    assert out[3] == "      \u201eEs waren 2.000 Nvidia-Chips.\u201c"
+    assert out[4].startswith("  ! the articles disagree: ")
