@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from rag.ground.citations import conflict_sources
 from rag.types import Answer, Chunk, Hit, Passage
 
 
@@ -42,5 +43,7 @@ def passage_to_dict(p: Passage) -> dict[str, Any]:
 def answer_to_dict(a: Answer) -> dict[str, Any]:
     out = asdict(a)
     out["citations"] = [asdict(c) for c in a.citations]
+    # Passages only a conflict note names (not cited), so every [n] in `conflicts` resolves too.
+    out["conflict_sources"] = [asdict(c) for c in conflict_sources(a)]
     out["passages"] = [passage_to_dict(p) for p in a.passages]
     return out

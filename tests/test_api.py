@@ -36,7 +36,7 @@ def test_ask_returns_the_answer_object(client) -> None:
     assert r.status_code == 200
     a = r.json()
     assert "2.048" in a["text"] and a["citations"][0]["doc_id"] == "a.txt" and a["lang"] == "de"
-    assert {"refused", "grounded", "passages", "timings", "conflicts"} <= set(a)
+    assert {"refused", "grounded", "passages", "timings", "conflicts", "conflict_sources"} <= set(a)
 
 
 def test_ask_streams_tokens_then_the_answer(client) -> None:

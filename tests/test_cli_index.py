@@ -133,6 +133,11 @@ def test_every_passage_a_conflict_note_names_is_listed(capsys: pytest.CaptureFix
     assert conflicts and "[2]" in conflicts[0]
     answer = Answer("Wie viele GPUs?", text, "de", False, citations=resolve_uses([(1, text)], passages, "de"),
                     passages=tuple(passages), conflicts=conflicts)  # fmt: skip
+    from rag.serialize import answer_to_dict
+
+    shown = answer_to_dict(answer)  # the HTTP API and the web page get the same passages
+    assert [c["number"] for c in shown["citations"]] == [1]
+    assert [(c["number"], c["quote"]) for c in shown["conflict_sources"]] == [(2, "Es waren 2.000 Nvidia-Chips.")]
     _print_sources(answer)
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("  [1] R1.TXT (r1.txt, chars 0-")

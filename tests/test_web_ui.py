@@ -398,7 +398,8 @@ def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_sett
             quoted(1, "a.txt", "DeepSeek nutzte 2.048 GPUs."),
             quoted(2, "b.txt", "Nvidia verlor 600 Milliarden Dollar an einem Tag."),
         ],
-        "conflicts": ["GPUs: 2.048 [1] gegenüber 10.000 [2]"],
+        "conflicts": ["GPUs: 2.048 [1] gegenüber 10.000 [3]"],
+        "conflict_sources": [quoted(3, "c.txt", "Es waren 10.000 GPUs.")],  # named only by the note
         "unsupported": [claim],
         "rewritten_question": "Wie viele GPUs nutzte DeepSeek für das Training?",
         "timings": {"retrieve": 0.01, "first_token": 0.25, "total": 1.5},
@@ -422,7 +423,11 @@ def test_conflicts_unsupported_claims_and_rewrites_are_flagged(browser, app_sett
         assert turn.find_element(By.CSS_SELECTOR, ".claim-unsupported").text == claim
         assert claim in turn.find_element(By.CSS_SELECTOR, ".unsupported-box").text
         conflict = turn.find_element(By.CSS_SELECTOR, ".conflict")
-        assert conflict.is_displayed() and "widersprechen" in conflict.text and "10.000 [2]" in conflict.text
+        assert conflict.is_displayed() and "widersprechen" in conflict.text and "10.000 [3]" in conflict.text
+        assert [b.text for b in conflict.find_elements(By.CSS_SELECTOR, ".cite")] == ["[1]", "[3]"]
+        sources = turn.find_elements(By.CSS_SELECTOR, ".sources li")
+        assert [s.find_element(By.CSS_SELECTOR, ".source-open").text for s in sources] == ["[1]", "[2]", "[3]"]
+        assert "nur im Hinweis oben" in sources[2].text and "nur im Hinweis" not in sources[0].text
         assert turn.find_element(By.CSS_SELECTOR, ".understood").text.endswith(final["rewritten_question"])
         assert turn.find_element(By.CSS_SELECTOR, ".badge.ungrounded").is_displayed()
         assert not turn.find_elements(By.CSS_SELECTOR, ".refusal")

@@ -21,7 +21,7 @@ from rag.cli.summarize import summarize_cmd
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 from rag.models import fetch
-from rag.types import Answer, Citation, Filter
+from rag.types import Answer, Filter
 
 if TYPE_CHECKING:
     from rag.retrieval.store import UpdateReport
@@ -256,7 +256,9 @@ def search_cmd(
 
 def _print_sources(answer: Answer) -> None:
     """The cited sources, then the passages only a conflict note names (marked so), so every [n] shown resolves."""
-    for c, note_only in [(c, False) for c in answer.citations] + [(c, True) for c in _named_in_conflicts(answer)]:
+    from rag.ground.citations import conflict_sources
+
+    for c, note_only in [(c, False) for c in answer.citations] + [(c, True) for c in conflict_sources(answer)]:
         marked = ", only in the note below" if note_only else ""
         head = f"[{c.number}] {_byline(c.title, c.author, c.published)} ({c.doc_id}, chars {c.start}-{c.end}{marked})"
         typer.echo(f"  {head}")
@@ -269,16 +271,6 @@ def _print_sources(answer: Answer) -> None:
         typer.echo("  left out, no cited passage states it:", err=True)
         for claim in answer.unsupported:
             typer.echo(f"      - {claim}", err=True)
-
-
-def _named_in_conflicts(answer: Answer) -> tuple[Citation, ...]:
-    """Passages a conflict note names ("2.048 GPUs" [1] vs. "2.000 Nvidia-Chips" [2]) that the answer
-    does not cite, quoted at the sentence stating the amount."""
-    from rag.ground.citations import parse_citations, resolve_uses
-
-    cited = {c.number for c in answer.citations}
-    uses = [(n, note) for note in answer.conflicts for m in parse_citations(note) for n in m.numbers if n not in cited]
-    return resolve_uses(sorted(uses), answer.passages, answer.lang, duplicates=False)
 
 
 def _emit(piece: str) -> None:

@@ -34,7 +34,7 @@ from rag.ground.conflicts import find_conflicts
 from rag.ground.quantities import english_numbers, states_amount, states_time
 from rag.language import detect_language, german_words, in_another_language, is_refusal, refusal_sentence
 from rag.lexicon import MONTHS, STOPWORDS, alternation
-from rag.types import Chunk, Citation, Passage
+from rag.types import Answer, Chunk, Citation, Passage
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two letters in a row: the sentence says something
 _ANY_WORD = re.compile(r"[^\W_]+")
@@ -204,6 +204,14 @@ def _citation(number: int, chunk: Chunk, claims: Sequence[str], text: str, offse
         number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end],
         published=chunk.published, author=chunk.author, url=chunk.url,
     )  # fmt: skip
+
+
+def conflict_sources(answer: Answer) -> tuple[Citation, ...]:
+    """The passages a conflict note names ('"2.048 GPUs" [1] vs. "2.000 Nvidia-Chips" [2]') that the answer does
+    not cite, quoted at the sentence stating the amount: with the citations, every [n] a reader sees resolves."""
+    cited = {c.number for c in answer.citations}
+    uses = [(n, note) for note in answer.conflicts for m in parse_citations(note) for n in m.numbers if n not in cited]
+    return resolve_uses(sorted(uses), answer.passages, answer.lang, duplicates=False)
 
 
 def resolve_uses(

@@ -152,4 +152,4 @@ def _usage(a: Answer) -> dict[str, int]:
 def _rag_fields(a: Answer) -> dict[str, Any]:
     d = answer_to_dict(a)
     keys = ("text", "refused", "grounded", "conflicts", "unsupported", "rewritten_question", "timings", "cached")
-    return {"citations": d["citations"], "rag": {k: d[k] for k in keys}}
+    return {"citations": d["citations"], "conflict_sources": d["conflict_sources"], "rag": {k: d[k] for k in keys}}
