@@ -83,6 +83,7 @@ def test_every_route_but_the_public_ones_needs_the_key(secured: TestClient) -> N
         for header in WRONG_KEYS:
             r = _request(secured, method, path, header)
             assert r.status_code == 401, f"{method} {path} with Authorization={header!r}: {r.status_code}"
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
             if method != "HEAD":
                 assert r.json()["error"]["type"] == "Unauthorized"
                 assert KEY not in r.text

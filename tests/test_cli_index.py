@@ -144,3 +144,13 @@ def test_every_passage_a_conflict_note_names_is_listed(capsys: pytest.CaptureFix
     assert out[2] == "  [2] CHIPS.TXT (chips.txt, chars 12-40, only in the note below)"
     assert out[3] == "      \u201eEs waren 2.000 Nvidia-Chips.\u201c"
     assert out[4].startswith("  ! the articles disagree: ")
+
+
+def test_a_long_title_is_cut_at_a_word_and_says_so() -> None:
+    from rag.cli.main import _byline
+
+    title = "Chinas KI-Durchbruch: Deepseek stellt Tech-Giganten vor große Fragen und einen Weckruf für alle"
+    short = _byline(title, None, "2025-01-28")
+    assert short.startswith("Chinas KI-Durchbruch") and short.endswith("… — 2025-01-28")
+    assert title.startswith(short.split("…")[0]) and len(short.split(" — ")[0]) <= 70
+    assert _byline("Kurz", None, None) == "Kurz"

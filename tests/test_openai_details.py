@@ -157,6 +157,12 @@ def test_upload_reports_the_new_documents_chunks(client) -> None:
     assert r.json()["chunks"] == listed["zhipu.txt"] < sum(listed.values())
 
 
+def test_uptime_probes_may_send_head(client) -> None:
+    for path in ("/health", "/"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+
+
 @pytest.mark.parametrize(("field", "value", "says"), [("n", 2, "n"), ("temperature", "NaN", "temperature")])
 def test_several_choices_or_a_temperature_that_is_no_number_are_refused(
     client, field: str, value: object, says: str

@@ -102,7 +102,8 @@ def _where(docs: list[str] | None, since: str | None, until: str | None) -> Filt
 def _byline(title: str, author: str | None, published: str | None) -> str:
     """ "Title — Author, 2025-01-28": the article as a citation names it (only what the file states)."""
     meta = ", ".join(v for v in (author, published) if v)
-    return f"{title[:70]} — {meta}" if meta else title[:70]
+    short = title if len(title) <= 70 else title[:69].rsplit(" ", 1)[0] + "…"  # cut at a word, and say so
+    return f"{short} — {meta}" if meta else short
 
 
 @app.command("index")

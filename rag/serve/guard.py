@@ -63,7 +63,8 @@ class Guard:
             given = next((v for k, v in scope["headers"] if k.lower() == b"authorization"), b"")
             if not hmac.compare_digest(bearer_token(given), self.expected):
                 message = "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`"
-                await error_response(401, "Unauthorized", message)(scope, receive, send)
+                challenge = {"WWW-Authenticate": 'Bearer realm="rag"'}  # RFC 9110: a 401 names its scheme
+                await error_response(401, "Unauthorized", message, challenge)(scope, receive, send)
                 return
         limit = self.limit_for(path)
         length = Headers(scope=scope).get("content-length")
