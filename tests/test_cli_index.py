@@ -105,6 +105,7 @@ def test_a_same_named_article_from_another_folder_is_refused_not_swapped_in(rag:
 
 def test_search_with_both_sides_off_is_an_input_error(rag: Any) -> None:
     assert "--no-dense and --no-keyword" in error_line(rag("search", "GPUs", "--no-dense", "--no-keyword"), 2)
+    assert "1 to 2000 characters, got 2001" in error_line(rag("search", "x" * 2001), 2)  # as rag ask
 
 
 def test_search_in_an_index_whose_documents_were_all_removed_says_so(rag: Any) -> None:
