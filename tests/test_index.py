@@ -170,7 +170,7 @@ def test_removing_every_document_leaves_a_valid_empty_index(tmp_path: Path, fais
     empty = load_index(tmp_path, config)
     assert empty.documents == {} and empty.chunks == [] and empty.manifest["counts"]["documents"] == 0
     assert Retriever(empty, emb).search("Wie viele GPUs nutzte DeepSeek?") == []
-    assert update_index(tmp_path, config, [], detect_lang=lambda t: "de", **kw).nothing_to_do  # no rebuild due
+    assert update_index(tmp_path, config, [], detect_lang=lambda t: "de", **kw).version is None  # no rebuild due
     assert update_index(tmp_path, config, [A], detect_lang=lambda t: "de", **kw).added == ["a.txt"]
     assert not list(tmp_path.glob(".building-*"))
 

@@ -171,5 +171,5 @@ def test_several_choices_or_a_temperature_that_is_no_number_are_refused(
     body = {"messages": [{"role": "user", "content": "Wer gründete DeepSeek?"}], field: value}
     r = client.post("/v1/chat/completions", json=body)
     assert r.status_code == 422 and f"body.{says}" in r.json()["error"]["message"]
-    ok = client.post("/v1/chat/completions", json={**body, field: 1})
-    assert ok.status_code == 200
+    for fine in (1, None):  # OpenAI's clients send unset fields as null
+        assert client.post("/v1/chat/completions", json={**body, field: fine}).status_code == 200

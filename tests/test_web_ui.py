@@ -298,6 +298,21 @@ def test_refusal_is_shown_apart(browser, app_settings) -> None:
         assert console_errors(browser) == []
 
 
+def test_a_reply_cut_at_the_token_limit_is_not_called_a_refusal(browser, app_settings) -> None:
+    from selenium.webdriver.common.by import By
+
+    notice = "Die Antwort erreichte ihr Limit von 5 Tokens, bevor ein Satz geprüft werden konnte."
+    final = {"text": notice, "lang": "de", "refused": True, "truncated": True, "grounded": True, "citations": []}
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        browser.execute_script(STUB_FETCH, sse(("token", {"text": notice}), ("answer", final)), 64)
+        turn = ask(browser, "Wie viele GPUs nutzte DeepSeek?")
+        assert turn.get_attribute("data-state") == "final"
+        assert not turn.find_elements(By.CSS_SELECTOR, ".badge.refusal")
+        assert "token-limit" in turn.find_element(By.CSS_SELECTOR, ".badge").text.lower()
+        assert text_content(browser, latest_answer(browser)) == notice
+
+
 def test_api_key_errors_are_shown_and_the_key_is_kept(browser, app_settings) -> None:
     from selenium.webdriver.common.by import By
 

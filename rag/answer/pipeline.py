@@ -270,31 +270,31 @@ def answer(
         generator, messages, template, standalone, run, emit, settings, translate
     )  # fmt: skip
     model_refused = any(s.check.refusal for s in checker.sentences)
-    may_retry = settings.may_retry(lang, run.answerable_p) and not truncated
+    may_retry = settings.may_retry(lang, run.answerable_p)
     if checker.grounding().refused and not model_refused and templates.retry is not None and may_retry:
         # No sentence passed (the question echoed, bare markers, a claim no passage states) and nothing was
         # shown: ask once more on the same prompt, which llama.cpp has cached, with a nudge to state the fact.
-        # The model's own refusal stands, and so does a low P(answerable) (settings.retry_min_p). Both tries
-        # share the answer's token limit; a first try the limit cut is not tried again.
+        # The model's own refusal stands, and so does a low P(answerable) (settings.retry_min_p). A first try
+        # the token limit cut is tried again too: a draft that ran on (gold q052) was followed by a right answer.
         run.timings["first_attempt"] = time.perf_counter() - gen_started
         again = [*messages, *templates.retry.render()]
         first = usage
-        rest = settings.generation.max_tokens - first.completion_tokens
         checker, usage, truncated, last = _generate(
-            generator, again, template, standalone, run, emit,
-            replace(settings, generation=replace(settings.generation, max_tokens=rest)), translate,
+            generator, again, template, standalone, run, emit, settings, translate
         )  # fmt: skip
         usage = Usage(first.prompt_tokens + usage.prompt_tokens, first.completion_tokens + usage.completion_tokens)
-    if truncated and checker.grounding().refused and not model_refused:
-        # The token limit stopped the reply before one sentence passed: the limit, not the articles, is why
-        # there is no answer, and the reply says so (still no answer: `refused`, with finish reason "length").
+        model_refused = any(s.check.refusal for s in checker.sentences)
+    # The token limit stopped the reply before one sentence passed: the limit, not the articles, is why there
+    # is no answer, and the reply says so (still no answer: `refused`, with finish reason "length").
+    cut = truncated and checker.grounding().refused and not model_refused
+    if cut:
         last = [cut_notice(lang, settings.generation.max_tokens)]
-        run.show(last, emit)
-        return run.cut(last[0], checker.grounding(), usage)
     run.show(last, emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
+    if cut:
+        return run.cut(last[0], checker.grounding(), usage)
     return run.answer(checker.grounding(), usage, truncated)
 
 

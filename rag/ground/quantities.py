@@ -34,19 +34,26 @@ _NUMBER = re.compile(
 _GERMAN_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+,\d+)(?![\d_]|[.,]\d)")
 
 
+_QUOTED = re.compile(r'„[^“”"]*[“”"]|“[^”]*”|"[^"]*"|»[^«]*«|«[^»]*»')
+
+
 def english_numbers(text: str, german_sources: Iterable[str]) -> str:
     """``text`` with each number it copied from a German source written the English way.
 
     An English answer that copies "2.048 GPUs" from a German article tells an English reader "about two"; a
     number is rewritten only when it stands, written so, in one of ``german_sources`` (in German "16,000"
-    is no thousands figure, and an English "2.048" is left alone when no German source has it).
+    is no thousands figure, and an English "2.048" is left alone when no German source has it). A quotation
+    keeps the article's words as they are ('says "nur 2.048 GPUs"').
 
     >>> english_numbers("R1 used 2.048 GPUs for 5,6 million dollars, 16,000 in the US.", ["2.048 GPUs, 5,6 Mio."])
     'R1 used 2,048 GPUs for 5.6 million dollars, 16,000 in the US.'
     >>> english_numbers("On 28.01.2025 it lost 1.234,5 points.", ["am 28.01.2025 ... 1.234,5 Punkte"])
     'On 28.01.2025 it lost 1,234.5 points.'
+    >>> english_numbers('It used 2.048 GPUs ("nur 2.048 GPUs").', ["nur 2.048 GPUs"])
+    'It used 2,048 GPUs ("nur 2.048 GPUs").'
     """
     sources = list(german_sources)
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
 
     def stated(number: str) -> bool:
         pattern = re.compile(rf"(?<![\w.,]){re.escape(number)}(?![\d_]|[.,]\d)")
@@ -54,7 +61,7 @@ def english_numbers(text: str, german_sources: Iterable[str]) -> str:
 
     def english(match: re.Match[str]) -> str:
         number = match.group(1)
-        if not stated(number):
+        if not stated(number) or any(a <= match.start() < b for a, b in quoted):
             return number
         return number.replace(".", "\x00").replace(",", ".").replace("\x00", ",")
 

@@ -65,7 +65,7 @@ class ChatRequest(FilterFields):
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
     # One checked answer per question: a client asking for several choices is told so, not sent one.
-    n: int = Field(default=1, ge=1, le=1)
+    n: int | None = Field(default=None, ge=1, le=1)  # null: 1, as OpenAI reads it
 
 
 def served_models(settings: Settings) -> list[str]:
