@@ -17,7 +17,7 @@ WEB_PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
 
 
 @router.get("/health")
-@router.head("/health", include_in_schema=False)  # uptime probes that send HEAD, not GET
+@router.head("/health", operation_id="health_head")  # uptime probes that send HEAD, not GET
 async def health(request: Request) -> JSONResponse:
     """503 while the models load (or after loading failed), then 200 with what is loaded."""
     answerer: Answerer | None = request.app.state.answerer
@@ -38,7 +38,7 @@ async def health(request: Request) -> JSONResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-@router.head("/", include_in_schema=False)
+@router.head("/", operation_id="page_head")
 async def page() -> HTMLResponse:
     return HTMLResponse(WEB_PAGE.read_text(encoding="utf-8") if WEB_PAGE.is_file() else "<h1>rag</h1>")
 
