@@ -25,7 +25,7 @@ def test_health_loading_then_ready(app_settings) -> None:
     with TestClient(create_app(app_settings, build=slow)) as c:
         first = c.get("/health")
         release.set()
-        assert first.status_code == 503 and first.json()["status"] == "loading"
+        assert first.status_code == 503 and first.json()["status"] == "loading" and first.headers["Retry-After"]
         wait_ready(c)
         body = c.get("/health").json()
         assert body["documents"] == 3 and body["chunks"] > 0 and body["model"] == "fake-llm"

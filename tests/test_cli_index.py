@@ -155,3 +155,26 @@ def test_a_long_title_is_cut_at_a_word_and_says_so() -> None:
     assert short.startswith("Chinas KI-Durchbruch") and short.endswith("… — 2025-01-28")
     assert title.startswith(short.split("…")[0]) and len(short.split(" — ")[0]) <= 70
     assert _byline("Kurz", None, None) == "Kurz"
+
+
+def test_a_chat_session_survives_an_error_and_ends_on_quit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generation server that is down ends one turn, not the session (its history is kept); /quit ends it."""
+    from rag import wiring
+    from rag.errors import BackendError
+
+    asked: list[tuple[str, int]] = []
+
+    def answerer(question: str, *, history: list[dict[str, str]], **kw: Any) -> Any:
+        asked.append((question, len(history)))
+        if question.startswith("down"):
+            raise BackendError("the generation server at RAG_LLM_URL is unreachable")
+        from rag.types import Answer
+
+        return Answer(question, "Liang Wenfeng [1].", "de", False)
+
+    monkeypatch.setattr(wiring, "answerer", lambda settings: answerer)
+    result = runner.invoke(app, ["chat"], input="Wer gründete DeepSeek?\ndown?\nUnd wann?\n/quit\nnie\n",
+                           env={"RAG_ENV_FILE": ""})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "error: the generation server" in result.output
+    assert asked == [("Wer gründete DeepSeek?", 0), ("down?", 2), ("Und wann?", 2)]

@@ -332,19 +332,21 @@ def chat_cmd(
     model: Annotated[str | None, typer.Option(help="Answer model.")] = None,
     lang: Annotated[str | None, typer.Option(help="Answer language (de|en); default: each question's.")] = None,
 ) -> None:
-    """Interactive questions with history; follow-ups are rewritten to stand alone (shown). Ctrl-D ends."""
+    """Interactive questions with history; follow-ups are rewritten to stand alone (shown). An empty line,
+    /quit or Ctrl-D ends; an error (a question too long, a generation server that is down) ends only its turn."""
     from rag import wiring
-    from rag.errors import InputError
+    from rag.errors import RagError
 
     answerer = wiring.answerer(answer_settings(ctx, model, None, lang))
     history: list[dict[str, str]] = []
-    typer.echo("Ask about the articles (German or English). Empty line or Ctrl-D to quit.")
+    typer.echo("Ask about the articles (German or English). Empty line, /quit or Ctrl-D to quit.")
     while True:
         try:
             question = input("> ").strip()
         except EOFError:
+            typer.echo()  # the prompt's line ends
             break
-        if not question:
+        if not question or question.lower() in ("/quit", "/exit"):
             break
 
         def show_rewrite(standalone: str) -> None:
@@ -352,7 +354,7 @@ def chat_cmd(
 
         try:
             result = answerer(question, lang=lang, history=history, on_token=_emit, on_rewrite=show_rewrite)
-        except InputError as exc:
+        except RagError as exc:  # the session and its history go on; the next question may work
             typer.echo(f"error: {exc}", err=True)
             continue
         _show(result)

@@ -23,7 +23,8 @@ async def health(request: Request) -> JSONResponse:
     answerer: Answerer | None = request.app.state.answerer
     if answerer is None:
         status = "error" if request.app.state.load_error else "loading"
-        return JSONResponse({"status": status, "detail": request.app.state.load_error}, status_code=503)
+        retry = {} if request.app.state.load_error else {"Retry-After": "10"}  # loading: ready in seconds
+        return JSONResponse({"status": status, "detail": request.app.state.load_error}, status_code=503, headers=retry)
     index = answerer.retriever.index
     return JSONResponse(
         {
