@@ -227,3 +227,30 @@ def test_an_input_the_pipeline_rejects_is_a_400_for_a_stream_too(client, path: s
     again = client.post("/v1/ask", json={"question": QUESTION, "stream": True})  # the model and queue place are free
     assert again.status_code == 200 and "event: answer" in again.text
     assert client.app.state.gate.waiting == 0
+
+
+class _SlowStart(FakeGenerator):
+    """Its reply starts after ``delay`` seconds, as a summary's first part does after many."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+        time.sleep(self.delay)
+        yield from super().stream(messages, settings)
+
+
+@pytest.mark.parametrize(("path", "body"), STREAMS)
+def test_keep_alive_comments_while_the_first_event_takes_long(app_settings, path: str, body: dict[str, Any]) -> None:
+    """With the model free, the response waits for the first event one keep-alive interval at most."""
+    gen = _SlowStart(delay=0.5)
+    settings = app_settings.model_copy(update={"sse_ping_s": 0.05})
+    with TestClient(create_app(settings, build=lambda s: fake_answerer(s, gen))) as c:
+        wait_ready(c)
+        text = c.post(path, json=body).text
+        assert c.post("/v1/ask", json={"question": "   ", "stream": True}).status_code == 400  # quick: a status
+        assert c.app.state.gate.waiting == 0 and c.post("/v1/ask", json={"question": QUESTION}).status_code == 200
+    before = text.split("\ndata: {", 1)[0]
+    assert len([line for line in before.split("\n") if line.startswith(": ping")]) >= 3, text[:500]
+    assert "data: [DONE]" in text if "chat" in path else "event: answer" in text

@@ -9,6 +9,7 @@ one renderer per endpoint.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
@@ -72,12 +73,14 @@ async def stream_events(
 
     A full queue is always an HTTP status (503): the queue place is reserved before the response
     starts. A failed load is one too (`ready`). When the model is free, the first event is awaited
-    before the response starts, so a bug before it is a 500 as well. When the request must wait its
-    turn, the response starts at once and sse-starlette sends keep-alive comments (RAG_SSE_PING_S)
-    while it waits, so proxies and clients do not time out; anything that goes wrong after that
-    arrives as an ``error`` event.
+    before the response starts, for at most one keep-alive interval (RAG_SSE_PING_S), so an error
+    before it (a bug: 500; an input the pipeline rejects: 400) is a status as well. When the request
+    must wait its turn, or its first event takes longer (a summary's first part), the response starts
+    and sse-starlette sends keep-alive comments, so proxies and clients do not time out; anything that
+    goes wrong after that arrives as an ``error`` event.
     """
     gate: ModelGate = request.app.state.gate
+    ping = request.app.state.settings.sse_ping_s
     waiting = not gate.free
     place = gate.reserve()  # Busy now, while the status can still say so
     events: Events = _events(request, answerer, question, place, **kw)
@@ -86,16 +89,21 @@ async def stream_events(
     else:
         # Model free: `take` does not wait, so the first event is awaited here and an error before it (a bug,
         # or an input the pipeline rejects, such as a prompt over the model's context) is an HTTP status too.
-        try:
-            first = await anext(events)
-        except BaseException:
-            place.leave()
-            raise
-        if first[0] == "error":
-            await events.aclose()  # the model gate is free again
-            place.leave()
-            raise first[1]
-        events = prepend(first, events)
+        pending = asyncio.ensure_future(anext(events))
+        done, _ = await asyncio.wait({pending}, timeout=ping)
+        if pending not in done:  # long work before the first event: start, so that keep-alives go out
+            events = _errors_as_events(_after(pending, events))
+        else:
+            try:
+                first = pending.result()
+            except BaseException:
+                place.leave()
+                raise
+            if first[0] == "error":
+                await events.aclose()  # the model gate is free again
+                place.leave()
+                raise first[1]
+            events = prepend(first, events)
 
     async def frames() -> AsyncIterator[ServerSentEvent]:
         # aclosing: a stream closed at a `yield` (client gone) frees the model now, not when collected.
@@ -108,7 +116,6 @@ async def stream_events(
         for frame in tail:
             yield frame
 
-    ping = request.app.state.settings.sse_ping_s
     return _EventStream(frames(), place, ping=ping, sep=SSE_SEP, headers=SSE_HEADERS)
 
 
@@ -137,6 +144,12 @@ async def _events(request: Request, answerer: Answerer, question: str, place: Pl
             yield kind, value
     finally:
         gate.release()
+
+
+async def _after(first: asyncio.Future[tuple[str, Any]], rest: Events) -> Events:
+    """The event ``first`` will be, then (when it was a token or progress) the rest of the stream."""
+    async for item in prepend(await first, rest):
+        yield item
 
 
 async def _errors_as_events(events: Events) -> Events:
