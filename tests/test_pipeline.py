@@ -174,6 +174,22 @@ def test_follow_up_is_rewritten_only_when_it_refers_back(parts) -> None:
     assert "Wer gründete DeepSeek?" in gen.calls[0][1]["content"]  # the rewrite saw the history
 
 
+def test_a_rewrite_that_drops_what_the_follow_up_asks_is_not_used(parts) -> None:
+    """ "Und die Chips?" rewritten as the question before ("Wer gründete DeepSeek?") would answer that one
+    again: the follow-up as asked is searched and answered instead."""
+    history = [
+        {"role": "user", "content": "Wer gründete DeepSeek?"},
+        {"role": "assistant", "content": "Liang Wenfeng [1]."},
+    ]
+    gen = FakeGenerator(["Wer gründete DeepSeek?", "DeepSeek nutzte 2.048 GPUs [1]."])
+    a = ask(parts, "Und die Chips?", generator=gen, history=history)
+    assert a.rewritten_question is None and a.question == "Und die Chips?"
+    kept = FakeGenerator(["Wie viele Chips nutzte DeepSeek?", "DeepSeek nutzte 2.048 GPUs [1]."])
+    assert ask(parts, "Und die Chips?", generator=kept, history=history).rewritten_question == (
+        "Wie viele Chips nutzte DeepSeek?"
+    )
+
+
 def test_the_rewrite_prompt_stays_bounded_with_huge_history(parts) -> None:
     huge = [{"role": r, "content": "DeepSeek " + "x" * 8000} for r in ("user", "assistant") * 5]
     gen = FakeGenerator(["Wo ist der Sitz von DeepSeek?", "Der Sitz ist in Hangzhou [1]."])

@@ -132,6 +132,11 @@ def rewrite_question(question: str, history: Sequence[Message], generator: Gener
     messages = template.render(history=format_history(recent), question=question)
     text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",))))
     rewritten = text.strip().strip('"„“”').strip()
+    own = stems(question)
+    if own and not own & stems(rewritten):
+        # The rewrite lost every word the follow-up added ("Und die Chips?" -> "Wer gründete DeepSeek?"):
+        # it would answer the question before again. The follow-up as asked is searched instead.
+        return question
     return rewritten or question
 
 
