@@ -41,6 +41,18 @@ def test_unknown_model_is_a_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "command", [["ask", "Wer gründete DeepSeek?"], ["summarize", "a.txt"], ["eval", "--limit", "1"]]
+)
+@pytest.mark.parametrize("model", ["nope", "embeddinggemma-300m"])
+def test_an_answer_model_that_is_none_is_an_input_error(command: list[str], model: str) -> None:
+    """Exit 2 naming the answer models only (was exit 3 listing the embedding model, or naming a missing flag)."""
+    result = runner.invoke(app, [*command, "--model", model], env={"RAG_ENV_FILE": ""})
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert line == f"error: --model '{model}': use one of qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, smollm2-135m"
+
+
 def test_search_without_index_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["--index-dir", str(tmp_path / "none"), "search", "Wer gründete DeepSeek?"])
     assert result.exit_code in (3, 4)  # no models here (3) or no index (4): either way a one-line fix

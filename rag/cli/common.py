@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import typer
 
-from rag.config import Settings, load_settings
+from rag.config import AnswerModel, Settings, load_settings
 from rag.errors import InputError
 from rag.language import LANGUAGES
-from rag.models import fetch
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -38,7 +37,9 @@ def answer_settings(
         raise InputError(f"--lang {lang!r}: use one of {', '.join(LANGUAGES)}")
     update: dict[str, object] = {name: value for name, value in extra.items() if value is not None}
     if model is not None:
-        fetch.get_spec(model)
+        answer_models = get_args(AnswerModel)  # a typo is an input error (2), and the embedding model is none
+        if model not in answer_models:
+            raise InputError(f"--model {model!r}: use one of {', '.join(answer_models)}")
         update["answer_model"] = model
     if k is not None:
         update["max_passages"] = k
