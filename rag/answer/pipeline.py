@@ -117,6 +117,15 @@ class Templates:
         return self.answer[lang] if lang in self.answer else self.answer["en"]
 
 
+def checked_question(question: str) -> str:
+    """``question`` stripped; `InputError` unless it has 1 to MAX_QUESTION_CHARS characters (a pasted article is
+    no question: `rag ask`, `rag search` and the HTTP API take the same)."""
+    question = question.strip()
+    if not question or len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question must have 1 to {MAX_QUESTION_CHARS} characters, got {len(question)}")
+    return question
+
+
 def refers_back(question: str, history: Sequence[Message]) -> bool:
     """Does a chat question need its history to be understood? Only then is it rewritten."""
     return bool(history) and (len(question.split()) <= 3 or _BACK_REFERENCE.search(question.strip()) is not None)
@@ -220,9 +229,7 @@ def answer(
     pieces joined are the returned Answer's text. ``where`` limits the passages to some articles.
     """
     started = time.perf_counter()
-    question = question.strip()
-    if not question or len(question) > MAX_QUESTION_CHARS:
-        raise InputError(f"the question must have 1 to {MAX_QUESTION_CHARS} characters, got {len(question)}")
+    question = checked_question(question)
     lang = lang or detect_language(question)
     emit = on_token or (lambda piece: None)
     run = _Run(question, lang, started)
@@ -291,16 +298,15 @@ def answer(
         model_refused = any(s.check.refusal for s in checker.sentences)
     # The token limit stopped the reply before one sentence passed: the limit, not the articles, is why there
     # is no answer, and the reply says so (still no answer: `refused`, with finish reason "length").
-    cut = truncated and checker.grounding().refused and not model_refused
+    grounding = checker.grounding()
+    cut = truncated and grounding.refused and not model_refused
     if cut:
         last = [cut_notice(lang, settings.generation.max_tokens)]
     run.show(last, emit)
     done = time.perf_counter()
     run.timings["generation"] = done - gen_started  # prompt processing, decoding and sentence checks
     run.timings["decode"] = done - started - run.timings.get("first_token", done - started)
-    if cut:
-        return run.cut(last[0], checker.grounding(), usage)
-    return run.answer(checker.grounding(), usage, truncated)
+    return run.cut(last[0], grounding, usage) if cut else run.answer(grounding, usage, truncated)
 
 
 def _generate(

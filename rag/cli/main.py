@@ -221,14 +221,13 @@ def search_cmd(
 
     --doc, --since and --until search only those articles (k passages when they hold k)."""
     from rag import wiring
-    from rag.answer.pipeline import MAX_QUESTION_CHARS
+    from rag.answer.pipeline import checked_question
     from rag.errors import IndexStateError, InputError
     from rag.serialize import hit_to_dict
 
     if not question.strip():
         raise InputError("the question is empty; pass a question in German or English")
-    if len(question.strip()) > MAX_QUESTION_CHARS:  # as `rag ask` and POST /v1/search: a pasted article is no query
-        raise InputError(f"the question must have 1 to {MAX_QUESTION_CHARS} characters, got {len(question.strip())}")
+    checked_question(question)
     if not (dense or keyword):
         raise InputError("--no-dense and --no-keyword leave nothing to search with; drop one of them")
     where = _where(doc, since, until)
