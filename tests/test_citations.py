@@ -283,6 +283,15 @@ def test_fact_nowhere_is_unsupported(passages: list[Passage]) -> None:
     assert not result.supported and result.missing == ("7 Millionen",)
 
 
+def test_names_listed_with_commas_are_checked_one_by_one() -> None:
+    # "Liang, Musk" was one name, found wherever "Liang" was: Musk needed no passage.
+    text = "Liang Wenfeng lobte das Modell."
+    offered = [passage(1, Chunk("x.txt#0", "x.txt", "T", 0, len(text), text, 8))]
+    result = check_claim("According to Liang, Musk praised the model [1].", [1], prepare(offered), "en")
+    assert not result.supported and result.missing == ("Musk",)
+    assert check_claim("According to Liang, the model is good [1].", [1], prepare(offered), "en").supported
+
+
 def test_passage_references_and_bullets_are_not_numbers(passages: list[Passage]) -> None:
     result = check_claim("1. Laut Passage 3 und Quelle 4 nutzte DeepSeek 2.048 GPUs.", [1], prepare(passages), "de")
     assert result.supported and result.facts == ("2.048", "DeepSeek")

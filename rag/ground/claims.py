@@ -24,6 +24,8 @@ _CODE = re.compile(r"(?<![^\W_])[A-Za-z]+-?\d+(?:[.,]\d+)?[A-Za-z]*")
 _CAMEL = re.compile(r"[a-zäöüß][A-ZÄÖÜ]")
 _ACRONYM = re.compile(r"[A-ZÄÖÜ0-9\-]+s?")
 _NEW_START = re.compile(r"[:.!?\"“„«»*(]")
+# Punctuation between two capitalised words ends a name: "Laut Liang, Musk und Altman" names no "Liang Musk".
+_APART = re.compile(r"[,;)\]/–—]")
 # "Passage 2", "Quelle 1": the model naming a passage, not a number to check.
 _REFERENCE = re.compile(r"(?i)\b(?:passagen?|quellen?|sources?|artikel|articles?|abschnitt)\s+\d{1,2}\b")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
@@ -54,17 +56,18 @@ class Name:
     tokens: tuple[str, ...]
 
 
-def _split_words(text: str) -> list[tuple[str, bool]]:
-    """Tokens of a claim, each with "may be capitalised only by its position".
+def _split_words(text: str) -> list[tuple[str, bool, bool]]:
+    """Tokens of a claim, each with "may be capitalised only by its position" and "set apart from the word
+    before by punctuation".
 
-    >>> _split_words("Laut Elon Musk: Chips")
-    [('Laut', True), ('Elon', False), ('Musk', False), ('Chips', True)]
+    >>> _split_words("Laut Musk: Chips, Geld")
+    [('Laut', True, False), ('Musk', False, False), ('Chips', True, False), ('Geld', False, True)]
     """
-    words: list[tuple[str, bool]] = []
+    words: list[tuple[str, bool, bool]] = []
     previous_end = 0
     for match in _TOKEN.finditer(text):
         gap = text[previous_end : match.start()]
-        words.append((match[0], not words or bool(_NEW_START.search(gap))))
+        words.append((match[0], not words or bool(_NEW_START.search(gap)), bool(words) and bool(_APART.search(gap))))
         previous_end = match.end()
     return words
 
@@ -111,6 +114,8 @@ def extract_names(claim: str, lang: str) -> list[Name]:
     ['Liang Wenfeng', 'DeepSeek', 'Elon Musk', 'R1']
     >>> [n.surface for n in extract_names("Nvidia verlor viel. Die Aktie fiel. Andere Artikel nennen 2.000.", "de")]
     []
+    >>> [n.surface for n in extract_names("According to Liang, Musk and Sam Altman agreed.", "en")]
+    ['Liang', 'Musk', 'Sam Altman']
     """
     names: list[Name] = []
     run: list[str] = []
@@ -124,7 +129,10 @@ def extract_names(claim: str, lang: str) -> list[Name]:
         run.clear()
 
     first = ""  # a German sentence's capitalised first word, until the next word shows whether a run goes on
-    for word, initial in _split_words(claim):
+    for word, initial, apart in _split_words(claim):
+        if apart:
+            close_run()
+            first = ""
         coded = False
         for part in word.split("-"):
             if _coded(part):
