@@ -404,6 +404,17 @@ def test_an_english_answer_with_german_words_left_in_it_is_translated_before_it_
     assert [x.doc_id for x in c.citations] == ["c.txt"]
 
 
+def test_a_german_question_answered_in_english_on_request_has_its_german_sentences_translated(parts) -> None:
+    # `rag ask --lang en "Welche Aktie verlor am meisten?"` was answered "Nvidia verlor am meisten [1]." (the
+    # English prompt says the question is English); with the translation step off by default, too.
+    retriever, templates = parts
+    templates = replace(templates, translate=load_template(ROOT / "prompts", "translate"))
+    gen = FakeGenerator(script=["Liang Wenfeng gründete DeepSeek [1].", "Liang Wenfeng founded DeepSeek."])
+    a = ask((retriever, templates), "Wer gründete DeepSeek?", generator=gen, lang="en")
+    assert a.text == "Liang Wenfeng founded DeepSeek [1]." and a.lang == "en"
+    assert gen.calls[1][0]["content"].startswith("You translate sentences into English")
+
+
 def test_a_fact_from_a_passage_about_someone_else_is_no_answer(parts) -> None:
     """The question singles out Liang Wenfeng; "600 Milliarden Dollar" stands only in the Nvidia passage, so the
     answer that gives it to him is the refusal (`topic_check`), and shown with the check off."""

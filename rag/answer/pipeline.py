@@ -276,7 +276,10 @@ def answer(
     if settings.topic_check:
         run.topic = topic_of(standalone, lang, passages, retriever.index)
     translate = None
-    if lang == "en" and settings.translate_answers and templates.translate is not None:
+    # A German question answered in English on request (`--lang en`) is answered in German all the more: its
+    # sentences with German words are translated then, as with RAG_TRANSLATE_ANSWERS for every English answer.
+    asked_in_german = lang != detect_language(question, default=lang)
+    if lang == "en" and (settings.translate_answers or asked_in_german) and templates.translate is not None:
         translate = translator(generator, templates.translate, run.timings)
     checker, usage, truncated, last = _generate(
         generator, messages, template, standalone, run, emit, settings, translate
