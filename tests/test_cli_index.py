@@ -6,6 +6,7 @@ a same-named article from another folder is refused, an index whose documents we
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,54 @@ def test_a_chat_session_survives_an_error_and_ends_on_quit(monkeypatch: pytest.M
     assert result.exit_code == 0, result.output
     assert "error: the generation server" in result.output
     assert asked == [("Wer gründete DeepSeek?", 0), ("down?", 2), ("Und wann?", 2)]
+
+
+def test_a_link_to_a_file_outside_the_corpus_is_not_indexed(rag: Any, tmp_path: Path) -> None:
+    (rag.settings.corpus_dir / "passwd.txt").symlink_to("/etc/passwd")
+    result = rag("index")
+    assert result.exit_code == 0, result.output
+    folder = rag.settings.corpus_dir
+    assert f"skipped {folder / 'passwd.txt'}: symbolic link to /etc/passwd, outside {folder}; not followed" in (
+        result.output
+    )
+    assert sorted(indexed(rag.settings)) == ["a.txt", "b.txt"]
+
+
+def test_text_the_index_cannot_store_as_utf8_is_no_traceback(rag: Any) -> None:
+    """A Latin-1 byte in a file name, or a "\\ud800" escape in front matter, crashed writing the index
+    (UnicodeEncodeError, exit 1) and left its staging folder behind."""
+    folder = rag.settings.corpus_dir
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("Ein Artikel über Kaffee.")
+    (folder / "kaputt.md").write_text('---\ntitle: "Halb \\ud800 Zeichen"\n---\nEin Artikel über Tee.\n')
+    result = rag("index")
+    assert result.exit_code == 0, result.output
+    assert "file name is not valid UTF-8; rename the file" in result.output
+    assert indexed(rag.settings)["kaputt.md"].endswith("Ein Artikel über Tee.\n")
+    from rag import wiring
+
+    assert wiring.open_index(rag.settings).documents["kaputt.md"].title == "Halb \ufffd Zeichen"
+    assert not list(rag.settings.index_dir.glob(".building-*"))
+
+
+def test_a_same_named_article_from_another_working_folder_is_refused(
+    rag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paths were stored as given: `x/corp/art.txt`, indexed as `corp/art.txt`, was looked for in the working
+    folder of the next run, found there as y's own file, and y's article silently replaced x's."""
+    for where, text in (("x", "Artikel X über Chips."), ("y", "Artikel Y über Öl.")):
+        (tmp_path / where / "corp").mkdir(parents=True)
+        (tmp_path / where / "corp" / "art.txt").write_text(text)
+    monkeypatch.chdir(tmp_path / "x")
+    assert rag("index", "corp").exit_code == 0
+    monkeypatch.chdir(tmp_path / "y")
+    result = rag("index", "corp")
+    assert f"(also {tmp_path / 'x' / 'corp' / 'art.txt'}, already indexed)" in result.output
+    assert "every file was skipped" in error_line(result, 6)
+    assert indexed(rag.settings)["art.txt"] == "Artikel X über Chips."
+
+
+def test_rebuild_with_one_path_keeps_the_other_documents(rag: Any, tmp_path: Path) -> None:
+    (tmp_path / "neu.txt").write_text("Ein neuer Artikel über Chips.")
+    result = rag("index", "--rebuild", str(tmp_path / "neu.txt"))
+    assert result.exit_code == 0 and "1 added, 0 changed, 0 removed" in result.output, result.output
+    assert sorted(indexed(rag.settings)) == ["a.txt", "b.txt", "neu.txt"]

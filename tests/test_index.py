@@ -195,3 +195,45 @@ def test_a_same_named_article_from_another_file_replaces_only_when_asked(tmp_pat
     first.unlink()  # moved away: the name is free
     assert run(tmp_path / "index", [other], replace_same_name=False).changed == ["x.txt"]
     assert run(tmp_path / "index", [mine]).changed == ["x.txt"]  # an upload replaces
+
+
+def test_a_write_failing_other_than_on_disk_leaves_no_staging_folder(tmp_path: Path) -> None:
+    """Only an OSError removed the staging folder; text not writable as UTF-8 (a bug upstream) left it."""
+    from rag.types import Document
+
+    run(tmp_path, [A])
+    before = load_index(tmp_path, CONFIG).version
+    with pytest.raises(UnicodeEncodeError):
+        run(tmp_path, [Document("x.txt", "x", "x.txt", "Halb \ud800 Zeichen.", "0" * 64)])
+    assert not list(tmp_path.glob(".building-*")) and not (tmp_path / ".CURRENT.tmp").exists()
+    assert load_index(tmp_path, CONFIG).version == before
+
+
+def test_a_rebuild_keeps_the_documents_it_was_not_given(tmp_path: Path) -> None:
+    """A rebuild started from nothing: `rag index --rebuild new.txt`, or an upload or a delete after
+    RAG_CHUNK_TOKENS changed, left only the documents given (a delete: none), reporting 0 removed."""
+    from dataclasses import replace
+
+    emb = FakeEmbedder()
+    kw = {"chunk": paragraphs, "embed": lambda cs: emb.embed([c.text for c in cs], "document")}
+    run(tmp_path, [A, B], emb)
+    report = update_index(tmp_path, replace(CONFIG, chunk_tokens=99), [C], detect_lang=lambda t: "de", **kw)
+    assert report.added == ["c.txt"] and report.removed == [] and report.embedded_chunks == report.chunks == 5
+    assert sorted(load_index(tmp_path, CONFIG).documents) == ["a.txt", "b.txt", "c.txt"]
+    report = update_index(tmp_path, CONFIG, [], remove=["b.txt"], detect_lang=lambda t: "de", **kw)  # a delete
+    assert report.removed == ["b.txt"] and sorted(load_index(tmp_path, CONFIG).documents) == ["a.txt", "c.txt"]
+    report = run(tmp_path, [C], emb, rebuild=True)
+    assert report.unchanged == ["c.txt"] and report.embedded_chunks == report.chunks == 4
+    assert load_index(tmp_path, CONFIG).documents["a.txt"].text == A.text
+    assert run(tmp_path, [C], emb, rebuild=True, prune=True).removed == ["a.txt"]
+    assert sorted(load_index(tmp_path, CONFIG).documents) == ["c.txt"]
+
+
+def test_a_rebuild_of_a_damaged_index_starts_from_what_it_can_read(tmp_path: Path) -> None:
+    run(tmp_path, [A, B])
+    (current_version(tmp_path) / "dense.faiss").write_bytes(b"garbage")  # the documents are still whole
+    assert sorted(run(tmp_path, [C], rebuild=True).added) == ["c.txt"]
+    assert sorted(load_index(tmp_path, CONFIG).documents) == ["a.txt", "b.txt", "c.txt"]
+    (current_version(tmp_path) / "documents.jsonl").write_text("{}\n")  # now they are not
+    assert run(tmp_path, [C], rebuild=True).unchanged == []
+    assert sorted(load_index(tmp_path, CONFIG).documents) == ["c.txt"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -275,6 +276,72 @@ def test_same_file_name_in_two_folders_is_skipped(tmp_path: Path) -> None:
     documents, skipped = load_documents([tmp_path / "a", tmp_path / "b"])
     assert [d.path for d in documents] == [str(first)]
     assert len(skipped) == 1 and skipped[0][0] == second and "duplicate" in skipped[0][1]
+
+
+def test_symbolic_links_out_of_the_folder_are_skipped_and_named(tmp_path: Path) -> None:
+    """A link in the corpus folder to /etc/passwd (or any file outside) was read and its text indexed."""
+    folder = tmp_path / "korpus"
+    write(folder / "echt.txt", "Ein Artikel.")
+    outside = write(tmp_path / "draussen" / "geheim.txt", "Geheim.")
+    (folder / "passwd.txt").symlink_to("/etc/passwd")
+    (folder / "geheim.txt").symlink_to(outside)
+    (folder / "ordner").symlink_to(outside.parent, target_is_directory=True)
+    (folder / "weg.md").symlink_to(tmp_path / "fehlt.md")
+    write(folder / "fehlt.md", "x").unlink()  # a link inside the folder to a file that is gone
+    (folder / "innen_weg.md").symlink_to(folder / "fehlt.md")
+
+    documents, skipped = load_documents([folder])
+
+    assert [d.doc_id for d in documents] == ["echt.txt"]
+    reasons = {path.name: reason for path, reason in skipped}
+    assert set(reasons) == {"passwd.txt", "geheim.txt", "ordner", "weg.md", "innen_weg.md"}
+    assert reasons["passwd.txt"] == f"symbolic link to /etc/passwd, outside {folder}; not followed"
+    assert reasons["geheim.txt"] == f"symbolic link to {outside}, outside {folder}; not followed"
+    assert "outside" in reasons["ordner"] and "outside" in reasons["weg.md"]
+    assert reasons["innen_weg.md"].startswith("broken symbolic link")
+
+
+def test_a_symbolic_link_inside_the_folder_is_one_document_under_the_file_name(tmp_path: Path) -> None:
+    folder = tmp_path / "korpus"
+    target = write(folder / "z_artikel.txt", "Ein Artikel.")
+    (folder / "a_verweis.txt").symlink_to(target)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.txt").symlink_to(Path("..") / "z_artikel.txt")
+    documents, skipped = load_documents([folder])
+    assert [(d.doc_id, d.path) for d in documents] == [("z_artikel.txt", str(target))] and skipped == []
+
+
+def test_a_symbolic_link_named_as_an_argument_is_followed(tmp_path: Path) -> None:
+    """The user chose that file by naming it, as `cat link` would; only links met inside a folder are checked."""
+    target = write(tmp_path / "anderswo" / "artikel.txt", "Ein Artikel.")
+    link = tmp_path / "verweis.txt"
+    link.symlink_to(target)
+    (tmp_path / "kaputt.txt").symlink_to(tmp_path / "fehlt.txt")
+    documents, skipped = load_documents([link, tmp_path / "kaputt.txt"])
+    assert [(d.doc_id, d.text) for d in documents] == [("verweis.txt", "Ein Artikel.")]
+    assert skipped == [
+        (tmp_path / "kaputt.txt", f"broken symbolic link (its target {tmp_path / 'fehlt.txt'} does not exist)")
+    ]
+
+
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its files were silently missing, as if deleted: `rag index --prune` then removed them from the index."""
+    import os
+
+    folder = tmp_path / "korpus"
+    write(folder / "a.txt", "Lesbar.")
+    write(folder / "gesperrt" / "b.txt", "Nicht lesbar.")
+    scandir = os.scandir
+
+    def refuse(path: Any) -> Any:
+        if Path(path).name == "gesperrt":  # chmod 000 does not stop root, who runs CI containers
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    documents, skipped = load_documents([folder])
+    assert [d.doc_id for d in documents] == ["a.txt"]
+    assert skipped == [(folder / "gesperrt", "cannot read folder (Permission denied); its files are left out")]
 
 
 def test_loads_the_seed_corpus() -> None:

@@ -161,3 +161,38 @@ def test_cli_watch_waits_in_an_empty_folder_but_not_on_a_missing_one(
     assert sorted(wiring.open_index(watched).documents) == ["a.txt", "b.txt"]  # not pruned to nothing
     result = CliRunner().invoke(app, ["index", "--watch", str(tmp_path / "missing")], env=env)
     assert result.exit_code == 6 and "error: nothing to index" in result.output
+
+
+def test_a_folder_moved_in_or_out_is_indexed_or_removed(watched: Any, tmp_path: Path) -> None:
+    """A move is one event for the folder alone, which has no document suffix: it was filtered out, so
+    the articles of a folder moved in were not indexed and those of one moved out stayed."""
+    from rag import wiring
+
+    outside = tmp_path / "ablage"
+    (outside / "neu.txt").parent.mkdir()
+    (outside / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
+    stop = threading.Event()
+    runs: list[Any] = []
+
+    def watch() -> None:
+        for run in wiring.reindex_on_change(
+            watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768), stop_event=stop
+        ):
+            runs.append(run)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the watcher is set up
+        outside.rename(watched.corpus_dir / "ablage")
+        wait_for(runs, 1)
+        assert runs[0].report.added == ["neu.txt"]
+        (watched.corpus_dir / "ablage").rename(outside)
+        wait_for(runs, 2)
+        assert runs[1].changes.deleted == (watched.corpus_dir.resolve() / "ablage" / "neu.txt",)
+        assert runs[1].report.removed == ["neu.txt"]
+        assert sorted(wiring.open_index(watched).documents) == ["a.txt", "b.txt"]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()

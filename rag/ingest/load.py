@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,6 +38,7 @@ _HEADING_MAX_CHARS = 120
 # Share of control characters (other than tab/newline/CR/FF) above which decoded bytes are binary.
 _MAX_CONTROL_SHARE = 0.01
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 # Elements whose text is never shown as article text.
 _INVISIBLE_TAGS = (
@@ -72,6 +74,9 @@ def _read_document(path: Path) -> Document:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise DocumentError(f"unsupported file type {path.suffix or '(none)'!r}; use {supported}")
+    if _LONE_SURROGATE.search(str(path)):
+        # Bytes of another encoding in a name (an old zip, a Latin-1 file system): the index is UTF-8.
+        raise DocumentError("file name is not valid UTF-8; rename the file")
     if path.exists() and not path.is_file():
         # A folder, FIFO or device named like an article: reading a FIFO would wait forever.
         raise DocumentError("not a regular file")
@@ -98,14 +103,25 @@ def _read_document(path: Path) -> Document:
     meta = meta.fill(text_metadata(text[body:]))
     return Document(
         doc_id=path.name,
-        title=meta.title or derive_title(text[body:]),
-        path=str(path),
-        text=text,
+        title=_valid(meta.title or derive_title(text[body:])),
+        # Absolute: a relative path would name another file once `rag index` runs from another folder.
+        path=str(path.absolute()),
+        text=_valid(text),
         content_hash=hashlib.sha256(data).hexdigest(),
         published=meta.published,
-        author=meta.author,
-        url=meta.url,
+        author=meta.author and _valid(meta.author),
+        url=meta.url and _valid(meta.url),
     )
+
+
+def _valid(text: str) -> str:
+    """``text`` with each lone surrogate (a PDF's broken character map, a "\\ud800" escape in front matter
+    or JSON-LD) as U+FFFD: one character for one, so offsets hold, and the index can be written as UTF-8.
+
+    >>> _valid("a\\ud800b") == "a\\ufffdb"
+    True
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Path, str]]]:
@@ -141,6 +157,11 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Pa
     return documents, skipped
 
 
+def document_files(paths: Iterable[Path]) -> set[Path]:
+    """The files ``load_documents`` would read below ``paths`` (what is missing or skipped aside)."""
+    return set(_expand(paths, []))
+
+
 def derive_title(text: str) -> str:
     """A short first line (a heading) if there is one, else the first sentence cut to ~90 chars.
 
@@ -172,18 +193,44 @@ def _shorten(text: str, limit: int) -> str:
 def _expand(paths: Iterable[Path], skipped: list[tuple[Path, str]]) -> Iterator[Path]:
     for path in map(Path, paths):
         if path.is_dir():
-            found = (
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUPPORTED_SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            yield from sorted(found)
+            yield from _folder_files(path, skipped)
         elif path.exists():
-            yield path
+            yield path  # named by the user: a symbolic link is followed wherever it leads
+        elif path.is_symlink():
+            skipped.append((path, f"broken symbolic link (its target {path.readlink()} does not exist)"))
         else:
             skipped.append((path, "no such file or folder"))
+
+
+def _folder_files(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """Supported, not hidden files below ``folder``, sorted, files before the links to them.
+
+    A symbolic link is followed only to a file inside ``folder``: one leading outside (to
+    /etc/passwd, another user's files) is skipped and named, since its text would be quoted
+    in answers. Linked folders are not entered. A folder that cannot be listed is named too:
+    its files silently missing would look like files deleted (and ``--prune`` removes those).
+    """
+    root = folder.resolve()
+    found: list[Path] = []
+
+    def unreadable(exc: OSError) -> None:
+        skipped.append((Path(exc.filename), f"cannot read folder ({exc.strerror or exc}); its files are left out"))
+
+    for top, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for p in sorted(Path(top) / name for name in (*dirs, *files) if not name.startswith(".")):
+            if p.is_symlink() and (p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES):
+                target = p.resolve()
+                if not target.is_relative_to(root):
+                    skipped.append((p, f"symbolic link to {target}, outside {folder}; not followed"))
+                    continue
+                if not target.exists():
+                    skipped.append((p, f"broken symbolic link (its target {target} does not exist)"))
+                    continue
+            if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append(p)
+    # A link and its target are one document (load_documents reads it once), under the file's own name.
+    return sorted(found, key=lambda p: (p.is_symlink(), p))
 
 
 def _decode(data: bytes) -> str:

@@ -1,7 +1,9 @@
 """File changes under the indexed paths, for `rag index --watch` (watchfiles, debounced).
 
 Only files the loaders read count (`load.SUPPORTED_SUFFIXES`), and, as in `load_documents`,
-nothing hidden: an editor's swap and lock files do not start a re-index.
+nothing hidden: an editor's swap and lock files do not start a re-index. A folder moved in or out
+is one event for the folder alone: the files it brought or took are found by comparing the
+documents below the watched paths before and after.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.ingest.load import SUPPORTED_SUFFIXES
+from rag.ingest.load import SUPPORTED_SUFFIXES, document_files
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,12 @@ def is_document(path: str | Path, roots: Iterable[Path] = ()) -> bool:
     >>> is_document("/c/a.py"), is_document("/c/A.HTML")
     (False, True)
     """
+    return Path(path).suffix.lower() in SUPPORTED_SUFFIXES and _visible(path, roots)
+
+
+def _visible(path: str | Path, roots: Iterable[Path]) -> bool:
+    """Nothing hidden below its watched root."""
     p = Path(path)
-    if p.suffix.lower() not in SUPPORTED_SUFFIXES:
-        return False
     below = p.parts[-1:]
     for root in roots:
         if p.is_relative_to(root):
@@ -80,14 +85,20 @@ def watch_documents(
     import watchfiles
 
     roots = [p.resolve() for p in paths]
+    known = document_files(roots)
     for raw in watchfiles.watch(
         *roots,
-        watch_filter=lambda change, path: is_document(path, roots),
+        watch_filter=lambda change, path: _visible(path, roots),  # folders too
         debounce=debounce_ms,
         stop_event=stop_event,
         force_polling=force_polling,
         raise_interrupt=True,
     ):
         changes = sort_changes(raw, roots)
+        now = document_files(roots)
+        changes = FileChanges(
+            tuple(sorted({*changes.changed, *(now - known)})), tuple(sorted({*changes.deleted, *(known - now)}))
+        )
+        known = now
         if changes.changed or changes.deleted:
             yield changes

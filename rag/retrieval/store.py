@@ -224,20 +224,7 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
     docs_file, chunks_file = path / "documents.jsonl", path / "chunks.jsonl"
     try:
         docs = {row["doc_id"]: row for row in _read_jsonl(docs_file)}
-        documents = {
-            d: Document(
-                doc_id=d,
-                title=r["title"],
-                path=r["path"],
-                text=r["text"],
-                content_hash=r["content_hash"],
-                # None in an index built before metadata was extracted
-                published=r.get("published"),
-                author=r.get("author"),
-                url=r.get("url"),
-            )
-            for d, r in docs.items()
-        }
+        documents = {d: _document(r) for d, r in docs.items()}
         langs = {d: str(r["lang"]) for d, r in docs.items()}
     except (KeyError, TypeError) as exc:
         raise IndexStateError(f"{docs_file} has a malformed row ({exc!r}); run `rag index --rebuild`") from exc
@@ -262,6 +249,35 @@ def load_index(index_dir: Path, config: IndexConfig) -> LoadedIndex:
             f"manifest says {expected}; run `rag index --rebuild`"
         )
     return LoadedIndex(path, manifest, documents, chunks, vectors, dense, keyword, langs)
+
+
+def _document(row: dict[str, Any]) -> Document:
+    return Document(
+        doc_id=row["doc_id"],
+        title=row["title"],
+        path=row["path"],
+        text=row["text"],
+        content_hash=row["content_hash"],
+        # None in an index built before metadata was extracted
+        published=row.get("published"),
+        author=row.get("author"),
+        url=row.get("url"),
+    )
+
+
+def _stored_documents(index_dir: Path) -> dict[str, Document]:
+    """The documents of the live version, for a rebuild: read whatever else is wrong with it (built
+    with another embedding model, a damaged vector file); none when their own file is damaged too."""
+    try:
+        path = current_version(index_dir)
+        if path is None:
+            return {}
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        files = manifest.get("files") or {}
+        check_files(path, {"files": {k: v for k, v in files.items() if k == "documents.jsonl"}})
+        return {d.doc_id: d for d in map(_document, _read_jsonl(path / "documents.jsonl"))}
+    except (IndexStateError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -291,10 +307,14 @@ def _write_version(
         os.replace(staging, final)
         fsync_dir(index_dir)  # the folder's new name is on disk before any pointer names it
         atomic_write_text(index_dir / _POINTER, final.name, temp=pointer_tmp)  # the moment the new index goes live
-    except OSError as exc:
+    # Any failure, not only a disk's: a staging folder left behind would hold a whole index's size
+    # until the next write. (Not Ctrl-C: it can land after the pointer names ``final``.)
+    except Exception as exc:
         for leftover in (staging, final):
             shutil.rmtree(leftover, ignore_errors=True)
         pointer_tmp.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
         hint = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check the folder's permissions"
         where = f": {exc.filename}" if exc.filename else ""
         raise StorageError(
@@ -410,6 +430,9 @@ def update_index(
     Unchanged documents keep their chunks and vectors (no re-embedding). Removing every
     document leaves a valid index with none, which searches find nothing in.
 
+    ``rebuild`` (or settings that change the vectors) chunks and embeds every document again; one not
+    among ``documents`` stays, from the text the index holds, unless ``prune`` or ``remove`` drop it.
+
     A document id is its file name, so a file from another folder with the name of an indexed
     document replaces it; an upload means that. ``replace_same_name=False`` (``rag index``) leaves
     such a document out instead, in ``report.skipped``, while the indexed one's file is still there:
@@ -418,10 +441,14 @@ def update_index(
     started = time.perf_counter()
     report = UpdateReport()
     with IndexLock(index_dir):
-        old = None
+        old = None  # the live version, when its chunks and vectors can be reused
+        kept: dict[str, Document] = {}
         rebuild_dense = False
-        if not rebuild and current_version(index_dir) is not None:
+        if rebuild:
+            kept = _stored_documents(index_dir)
+        elif current_version(index_dir) is not None:
             old = load_index(index_dir, config)
+            kept = dict(old.documents)
             if old.manifest.get("chunker") != config.chunker() or not _same_vectors(old.manifest, config.embed_backend):
                 old = None  # settings changed: every document is chunked and indexed again
                 rebuild = True
@@ -429,7 +456,6 @@ def update_index(
                 wanted = {"type": config.faiss_type, "exact_below": config.exact_below}
                 rebuild_dense = any(old.manifest["faiss"].get(k) != v for k, v in wanted.items())
         seen = {d.doc_id: d for d in documents}
-        kept: dict[str, Document] = {} if old is None else dict(old.documents)
         langs: dict[str, str] = {} if old is None else dict(old.langs)
         drop = set(remove) | ({d for d in kept if d not in seen} if prune else set())
         seen = {d: doc for d, doc in seen.items() if d not in drop}
@@ -446,6 +472,8 @@ def update_index(
             else:
                 (report.changed if doc_id in kept else report.added).append(doc_id)
                 fresh.append(doc)
+        if rebuild:  # nothing is reused; a document not among ``documents`` is not dropped for that
+            fresh = [*seen.values(), *(doc for d, doc in kept.items() if d not in seen and d not in drop)]
         report.removed = sorted(d for d in drop if d in kept)
         replaced = set(report.changed) | set(report.removed)
         if report.nothing_to_do and not rebuild and not rebuild_dense:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
@@ -35,10 +36,13 @@ def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes
     settings.corpus_dir.mkdir(parents=True, exist_ok=True)
     target = settings.corpus_dir / name
     staging = settings.corpus_dir / f".upload-{uuid.uuid4().hex}-{name}"
+    if target.is_dir() and not target.is_symlink():
+        # Checked first: the rename over it would fail only after the index took the document in.
+        raise DocumentError(f"{name}: a folder of that name is in the corpus folder; upload under another name")
     try:
         staging.write_bytes(data)
         doc = load_document(staging)
-        doc = replace(doc, doc_id=name, path=str(target))
+        doc = replace(doc, doc_id=name, path=str(target.absolute()))
         report = wiring.index_documents(settings, [doc], loaded_embedder=answerer.retriever.embedder)
         staging.replace(target)
     except DocumentError as exc:
@@ -87,9 +91,17 @@ def _recover_uploads(settings: Settings, answerer: Answerer) -> None:
 
 
 def remove_document(settings: Settings, answerer: Answerer, doc_id: str) -> None:
+    """Remove from the index, then the file it was read from, wherever below the corpus folder it lies
+    (`rag index` reads subfolders too): a file left there would bring the document back at the next run.
+    A file outside the corpus folder is the user's own (`rag index PATH`) and stays."""
     from rag import wiring
 
+    indexed = answerer.retriever.index.documents.get(doc_id)
+    files = {settings.corpus_dir / doc_id} | ({Path(indexed.path)} if indexed else set())
+    corpus = settings.corpus_dir.resolve()
     with IndexLock(settings.index_dir):
         wiring.index_documents(settings, [], remove=[doc_id], loaded_embedder=answerer.retriever.embedder)
-        (settings.corpus_dir / doc_id).unlink(missing_ok=True)
+        for file in files:
+            if file.name == doc_id and file.parent.resolve().is_relative_to(corpus):
+                file.unlink(missing_ok=True)
     answerer.retriever.use_index(wiring.open_index(settings))
