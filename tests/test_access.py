@@ -329,3 +329,13 @@ def test_logs_hold_no_key_no_question_and_no_document_text(
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
     for secret in (KEY, "QuestionMarker4711", "ChatMarker4712", "DocMarker4713", "Geheimchips"):
         assert secret not in logged, f"{secret!r} appears in the log"
+
+
+def test_a_page_on_an_allowed_origin_can_read_when_to_retry(app_settings) -> None:
+    """Retry-After is no CORS-safelisted header: unless exposed, a browser hides it from a cross-origin page."""
+    settings = app_settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    with TestClient(create_app(settings, build=fake_answerer)) as c:
+        wait_ready(c)
+        r = c.get("/v1/models", headers={"Origin": "https://app.example"})
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"retry-after", "x-request-id"} <= exposed

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
-from fakes import fake_answerer
+from fakes import fake_answerer, wait_ready
+from fastapi.testclient import TestClient
 
 from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.pipeline import AnswerSettings
+from rag.serve.app import create_app
+from rag.types import Answer
 
 Q = "How many GPUs did DeepSeek use?"
 
@@ -54,8 +58,49 @@ def test_least_recently_used_entries_go_first_and_zero_turns_it_off() -> None:
     cache = AnswerCache(2)
     keys = [cache_key(index_version="v1", model_id="m", question=q, history=(), lang=None, settings=1) for q in "abc"]
     for k in keys:
-        cache.put(k, object())  # type: ignore[arg-type]
+        cache.put(k, Answer(question="q", text="t", lang="en", refused=False))
     assert len(cache) == 2 and cache.get(keys[0]) is None and cache.get(keys[2]) is not None
     off = AnswerCache(0)
-    off.put(keys[0], object())  # type: ignore[arg-type]
+    off.put(keys[0], Answer(question="q", text="t", lang="en", refused=False))
     assert len(off) == 0 and off.get(keys[0]) is None
+
+
+def test_a_hit_reports_no_tokens_processed(app_settings) -> None:
+    a = cached_answerer(app_settings)
+    first = a(Q)
+    again = a(Q)
+    assert first.completion_tokens > 0 and first.prompt_tokens > 0
+    assert again.cached and (again.prompt_tokens, again.completion_tokens, again.tokens_per_second) == (0, 0, 0.0)
+
+
+def _usage_of(client: TestClient, path: str, body: dict) -> tuple[dict, bool]:
+    """The usage a client is told, and whether the response says it came from the cache."""
+    if path == "/v1/ask":
+        r = client.post(path, json=body).json()
+        return {"prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"]}, r["cached"]
+    if not body.get("stream"):
+        r = client.post(path, json=body).json()
+        return r["usage"], r["rag"]["cached"]
+    with client.stream("POST", path, json=body) as s:
+        lines = [ln for ln in s.read().decode().splitlines() if ln.startswith("data: ")]
+    last = json.loads(lines[-2][6:])
+    return last["usage"], last["rag"]["cached"]
+
+
+def test_a_cached_answer_costs_no_tokens_over_http(app_settings) -> None:
+    """OpenAI's usage is what this request cost: a cache hit processed nothing, and says it was a hit."""
+    messages = [{"role": "user", "content": Q}]
+    requests = [
+        ("/v1/ask", {"question": Q}),
+        ("/v1/chat/completions", {"messages": messages}),
+        ("/v1/chat/completions", {"messages": messages, "stream": True}),
+    ]
+    build = lambda s: replace(fake_answerer(s), cache=AnswerCache(8))  # noqa: E731
+    with TestClient(create_app(app_settings, build=build)) as c:
+        wait_ready(c)
+        first, cached = _usage_of(c, *requests[0])
+        assert first["completion_tokens"] > 0 and not cached
+        for path, body in requests:
+            usage, cached = _usage_of(c, path, body)
+            assert cached, (path, body)
+            assert usage["prompt_tokens"] == usage["completion_tokens"] == usage.get("total_tokens", 0) == 0, usage

@@ -163,13 +163,47 @@ def test_uptime_probes_may_send_head(client) -> None:
         assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
 
 
-@pytest.mark.parametrize(("field", "value", "says"), [("n", 2, "n"), ("temperature", "NaN", "temperature")])
+@pytest.mark.parametrize(
+    ("field", "value", "says", "fine"),
+    [("n", 2, "n", 1), ("temperature", "NaN", "temperature", 1), ("stream", "often", "stream", False)],
+)
 def test_several_choices_or_a_temperature_that_is_no_number_are_refused(
-    client, field: str, value: object, says: str
+    client, field: str, value: object, says: str, fine: object
 ) -> None:
     """One checked answer per question: ``n`` > 1 is an error, not one choice silently; NaN is no temperature."""
     body = {"messages": [{"role": "user", "content": "Wer gründete DeepSeek?"}], field: value}
     r = client.post("/v1/chat/completions", json=body)
     assert r.status_code == 422 and f"body.{says}" in r.json()["error"]["message"]
-    for fine in (1, None):  # OpenAI's clients send unset fields as null
-        assert client.post("/v1/chat/completions", json={**body, field: fine}).status_code == 200
+    for value in (fine, None):  # OpenAI's clients send unset fields as null
+        r = client.post("/v1/chat/completions", json={**body, field: value})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), (value, r.text)
+
+
+def test_stop_sequences_and_max_completion_tokens_reach_the_generator(app_settings) -> None:
+    """OpenAI's ``stop`` (a string or up to 4) and ``max_completion_tokens`` (max_tokens' newer name) are
+    honoured, not silently dropped: the reply ends before the stop text; the limit cuts the answer."""
+    from fakes import FakeGenerator
+
+    seen: list[Any] = []
+
+    class Recording(FakeGenerator):
+        def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+            seen.append(settings)
+            return super().stream(messages, settings, prefix=prefix)
+
+    with TestClient(create_app(app_settings, build=lambda s: fake_answerer(s, Recording()))) as c:
+        wait_ready(c)
+        assert "[1]" in _chat(c).json()["choices"][0]["message"]["content"]
+        for stop in ("GPUs", ["GPUs", "nie"]):
+            r = _chat(c, stop=stop)
+            assert r.status_code == 200 and "GPUs" not in r.json()["choices"][0]["message"]["content"], r.text
+            assert "GPUs" in seen[-1].stop
+        chunks = _streamed(c, stop="GPUs")
+        assert "GPUs" not in "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks)
+        assert _chat(c, max_completion_tokens=1).json()["choices"][0]["finish_reason"] == "length"
+        assert seen[-1].max_tokens == 1
+        assert _chat(c, max_completion_tokens=3, max_tokens=50).status_code == 200 and seen[-1].max_tokens == 3
+        assert _chat(c, stop=None, max_completion_tokens=None).status_code == 200  # clients send unset fields as null
+        for bad in ({"stop": ["a"] * 5}, {"stop": ""}, {"max_completion_tokens": 0}):
+            r = _chat(c, **bad)
+            assert r.status_code == 422 and r.json()["error"]["type"] == "ValidationError", (bad, r.text)

@@ -254,3 +254,27 @@ def test_keep_alive_comments_while_the_first_event_takes_long(app_settings, path
     before = text.split("\ndata: {", 1)[0]
     assert len([line for line in before.split("\n") if line.startswith(": ping")]) >= 3, text[:500]
     assert "data: [DONE]" in text if "chat" in path else "event: answer" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": "   ", "stream": True}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "   "}], "stream": True}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x" * 2001}], "stream": True}),
+    ],
+)
+def test_a_bad_question_is_a_400_while_the_model_is_busy_too(held, path: str, body: dict[str, Any]) -> None:
+    """The status must not depend on load: a question the pipeline would refuse is refused before the
+    stream starts, not sent as a 200 whose error event comes after the other request's answer."""
+    c, _, _ = held
+    r = _with_timeout_s(lambda: c.post(path, json=body), 5)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "InputError", r.text[:300]
+    assert c.app.state.gate.waiting == 0  # type: ignore[attr-defined]
+
+
+def _with_timeout_s(fn: Any, seconds: float) -> Any:
+    thread, out = _in_thread(fn)
+    thread.join(seconds)
+    assert out, f"no response within {seconds} s: the request waited for the model"
+    return out[0]

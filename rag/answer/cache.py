@@ -4,6 +4,9 @@ Keyed by everything that decides an answer: the index version (so adding or remo
 invalidates every entry at once), the answer model, the question with its whitespace normalised,
 the conversation so far, the language override, the answer settings and the document filter. Least recently used
 entries go first; ``max_entries=0`` turns the cache off.
+
+A hit is the stored answer as this request got it: ``cached``, and no tokens processed (its token
+counts and decode speed are zero), so usage reported to a client is what this request cost.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 
 from rag.types import Answer
 
@@ -40,6 +44,7 @@ class AnswerCache:
         self._lock = threading.Lock()
 
     def get(self, key: Key) -> Answer | None:
+        """The stored answer as a hit (``cached``, no tokens processed), or None."""
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -47,7 +52,7 @@ class AnswerCache:
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return found
+        return replace(found, cached=True, prompt_tokens=0, completion_tokens=0, tokens_per_second=0.0)
 
     def put(self, key: Key, value: Answer) -> None:
         if self.max_entries <= 0:

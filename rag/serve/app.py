@@ -99,7 +99,8 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID"],
+            # Not CORS-safelisted: without these a page on that origin cannot read when to retry, or which id to quote.
+            expose_headers=["X-Request-ID", "Retry-After"],
         )
     # Outermost: every response, a 401 or a CORS refusal too, carries the request id and is logged.
     app.add_middleware(RequestLog, log_questions=settings.log_questions)
@@ -128,4 +129,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "HTTPError", str(exc.detail))
+        # Its headers too: a 405 must name the methods the route allows (RFC 9110 `Allow`).
+        return error_response(exc.status_code, "HTTPError", str(exc.detail), exc.headers)

@@ -4,6 +4,7 @@ server-sent event frames (sse-starlette)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -64,9 +65,13 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message}}
 
 
-def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The one shape every error leaves the service in."""
     return JSONResponse(error_body(kind, message), status_code=status, headers=headers)
+
+
+# Not line ends in SSE, but in httpx's `iter_lines` and `str.splitlines`: escaped, so no client splits a frame.
+_LINE_BREAKERS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
 
 def sse(data: Any, event: str | None = None) -> ServerSentEvent:
@@ -74,8 +79,10 @@ def sse(data: Any, event: str | None = None) -> ServerSentEvent:
 
     >>> sse({"text": "Hallo"}, "token").encode()
     b'event: token\\ndata: {"text": "Hallo"}\\n\\n'
+    >>> sse({"text": "a\u2028b"}).encode()
+    b'data: {"text": "a\\\\u2028b"}\\n\\n'
     """
-    return ServerSentEvent(json.dumps(data, ensure_ascii=False), event=event, sep=SSE_SEP)
+    return ServerSentEvent(json.dumps(data, ensure_ascii=False).translate(_LINE_BREAKERS), event=event, sep=SSE_SEP)
 
 
 # OpenAI's end of a streamed completion.

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sse_starlette import ServerSentEvent
 
-from rag.answer.pipeline import MAX_QUESTION_CHARS
+from rag.answer.pipeline import MAX_QUESTION_CHARS, checked_question
 from rag.serialize import answer_to_dict
 from rag.serve.deps import Ready, answer_once, stream_events
 from rag.serve.shapes import FilterFields, error_body, sse
@@ -42,6 +42,7 @@ def _frames(kind: str, value: Any) -> Iterator[ServerSentEvent]:
 
 @router.post("/v1/ask")
 async def ask(body: AskRequest, request: Request, answerer: Ready) -> Response:
+    checked_question(body.question)  # a blank question is a 400 now, also while the stream would wait its turn
     where = body.where()
     if where is not None:
         answerer.retriever.rows_for(where)  # a filter that allows nothing is a 400 now, not an error event later

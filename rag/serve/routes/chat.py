@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 from sse_starlette import ServerSentEvent
 
+from rag.answer.pipeline import checked_question
 from rag.config import Settings
 from rag.errors import InputError, UnknownModel
 from rag.models.generate import GenerationSettings
@@ -31,6 +32,7 @@ from rag.types import Answer
 router = APIRouter()
 
 MAX_CONTENT_CHARS = 8000
+StopText = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class TextPart(BaseModel):
@@ -61,8 +63,11 @@ class ChatRequest(FilterFields):
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=40)
     model: str | None = Field(default=None, max_length=200)
-    stream: bool = False
+    stream: bool | None = False  # null: false, as OpenAI reads it
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=4096)  # OpenAI's newer name; wins over max_tokens
+    # Generation ends before the first of these, as llama.cpp and OpenAI do (at most 4, as OpenAI allows).
+    stop: StopText | Annotated[list[StopText], Field(max_length=4)] | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
     # One checked answer per question: a client asking for several choices is told so, not sent one.
     n: int | None = Field(default=None, ge=1, le=1)  # null: 1, as OpenAI reads it
@@ -94,11 +99,14 @@ async def chat(body: ChatRequest, request: Request, answerer: Ready) -> Response
         raise InputError("messages hold no user message to answer")
     last = users[-1]
     question = body.messages[last].text
+    checked_question(question)  # blank or too long is a 400 now, also while the stream would wait its turn
     history = [{"role": t.role, "content": t.text} for t in body.messages[:last] if t.role in ("user", "assistant")]
     base = answerer.settings
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop or []
     generation = GenerationSettings(
-        max_tokens=body.max_tokens or base.generation.max_tokens,
+        max_tokens=body.max_completion_tokens or body.max_tokens or base.generation.max_tokens,
         temperature=base.generation.temperature if body.temperature is None else body.temperature,
+        stop=tuple(dict.fromkeys([*base.generation.stop, *stop])),
     )
     where = body.where()
     if where is not None:

@@ -1,0 +1,65 @@
+"""HTTP edges an OpenAI client, curl or a browser meets: methods, headers, framing, odd text in streams."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fakes import fake_answerer, wait_ready
+from fastapi.testclient import TestClient
+
+from rag.serve.app import create_app
+from rag.wiring import Answerer
+
+
+def test_a_wrong_method_is_405_naming_the_allowed_ones(client) -> None:
+    """RFC 9110: a 405 carries ``Allow``; the error handler must not drop the exception's headers."""
+    for method, path, allowed in (("PUT", "/v1/ask", "POST"), ("DELETE", "/v1/models", "GET")):
+        r = client.request(method, path)
+        assert r.status_code == 405 and r.json()["error"]["type"] == "HTTPError"
+        assert allowed in r.headers.get("allow", ""), (method, path, dict(r.headers))
+
+
+def test_the_page_cannot_be_framed_by_another_site(client) -> None:
+    """The page keeps the API key and deletes documents on a click: no clickjacking from a framing site."""
+    for r in (client.get("/"), client.head("/")):
+        assert r.status_code == 200 and r.headers["x-frame-options"] == "DENY"
+        policy = r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+ODD = "Erste Zeile\u2028zweite\u2029dritte\x85 vierte."
+
+
+@dataclass
+class _OddText(Answerer):
+    """Answers with text holding Unicode line separators, streamed as one piece."""
+
+    def __call__(self, question: str, **kwargs: Any) -> Any:
+        if kwargs.get("on_token"):
+            kwargs["on_token"](ODD)
+        return replace(super().__call__(question), text=ODD)
+
+
+def test_sse_data_survives_clients_that_split_lines_on_unicode_separators(app_settings) -> None:
+    """A line of SSE ends at CR or LF only, but httpx's ``iter_lines`` and ``str.splitlines`` also end one at
+    U+2028, U+2029 and U+0085 (NEL: cp1252's "…" read as Latin-1). Article text may hold them; a frame must
+    still be one line each such client can parse, with the same text."""
+
+    def build(settings: Any) -> Answerer:
+        base = fake_answerer(settings)
+        return _OddText(**{f: getattr(base, f) for f in base.__dataclass_fields__})
+
+    messages = [{"role": "user", "content": "Wie viele GPUs?"}]
+    with TestClient(create_app(app_settings, build=build)) as c:
+        wait_ready(c)
+        for path, body in (
+            ("/v1/ask", {"question": "Wie viele GPUs?"}),
+            ("/v1/chat/completions", {"messages": messages}),
+        ):
+            with c.stream("POST", path, json={**body, "stream": True}) as r:
+                data = [ln[6:] for ln in r.iter_lines() if ln.startswith("data: ") and ln != "data: [DONE]"]
+            final = [json.loads(d) for d in data][-1]  # each frame whole, however the client split lines
+            assert (final.get("text") or final["rag"]["text"]) == ODD, path
