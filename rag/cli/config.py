@@ -39,9 +39,15 @@ def config_docs(
     out: Annotated[Path | None, typer.Option(help="Write the Markdown here instead of printing it.")] = None,
 ) -> None:
     """The configuration reference in Markdown, generated from the settings (docs/configuration.md)."""
+    from rag.durable import atomic_write_text
+    from rag.errors import StorageError
+
     text = reference_markdown()
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    try:  # atomic: a killed run leaves the old reference whole
+        atomic_write_text(out, text)
+    except OSError as exc:  # exit 7 by kind, naming the flag (was the catch-all exit 74)
+        raise StorageError(f"cannot write --out {out}: {exc.strerror or exc}") from exc
     typer.echo(f"wrote {out}")

@@ -9,12 +9,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rag.cli.common import answer_settings
+from rag.cli.common import answer_settings, settings_of
+from rag.config import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from rag.evaluation.gold import GoldItem
 
-GOLD = Path("eval/gold.jsonl")
+# The project's eval/ folder, whatever the working folder (as for the index and corpus defaults): relative
+# to it, `rag eval` run elsewhere found no gold file, or wrote its reports into an eval/ folder of its own.
+# An installed package has none beside it: there the working folder's eval/ is meant.
+EVAL_DIR = PROJECT_ROOT / "eval" if (PROJECT_ROOT / "eval").is_dir() else Path("eval")
+GOLD = EVAL_DIR / "gold.jsonl"
+REPORTS = EVAL_DIR / "reports" / "latest"
 
 eval_app = typer.Typer(help="Score the pipeline against a gold question set.")
 
@@ -23,11 +29,11 @@ eval_app = typer.Typer(help="Score the pipeline against a gold question set.")
 def eval_cmd(
     ctx: typer.Context,
     gold: Annotated[Path, typer.Option(help="Gold file (JSON lines, format in docs/gold-format.md).")] = GOLD,
-    out: Annotated[Path, typer.Option(help="Folder for the reports.")] = Path("eval/reports/latest"),
+    out: Annotated[Path, typer.Option(help="Folder for the reports.")] = REPORTS,
     retrieval_only: Annotated[bool, typer.Option(help="Score retrieval only (no answer model).")] = False,
     modes: Annotated[
-        str, typer.Option(help="Retrieval modes to compare: dense,keyword,fused.")
-    ] = "dense,keyword,fused",
+        str | None, typer.Option(help="With --retrieval-only: the modes to compare (default dense,keyword,fused).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     ids: Annotated[str | None, typer.Option(help="Only these question ids, comma-separated.")] = None,
     model: Annotated[str | None, typer.Option(help="Answer model.")] = None,
@@ -49,10 +55,23 @@ def eval_cmd(
     from rag.evaluation import run as evaluate
     from rag.evaluation.gold import load_gold
 
+    if not gold.exists():  # named in full, with the flag: the default is easy to miss in a long --help
+        raise InputError(f"gold file not found: {gold.absolute()}; pass one with --gold FILE (docs/gold-format.md)")
     items = load_gold(gold)
     if ids is not None:
         items = _with_ids(items, ids, gold)
     items = items[:limit]
+    # A flag the kind of run does not use was ignored: `--modes dense` still answered from fused retrieval.
+    unused = (
+        {"--variants": variants, "--model": model, "--k": k, "--answerable-threshold": answerable_threshold}
+        if retrieval_only
+        else {"--modes": modes}
+    )
+    given = [flag for flag, value in unused.items() if value is not None and value is not False]
+    if given:
+        kind = "with --retrieval-only" if retrieval_only else "without --retrieval-only (answers use fused retrieval)"
+        raise InputError(f"{', '.join(given)}: no effect {kind}; drop {'it' if len(given) == 1 else 'them'}")
+    modes = ",".join(evaluate.MODES) if modes is None else modes
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     if [m for m in chosen if m not in evaluate.MODES] or not chosen:
         raise InputError(f"--modes {modes!r}: use one or more of {', '.join(evaluate.MODES)}")
@@ -75,10 +94,11 @@ def eval_cmd(
     report.update(gold=str(gold), model=settings.answer_model, retrieval=evaluate.retrieval_table(retrieval))
     report["retrieval_summary"] = retrieval["modes"]["fused"]["summary"]
     variant_rows = []
-    if asked:
+    if asked and not report["interrupted"]:
         variants_run = evaluate.evaluate_answers(answerer, asked, progress=True)
         variant_rows = report["variant_rows"] = variants_run["rows"]
         report["errors"] += variants_run["errors"]
+        report["interrupted"] = variants_run["interrupted"]
     evaluate.write_json(out / "report.json", report)  # the answers are kept even if a summary below fails
     report["decision"] = evaluate.decision_summary(report["rows"], variant_rows, settings)
     typer.echo(reports.summary_table(report["summary"]))
@@ -86,6 +106,11 @@ def eval_cmd(
     typer.echo(reports.decision_lines(report["decision"]))
     for path in reports.write_reports(out, report):
         typer.echo(f"wrote {path}")
+    if report["interrupted"]:
+        typer.echo(
+            f"interrupted: the reports hold the {len(report['rows'])} of {len(items)} questions answered", err=True
+        )
+        raise typer.Exit(code=130)  # as a shell reports Ctrl-C: a script must not take the partial run for a full one
     if report["errors"]:  # after the reports: the other answers are kept, and the exit code still says it failed
         first = report["errors"][0]
         raise InputError(
@@ -106,7 +131,14 @@ def _with_ids(items: list[GoldItem], ids: str, gold: Path) -> list[GoldItem]:
     unknown = [i for i in wanted if i not in known]
     if unknown:
         raise InputError(f"--ids: no question with id {', '.join(map(repr, unknown))} in {gold}")
-    return [item for item in items if item.id in wanted]
+    chosen = [item for item in items if item.id in wanted]
+    picked = {item.id for item in chosen}
+    # A follow-up is asked with its first question's answer as chat history; alone it was asked without
+    # any, and scored as if that were the gold question.
+    alone = [f"{i.id} follows up {i.follow_up_of}" for i in chosen if i.follow_up_of and i.follow_up_of not in picked]
+    if alone:
+        raise InputError(f"--ids: {'; '.join(alone)}; add the first question to --ids too (its answer is the history)")
+    return chosen
 
 
 def _writable_folder(out: Path) -> None:
@@ -124,6 +156,7 @@ def _writable_folder(out: Path) -> None:
 
 @eval_app.command("threshold")
 def eval_threshold(
+    ctx: typer.Context,
     report_paths: Annotated[
         list[Path],
         typer.Argument(
@@ -139,9 +172,19 @@ def eval_threshold(
 
     rows = []
     for report_path in report_paths:
-        mine = load_report(report_path)["rows"]
+        report = load_report(report_path)
+        mine = report["rows"]
         if any(r.get("answerable_p") is None for r in mine if not r["refused"]):
             raise InputError(f"{report_path}: rows without answerable_p; run `rag eval` with the check on")
+        # A question the run's own threshold refused stays refused in every replay: below that threshold the
+        # sweep is wrong. The note below caught only runs whose thresholds were all over 0.5.
+        used = report.get("decision", {}).get("thresholds", {})
+        if any(value > 0 for value in used.values()):
+            typer.echo(
+                f"note: {report_path} was made with thresholds {json.dumps(used)}: below them the sweep is wrong; "
+                "make it with `rag eval --answerable-threshold 0`",
+                err=True,
+            )
         rows += mine
     if not any(r.get("answerable_p") is not None for r in rows):  # no rows, or every one refused by a gate
         raise InputError(
@@ -164,9 +207,15 @@ def eval_threshold(
         )
     thresholds = {lang: round(o.threshold, 2) for lang, o in best.items()}
     overall = decision.replay(rows, thresholds)
+    # The setting needs a threshold for every language: one without questions here keeps the current one
+    # (the line printed was refused as a setting when the reports held one language only).
+    current = settings_of(ctx).answerable_thresholds
+    kept = [lang for lang in current if lang not in thresholds]
+    note = f" ({', '.join(kept)}: the current threshold, no question in the reports)" if kept else ""
     typer.echo(
-        f"\nRAG_ANSWERABLE_THRESHOLDS='{json.dumps(thresholds)}': ok {overall.ok:.3f}, correct {overall.correct:.3f}, "
-        f"refusal_ok {overall.refusal_ok:.3f}, false_refusal {overall.false_refusal:.3f}"
+        f"\nRAG_ANSWERABLE_THRESHOLDS='{json.dumps({**current, **thresholds})}': ok {overall.ok:.3f}, "
+        f"correct {overall.correct:.3f}, refusal_ok {overall.refusal_ok:.3f}, "
+        f"false_refusal {overall.false_refusal:.3f}{note}"
     )
 
 
@@ -183,4 +232,4 @@ def eval_compare(
     """Print what changed between two reports: metric deltas and questions that flipped."""
     from rag.evaluation import reports
 
-    typer.echo(reports.compare(reports.load_report(a), reports.load_report(b)))
+    typer.echo(reports.compare(reports.load_report(a, summary=True), reports.load_report(b, summary=True)))

@@ -123,11 +123,19 @@ def index_cmd(
     the index as it is, so a mistyped path with --prune or --rebuild never empties it; with --watch,
     folders without documents yet are watched for them."""
     from rag import wiring
-    from rag.errors import DocumentError
+    from rag.errors import DocumentError, InputError
     from rag.ingest.load import SUPPORTED_SUFFIXES, load_documents
 
     settings = settings_of(ctx)
     if stats:
+        # `--stats --rebuild` printed the statistics and rebuilt nothing, without a word
+        ignored = [
+            flag
+            for flag, given in (("PATHS", paths), ("--prune", prune), ("--rebuild", rebuild), ("--watch", watch))
+            if given
+        ]
+        if ignored:
+            raise InputError(f"--stats only prints statistics, {', '.join(ignored)} would do nothing; drop --stats")
         _print_stats(settings)
         return
     roots = wiring.corpus_paths(settings, paths)

@@ -19,6 +19,9 @@ _HEADLINE = (
     "lang_match",
     "evidence_given",
 )
+# What `rag eval threshold` and `rag eval compare` read of a report.json: each question's row, the summary.
+_ROW_KEYS = ("id", "lang", "answerable", "refused", "correct")
+_SUMMARY = ("overall", "by_lang")
 
 
 def _fmt(v: Any) -> str:
@@ -71,9 +74,10 @@ def write_reports(out: Path, report: dict[str, Any]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "report.json", out / "report.md"]
     atomic_write_text(paths[0], json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    cut = " (interrupted with Ctrl-C: the scores cover only these)" if report.get("interrupted") else ""
     md = [
         f"# Evaluation report\n\ngold: `{report.get('gold')}`, model: `{report.get('model')}`, "
-        f"questions: {len(report['rows'])}\n",
+        f"questions: {len(report['rows'])}{cut}\n",
         "## Answers\n", summary_table(report["summary"]),
         "\n## Latency\n", latency_table(report["latency"]),
     ]  # fmt: skip
@@ -125,16 +129,26 @@ def _plots(out: Path, report: dict[str, Any]) -> list[Path]:
     return [metrics_png, latency_png]
 
 
-def load_report(path: Path) -> dict[str, Any]:
-    """A report.json, given the file or its folder; InputError when it cannot be read."""
+def load_report(path: Path, *, summary: bool = False) -> dict[str, Any]:
+    """A report.json, given the file or its folder; InputError when it cannot be read or is no eval report
+    (rows of `_ROW_KEYS`; with ``summary``, also the summary `compare` reads)."""
     from rag.errors import InputError
 
     file = path / "report.json" if path.is_dir() else path
     try:
-        report: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        report = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read report {file}: {exc}") from exc
-    return report
+    # Checked here, not where a key is used: another JSON file (the retrieval.json of --retrieval-only is
+    # written to the same folder) ended `rag eval threshold|compare` with a KeyError traceback.
+    rows = report.get("rows") if isinstance(report, dict) else None
+    rows_ok = isinstance(rows, list) and all(isinstance(r, dict) and set(_ROW_KEYS) <= r.keys() for r in rows)
+    blocks = report.get("summary") if rows_ok else None
+    summary_ok = not summary or (isinstance(blocks, dict) and all(isinstance(blocks.get(k), dict) for k in _SUMMARY))
+    if not (rows_ok and summary_ok):
+        needs = f"rows of {', '.join(_ROW_KEYS)}" + (f" and a summary of {', '.join(_SUMMARY)}" if summary else "")
+        raise InputError(f"{file} is not a report of `rag eval` ({needs}); `rag eval --retrieval-only` writes none")
+    return dict(report)
 
 
 def decision_lines(decision: dict[str, Any]) -> str:
@@ -171,12 +185,16 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
                 continue
             lines.append(f"{name + ' ' + m:22.22} {va:6.3f} {vb:6.3f} {vb - va:+7.3f}")
     rows_a = {r["id"]: r for r in a["rows"]}
+    ids_b = {r["id"] for r in b["rows"]}
+    only_a, only_b = len(rows_a.keys() - ids_b), len(ids_b - rows_a.keys())
+    if only_a or only_b:  # a --limit run against a full one: the deltas were printed as if they compared alike
+        lines.insert(0, f"note: {only_a} question(s) only in A, {only_b} only in B: the rates are over different sets")
     flipped = []
     for r in b["rows"]:
         old = rows_a.get(r["id"])
         for m in ("correct", "refusal_ok"):
             if old is not None and old.get(m) is not None and old.get(m) != r.get(m):
-                flipped.append(f"  {r['id']} {m}: {old[m]} -> {r[m]}  ({r['question'][:60]})")
+                flipped.append(f"  {r['id']} {m}: {old[m]} -> {r.get(m)}  ({r.get('question', '')[:60]})")
     return "\n".join([*lines, "questions that flipped:", *(flipped or ["  none"])])
 
 

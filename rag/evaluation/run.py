@@ -137,7 +137,8 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
 
     A question the pipeline will not take (an `InputError`: its prompt over the model's context) is listed
     under ``errors`` with the message and left out of the scores; the run goes on, so one such question
-    does not throw away the answers of a run that took tens of minutes.
+    does not throw away the answers of a run that took tens of minutes. Ctrl-C while a question is answered
+    ends the run with the questions answered before it (``interrupted`` true), for the same reason.
     """
     from rag.errors import InputError
     from rag.evaluation.scoring import aggregate, latency, score
@@ -147,6 +148,7 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
     by_id: dict[str, tuple[GoldItem, Any]] = {}
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
+    interrupted = False
     for item in tqdm(items, desc="answers", disable=not progress, unit="q"):
         history: list[dict[str, str]] = []
         if item.follow_up_of and item.follow_up_of in by_id:
@@ -160,6 +162,9 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
         except InputError as exc:
             errors.append({"id": item.id, "question": item.question, "error": str(exc)})
             continue
+        except KeyboardInterrupt:  # where a run spends its time, so where Ctrl-C lands
+            interrupted = True
+            break
         by_id[item.id] = (item, answer)
         row = score(item, answer, documents)
         row.update(
@@ -174,4 +179,5 @@ def evaluate_answers(answerer: Any, items: Sequence[GoldItem], *, progress: bool
             detail=answer_to_dict(answer),
         )
         rows.append(row)
-    return {"summary": aggregate(rows), "latency": latency(rows), "rows": rows, "errors": errors}
+    summary = aggregate(rows)
+    return {"summary": summary, "latency": latency(rows), "rows": rows, "errors": errors, "interrupted": interrupted}
