@@ -90,6 +90,17 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return loaded
 
 
+def test_ctrl_c_is_exit_130_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import wiring
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wiring, "answerer", interrupted)
+    result = runner.invoke(app, ["ask", "Wer gründete DeepSeek?"])
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted"
+
+
 @pytest.mark.parametrize("retrieval_only", [False, True])
 @pytest.mark.parametrize(
     ("ids", "needle"),

@@ -32,6 +32,7 @@ class _ErrorMappingGroup(TyperGroup):
 
     An OSError that no stage turned into a RagError (a folder without write access, a disk
     failing mid-read) is still one line naming the file, exit code 74 (EX_IOERR), not a traceback.
+    Ctrl-C is exit 130.
     """
 
     def invoke(self, ctx: Any) -> Any:
@@ -45,6 +46,9 @@ class _ErrorMappingGroup(TyperGroup):
                 raise
             typer.echo(f"error: {exc.strerror or exc}: {exc.filename or '?'}", err=True)
             raise typer.Exit(code=74) from exc
+        except KeyboardInterrupt as exc:  # as a shell reports Ctrl-C (click's own "Aborted!" was exit 1)
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(code=130) from exc
 
 
 app = typer.Typer(
@@ -111,7 +115,7 @@ def index_cmd(
     ctx: typer.Context,
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the corpus folder).")] = None,
     prune: Annotated[bool, typer.Option(help="Remove indexed documents that are no longer among PATHS.")] = False,
-    rebuild: Annotated[bool, typer.Option(help="Start over: chunk and embed every document again.")] = False,
+    rebuild: Annotated[bool, typer.Option(help="Chunk and embed every document again; all stay.")] = False,
     stats: Annotated[bool, typer.Option("--stats", help="Only print statistics of the current index.")] = False,
     watch: Annotated[
         bool, typer.Option("--watch", help="Then re-index whenever files change (RAG_WATCH_DEBOUNCE_MS); Ctrl-C stops.")
