@@ -36,6 +36,12 @@ def test_correct_answer_with_wrong_citation_loses_precision_and_recall() -> None
     assert mixed["citation_precision"] == 0.5 and mixed["citation_recall"]
 
 
+def test_a_citation_marker_is_no_part_of_the_answer_scored() -> None:
+    eight = GoldItem("q3", "de", "Wie viele Labore?", True, "8", ("8",), ("a.txt",), (), "number")
+    assert score(eight, answer("Es sind viele Labore [8].", citations=[GOOD]), DOCS)["correct"] is False
+    assert score(eight, answer("Es sind 8 Labore [1].", citations=[GOOD]), DOCS)["correct"] is True
+
+
 def test_refusal_on_answerable_is_a_false_refusal() -> None:
     row = score(ITEM, answer("Dazu enthalten die Artikel keine Angabe.", refused=True), DOCS)
     assert row["correct"] is False and row["false_refusal"] is True and row["cites"] is None

@@ -51,9 +51,10 @@ def citation_ok(c: Citation, item: GoldItem) -> bool:
 def score(item: GoldItem, answer: Answer, documents: Mapping[str, Document]) -> dict[str, Any]:
     """One row of measures for one question (None: the measure does not apply)."""
     good = [citation_ok(c, item) for c in answer.citations]
-    correct = item.answerable and not answer.refused and contains_any(answer.text, item.must_contain_any)
-    resolve = [c.doc_id in documents and documents[c.doc_id].text[c.start : c.end] == c.quote for c in answer.citations]
     plain = _plain(answer.text)
+    # Without its markers: "[8]" is no answer of 8.
+    correct = item.answerable and not answer.refused and contains_any(plain, item.must_contain_any)
+    resolve = [c.doc_id in documents and documents[c.doc_id].text[c.start : c.end] == c.quote for c in answer.citations]
     # An answer of names only ("ChatGPT [1]") has no language to match: not counted either way.
     text_lang = detect_language(plain) if plain.strip() and has_language_evidence(plain) else None
     return {
