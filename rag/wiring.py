@@ -87,6 +87,8 @@ def index_documents(
     documents: Iterable[Document],
     *,
     remove: Iterable[str] = (),
+    deleted: Iterable[Path] = (),
+    keep: Iterable[Path] = (),
     prune: bool = False,
     rebuild: bool = False,
     replace_same_name: bool = True,
@@ -95,8 +97,11 @@ def index_documents(
 ) -> UpdateReport:
     """Update the index on disk; the embedding model loads only if something needs embedding.
 
+    ``deleted``, ``keep``: as in `update_index`; ``keep`` is what `load_documents` skipped that is still
+    there (`rag.ingest.load.still_there`), so ``prune`` does not take a file being saved for a deleted one.
     ``replace_same_name``: as in `update_index`; `rag index` replaces another file's document of the same
-    name only with ``--prune`` (the index holds exactly the paths given then)."""
+    name only with ``--prune`` (the index holds exactly the paths given then). ``progress``: bars on
+    stderr while chunking and embedding."""
     from rag.language import detect_language
 
     holder: list[Embedder] = [loaded_embedder] if loaded_embedder else []
@@ -116,9 +121,12 @@ def index_documents(
         embed=embed,
         detect_lang=detect_language,
         remove=remove,
+        deleted=deleted,
+        keep=keep,
         prune=prune,
         rebuild=rebuild,
         replace_same_name=replace_same_name,
+        progress=progress,
     )
 
 
@@ -145,22 +153,23 @@ def reindex_on_change(
 
     Every path is read again (unchanged documents are recognised by their hash and keep their
     vectors); a deleted file's document is removed even without ``prune``, the last one too (the
-    index then holds none). A file named like a document indexed from elsewhere is left out as
-    `rag index` leaves it out. A failed run (a document error, another writer's lock, a full
-    disk) is reported and watching goes on.
+    index then holds none), but only the document recorded at that path: deleting a skipped
+    duplicate leaves the indexed article of its name. A file named like a document indexed from
+    elsewhere is left out as `rag index` leaves it out; with ``prune``, a file skipped while it is
+    still there (empty mid-save) keeps its document. A failed run (a document error, another
+    writer's lock, a full disk) is reported and watching goes on.
     """
-    from rag.ingest.load import load_documents
+    from rag.ingest.load import load_documents, still_there
     from rag.ingest.watch import watch_documents
 
     for changes in watch_documents(paths, debounce_ms=settings.watch_debounce_ms, stop_event=stop_event):
         documents, skipped = load_documents(paths)
-        present = {d.doc_id for d in documents}
-        gone = [p.name for p in changes.deleted if p.name not in present]
         try:
             report = index_documents(
                 settings,
                 documents,
-                remove=gone,
+                deleted=changes.deleted,
+                keep=still_there(skipped),
                 prune=prune,
                 replace_same_name=prune,
                 progress=progress,

@@ -230,3 +230,49 @@ def test_rebuild_with_one_path_keeps_the_other_documents(rag: Any, tmp_path: Pat
     result = rag("index", "--rebuild", str(tmp_path / "neu.txt"))
     assert result.exit_code == 0 and "1 added, 0 changed, 0 removed" in result.output, result.output
     assert sorted(indexed(rag.settings)) == ["a.txt", "b.txt", "neu.txt"]
+
+
+def test_prune_keeps_a_document_whose_file_is_there_but_skipped(
+    rag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file empty mid-save, or in a folder that cannot be listed, counted as deleted: --prune removed it."""
+    corpus = rag.settings.corpus_dir
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "c.txt").write_text("Liang Wenfeng gründete DeepSeek.")
+    assert rag("index").exit_code == 0 and sorted(indexed(rag.settings)) == ["a.txt", "b.txt", "c.txt"]
+    (corpus / "a.txt").write_text("")  # being saved
+    scandir = os.scandir
+
+    def refuse(path: Any) -> Any:
+        if not isinstance(path, int) and Path(path).name == "sub":  # chmod 000 does not stop root (CI)
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    result = rag("index", "--prune")
+    assert result.exit_code == 0, result.output
+    assert "kept 2 indexed documents whose files are there but were skipped: a.txt, c.txt" in result.output
+    assert sorted(indexed(rag.settings)) == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_loading_many_files_shows_progress(rag: Any, tmp_path: Path) -> None:
+    """With many files `rag index` was silent for tens of seconds before the embedding bar."""
+    from rag.ingest.load import PROGRESS_MIN_FILES
+
+    for n in range(PROGRESS_MIN_FILES + 1):
+        (tmp_path / "viele").mkdir(exist_ok=True)
+        (tmp_path / "viele" / f"n{n:03d}.txt").write_text(f"Artikel Nummer {n} über Chips.")
+    result = rag("index", str(tmp_path / "viele"))
+    assert result.exit_code == 0 and f"{PROGRESS_MIN_FILES + 1} added" in result.output, result.output
+    assert "loading" in result.output and "chunking" in result.output
+
+
+def test_a_file_name_with_a_line_break_is_skipped_in_one_line(rag: Any) -> None:
+    """It became a doc_id that broke the one-line messages naming it."""
+    folder = rag.settings.corpus_dir
+    (folder / "zwei\nzeilen.txt").write_text("Ein Artikel.")
+    result = rag("index")
+    assert result.exit_code == 0, result.output
+    shown = repr(str(folder / "zwei\nzeilen.txt"))
+    assert f"skipped {shown}: file name contains a line break or other control character" in result.output
+    assert sorted(indexed(rag.settings)) == ["a.txt", "b.txt"]

@@ -14,6 +14,7 @@ import pytest
 from fakes import CONFIG, A, B, C, FakeEmbedder, doc, index_lock_held_elsewhere, paragraphs, run
 
 from rag.errors import IndexLockedError, IndexStateError
+from rag.retrieval import store
 from rag.retrieval.store import IndexConfig, IndexLock, current_version, load_index, update_index
 
 
@@ -237,3 +238,52 @@ def test_a_rebuild_of_a_damaged_index_starts_from_what_it_can_read(tmp_path: Pat
     (current_version(tmp_path) / "documents.jsonl").write_text("{}\n")  # now they are not
     assert run(tmp_path, [C], rebuild=True).unchanged == []
     assert sorted(load_index(tmp_path, CONFIG).documents) == ["c.txt"]
+
+
+def test_prune_keeps_the_documents_of_files_skipped_while_still_there(tmp_path: Path) -> None:
+    """`rag index --prune` took a file skipped this run (empty mid-save, in a folder it could not list)
+    for a deleted one and removed its document."""
+    from dataclasses import replace
+
+    folder = tmp_path / "korpus"
+    (folder / "gesperrt").mkdir(parents=True)
+    a, b, c = (replace(d, path=str(folder / p)) for d, p in ((A, "a.txt"), (B, "gesperrt/b.txt"), (C, "c.txt")))
+    run(tmp_path / "index", [a, b, c])
+    (folder / "a.txt").write_text("")  # being saved
+    report = run(tmp_path / "index", [c], prune=True, keep=[folder / "a.txt", folder / "gesperrt"])
+    assert report.held == ["a.txt", "b.txt"] and report.removed == [] and report.version is None
+    report = run(tmp_path / "index", [c], prune=True, keep=[folder / "a.txt"])  # the folder is readable again
+    assert report.held == ["a.txt"] and report.removed == ["b.txt"]
+    assert sorted(load_index(tmp_path / "index", CONFIG).documents) == ["a.txt", "c.txt"]
+    assert run(tmp_path / "index", [c], keep=[folder / "a.txt"]).held == []  # without prune nothing goes anyway
+
+
+def test_a_deletion_removes_only_the_document_recorded_at_that_path(tmp_path: Path) -> None:
+    """The watcher removed by file name: deleting a skipped duplicate x.txt in another folder removed the
+    x.txt indexed from elsewhere. A moved file is recorded at its new path, without embedding again."""
+    from dataclasses import replace
+
+    index = tmp_path / "index"
+    emb = FakeEmbedder()
+    x = replace(A, doc_id="x.txt", path=str(tmp_path / "a" / "x.txt"))
+    run(index, [x, B], emb)
+    report = run(index, [B], emb, deleted=[tmp_path / "b" / "x.txt"])
+    assert report.removed == [] and report.version is None and "x.txt" in load_index(index, CONFIG).documents
+    moved = replace(x, path=str(tmp_path / "c" / "x.txt"))
+    report = run(index, [moved, B], emb)
+    assert report.moved == ["x.txt"] and sorted(report.unchanged) == ["b.txt", "x.txt"] and report.version
+    assert report.embedded_chunks == 0 and load_index(index, CONFIG).documents["x.txt"].path == moved.path
+    assert run(index, [B], emb, deleted=[tmp_path / "a" / "x.txt"]).removed == []  # where it was before
+    assert run(index, [B], emb, deleted=[tmp_path / "c" / "x.txt"]).removed == ["x.txt"]
+
+
+def test_chunking_shows_progress_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(tmp_path / "few", [A, B], progress=True)
+    assert "chunking" not in capsys.readouterr().err  # two documents: done before a bar means anything
+    monkeypatch.setattr(store, "PROGRESS_MIN_DOCS", 2)
+    run(tmp_path / "quiet", [A, B])
+    assert capsys.readouterr().err == ""  # a library call stays quiet
+    run(tmp_path / "shown", [A, B], progress=True)
+    assert "chunking" in capsys.readouterr().err

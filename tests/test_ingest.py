@@ -375,3 +375,39 @@ def test_loads_the_seed_corpus() -> None:
 def test_derive_title(text: str, title: str) -> None:
     assert derive_title(text) == title
     assert len(derive_title(text)) <= 90 or "\n" in text
+
+
+@pytest.mark.parametrize("name", ["zwei\nzeilen.txt", "wagen\rruecklauf.md", "farbe\x1b[31m.txt", "trenner\u2028.txt"])
+def test_a_file_name_with_a_control_character_is_skipped(tmp_path: Path, name: str) -> None:
+    """It became a doc_id that broke every one-line message naming it (skip lines, errors, reports)."""
+    path = write(tmp_path / name, "Ein Artikel.")
+    documents, skipped = load_documents([tmp_path])
+    assert documents == [] and skipped == [
+        (path, "file name contains a line break or other control character; rename the file")
+    ]
+    with pytest.raises(DocumentError) as exc:
+        load_document(path)
+    assert "\n" not in str(exc.value) and "\r" not in str(exc.value) and repr(str(path)) in str(exc.value)
+
+
+def test_loading_many_files_shows_progress_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rag index` over many files was silent for tens of seconds before the embedding bar."""
+    from rag.ingest.load import PROGRESS_MIN_FILES
+
+    for n in range(PROGRESS_MIN_FILES + 1):
+        write(tmp_path / "viele" / f"{n:03d}.txt", f"Artikel {n}.")
+    write(tmp_path / "wenige" / "a.txt", "Ein Artikel.")
+    assert len(load_documents([tmp_path / "viele"])[0]) == PROGRESS_MIN_FILES + 1
+    load_documents([tmp_path / "wenige"], progress=True)
+    assert capsys.readouterr().err == ""  # quiet by default, and for a few files
+    load_documents([tmp_path / "viele"], progress=True)
+    assert "loading" in capsys.readouterr().err
+
+
+def test_still_there_names_skipped_files_and_folders_that_exist(tmp_path: Path) -> None:
+    from rag.ingest.load import still_there
+
+    empty = write(tmp_path / "leer.txt", "")
+    (tmp_path / "ordner").mkdir()
+    skipped = [(empty, "empty"), (tmp_path / "ordner", "cannot read folder"), (tmp_path / "fehlt.txt", "no such file")]
+    assert still_there(skipped) == [empty, tmp_path / "ordner"]

@@ -196,3 +196,47 @@ def test_a_folder_moved_in_or_out_is_indexed_or_removed(watched: Any, tmp_path: 
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_deleting_a_skipped_duplicate_leaves_the_indexed_article_of_its_name(
+    watched: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deletions were matched by file name: removing a skipped x.txt from the watched folder removed the
+    x.txt indexed from elsewhere."""
+    from rag import wiring
+    from rag.ingest.load import load_documents
+
+    elsewhere = tmp_path / "anderswo"
+    elsewhere.mkdir()
+    (elsewhere / "x.txt").write_text("Der Ölpreis stieg um 3 Prozent.")
+    wiring.index_documents(watched, load_documents([elsewhere])[0], loaded_embedder=FakeEmbedder(768))
+    duplicate = watched.corpus_dir / "x.txt"
+    duplicate.write_text("Ein anderer Artikel gleichen Namens.")
+
+    def batches(paths: Any, **kw: Any) -> Any:
+        yield FileChanges((duplicate,), ())
+        duplicate.unlink()
+        yield FileChanges((), (duplicate,))
+
+    monkeypatch.setattr("rag.ingest.watch.watch_documents", batches)
+    runs = list(wiring.reindex_on_change(watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768)))
+    assert [r.error for r in runs] == [None, None] and "duplicate document id 'x.txt'" in runs[0].report.skipped[0][1]
+    assert runs[1].report.removed == []
+    assert wiring.open_index(watched).documents["x.txt"].text == "Der Ölpreis stieg um 3 Prozent."
+
+
+def test_watch_prune_keeps_a_file_skipped_while_it_is_saved(watched: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rag index --watch --prune` removed the document of a file that was empty mid-save."""
+    from rag import wiring
+
+    saved = watched.corpus_dir / "a.txt"
+
+    def batches(paths: Any, **kw: Any) -> Any:
+        saved.write_text("")
+        yield FileChanges((saved,), ())
+
+    monkeypatch.setattr("rag.ingest.watch.watch_documents", batches)
+    runs = list(wiring.reindex_on_change(watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768), prune=True))
+    assert runs[0].error is None and runs[0].report.removed == [] and runs[0].report.held == ["a.txt"]
+    assert runs[0].skipped == [(saved, "file is empty (or whitespace only)")]
+    assert sorted(wiring.open_index(watched).documents) == ["a.txt", "b.txt"]

@@ -114,7 +114,10 @@ def _byline(title: str, author: str | None, published: str | None) -> str:
 def index_cmd(
     ctx: typer.Context,
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the corpus folder).")] = None,
-    prune: Annotated[bool, typer.Option(help="Remove indexed documents that are no longer among PATHS.")] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(help="Remove indexed documents no longer among PATHS (a file there but skipped keeps its own)."),
+    ] = False,
     rebuild: Annotated[bool, typer.Option(help="Chunk and embed every document again; all stay.")] = False,
     stats: Annotated[bool, typer.Option("--stats", help="Only print statistics of the current index.")] = False,
     watch: Annotated[
@@ -128,7 +131,7 @@ def index_cmd(
     folders without documents yet are watched for them."""
     from rag import wiring
     from rag.errors import DocumentError, InputError
-    from rag.ingest.load import SUPPORTED_SUFFIXES, load_documents
+    from rag.ingest.load import SUPPORTED_SUFFIXES, load_documents, shown, still_there
 
     settings = settings_of(ctx)
     if stats:
@@ -143,15 +146,16 @@ def index_cmd(
         _print_stats(settings)
         return
     roots = wiring.corpus_paths(settings, paths)
-    docs, skipped = load_documents(roots)
+    docs, skipped = load_documents(roots, progress=True)
     for path, reason in skipped:
-        typer.echo(f"skipped {path}: {reason}", err=True)
+        typer.echo(f"skipped {shown(path)}: {reason}", err=True)
     embedder = wiring.embedder(settings) if watch else None  # loaded once for every re-index
     indexed = False
     if docs:
         report = wiring.index_documents(
             settings,
             docs,
+            keep=still_there(skipped),  # a file being saved is no deleted file: --prune keeps its document
             prune=prune,
             rebuild=rebuild,
             replace_same_name=prune,
@@ -174,7 +178,7 @@ def index_cmd(
         for run in wiring.reindex_on_change(settings, roots, loaded_embedder=embedder, prune=prune, progress=True):
             typer.echo(f"{time.strftime('%H:%M:%S')} {run.changes.describe()}")
             for path, reason in run.skipped:
-                typer.echo(f"skipped {path}: {reason}", err=True)
+                typer.echo(f"skipped {shown(path)}: {reason}", err=True)
             if run.error is not None:
                 typer.echo(f"error: {run.error}; still watching", err=True)
             elif run.report is not None:
@@ -184,16 +188,24 @@ def index_cmd(
 
 
 def _echo_report(settings: Settings, report: UpdateReport) -> None:
+    from rag.ingest.load import shown
+
     for path, reason in report.skipped:
-        typer.echo(f"skipped {path}: {reason}", err=True)
+        typer.echo(f"skipped {shown(path)}: {reason}", err=True)
+    if report.held:
+        names = ", ".join(shown(d) for d in report.held[:5]) + (" …" if len(report.held) > 5 else "")
+        typer.echo(
+            f"kept {len(report.held)} indexed documents whose files are there but were skipped: {names}", err=True
+        )
     if report.nothing_to_do and report.version is None:
         if report.unchanged or not report.skipped:  # every document skipped: the caller says so
             typer.echo(f"nothing to do: {len(report.unchanged)} documents unchanged, {report.chunks} chunks")
         return
     rate = report.embedded_chunks / report.seconds if report.seconds else 0.0
+    moved = f" ({len(report.moved)} moved)" if report.moved else ""  # read from another file now: path recorded
     typer.echo(
         f"indexed: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
-        f"{len(report.unchanged)} unchanged; {report.chunks} chunks ({report.embedded_chunks} embedded) "
+        f"{len(report.unchanged)} unchanged{moved}; {report.chunks} chunks ({report.embedded_chunks} embedded) "
         f"in {report.seconds:.1f} s ({rate:.1f} chunks/s) -> {settings.index_dir / str(report.version)}"
     )
 

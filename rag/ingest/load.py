@@ -20,6 +20,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from selectolax.lexbor import LexborHTMLParser
+from tqdm import tqdm
 
 from rag.errors import DocumentError
 from rag.ingest.chunk import split_sentences
@@ -39,6 +40,10 @@ _HEADING_MAX_CHARS = 120
 _MAX_CONTROL_SHARE = 0.01
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# In a file name (the doc_id) these would break the one-line messages and reports that name it.
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Above this many files `load_documents(progress=True)` shows a bar: reading them takes seconds.
+PROGRESS_MIN_FILES = 50
 
 # Elements whose text is never shown as article text.
 _INVISIBLE_TAGS = (
@@ -65,7 +70,18 @@ def load_document(path: Path) -> Document:
     try:
         return _read_document(Path(path))
     except DocumentError as exc:
-        raise DocumentError(f"{path}: {exc}") from exc
+        raise DocumentError(f"{shown(path)}: {exc}") from exc
+
+
+def shown(path: str | Path) -> str:
+    """``path`` for a one-line message: escaped as a Python string when it holds a line break or
+    another unprintable character.
+
+    >>> print(shown("/c/a.txt"), shown("/c/a\\nb.txt"))
+    /c/a.txt '/c/a\\nb.txt'
+    """
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def _read_document(path: Path) -> Document:
@@ -77,6 +93,8 @@ def _read_document(path: Path) -> Document:
     if _LONE_SURROGATE.search(str(path)):
         # Bytes of another encoding in a name (an old zip, a Latin-1 file system): the index is UTF-8.
         raise DocumentError("file name is not valid UTF-8; rename the file")
+    if _NAME_CONTROL.search(path.name):
+        raise DocumentError("file name contains a line break or other control character; rename the file")
     if path.exists() and not path.is_file():
         # A folder, FIFO or device named like an article: reading a FIFO would wait forever.
         raise DocumentError("not a regular file")
@@ -124,7 +142,7 @@ def _valid(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Path, str]]]:
+def load_documents(paths: Iterable[Path], *, progress: bool = False) -> tuple[list[Document], list[tuple[Path, str]]]:
     """Load files and folders; return the documents and the ``(path, reason)`` of each skipped file.
 
     ``reason`` says what is wrong ("binary file ...") without repeating the path.
@@ -132,12 +150,19 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Pa
     Folders are searched recursively for supported files, in sorted order, skipping
     hidden files and folders. A file whose name (its doc_id) was already loaded from
     another place is skipped, since citations could not tell the two apart.
+    ``progress``: a bar on stderr when there are more than ``PROGRESS_MIN_FILES`` files.
     """
     documents: list[Document] = []
     skipped: list[tuple[Path, str]] = []
     seen_paths: set[Path] = set()
     seen_ids: dict[str, Path] = {}
-    for path in _expand(paths, skipped):
+    found = _listed(paths)
+    many = sum(isinstance(item, Path) for item in found) > PROGRESS_MIN_FILES
+    for item in tqdm(found, desc="loading", unit="file", disable=not (progress and many)):
+        if not isinstance(item, Path):  # a path that names no file, in its place among the files
+            skipped.append(item)
+            continue
+        path = item
         resolved = path.resolve()
         if resolved in seen_paths:
             continue
@@ -155,6 +180,24 @@ def load_documents(paths: Iterable[Path]) -> tuple[list[Document], list[tuple[Pa
         seen_ids[path.name] = path
         documents.append(document)
     return documents, skipped
+
+
+def still_there(skipped: Iterable[tuple[Path, str]]) -> list[Path]:
+    """The skipped files and folders that exist (being saved, unreadable): not deleted, so ``prune`` keeps
+    their documents (`update_index`'s ``keep``)."""
+    return [path for path, _ in skipped if os.path.exists(path)]
+
+
+def _listed(paths: Iterable[Path]) -> list[Path | tuple[Path, str]]:
+    """The files below ``paths``, with the ``(path, reason)`` of each that names none in its place."""
+    found: list[Path | tuple[Path, str]] = []
+    pending: list[tuple[Path, str]] = []
+    for path in _expand(paths, pending):
+        found.extend(pending)
+        pending.clear()
+        found.append(path)
+    found.extend(pending)
+    return found
 
 
 def document_files(paths: Iterable[Path]) -> set[Path]:

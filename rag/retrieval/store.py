@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from rag.config import default
 from rag.durable import atomic_write_text, fsync_dir, fsync_tree
@@ -109,10 +110,14 @@ class UpdateReport:
     version: str | None = None
     # (path, reason) of documents left out: with ``replace_same_name=False``, those whose id names another article.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Unchanged documents now read from another file (moved): the path they are recorded at changes.
+    moved: list[str] = field(default_factory=list)
+    # Documents ``prune`` kept because their file is there but was skipped this run (``keep``).
+    held: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.added or self.changed or self.removed)
+        return not (self.added or self.changed or self.removed or self.moved)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -405,6 +410,24 @@ def _another_article(indexed: Document | None, doc: Document) -> bool:
         return False
 
 
+def _held(kept: dict[str, Document], unseen: set[str], keep: Iterable[Path]) -> set[str]:
+    """The unseen documents whose files are there but were skipped: named like a skipped file, or
+    recorded below a skipped folder (one that could not be listed: its files' names are unknown)."""
+    names: set[str] = set()
+    folders: list[Path] = []
+    for path in keep:
+        if Path(path).is_dir():
+            folders.append(Path(os.path.realpath(path)))
+        else:
+            names.add(Path(path).name)
+    return {
+        d for d in unseen if d in names or any(Path(os.path.realpath(kept[d].path)).is_relative_to(f) for f in folders)
+    }
+
+
+# Fewer documents are chunked in a blink: no bar (it would only clutter a one-file `rag index` or an upload).
+PROGRESS_MIN_DOCS = 50
+
 ChunkFn = Callable[[Document], list[Chunk]]
 EmbedFn = Callable[[list[Chunk]], np.ndarray]
 LangFn = Callable[[str], str]
@@ -419,16 +442,26 @@ def update_index(
     embed: EmbedFn,
     detect_lang: LangFn,
     remove: Iterable[str] = (),
+    deleted: Iterable[Path] = (),
+    keep: Iterable[Path] = (),
     prune: bool = False,
     rebuild: bool = False,
     replace_same_name: bool = True,
+    progress: bool = False,
 ) -> UpdateReport:
     """Add new and changed documents, drop removed ones, write a new version if anything changed.
 
     ``documents`` are the documents seen now; with ``prune`` every indexed document
     not among them is removed; ``remove`` names documents to remove explicitly.
-    Unchanged documents keep their chunks and vectors (no re-embedding). Removing every
-    document leaves a valid index with none, which searches find nothing in.
+    Unchanged documents keep their chunks and vectors (no re-embedding); one read from another
+    file than before (moved) is recorded at its new path. Removing every document leaves a
+    valid index with none, which searches find nothing in.
+
+    ``deleted``: files gone since the last run (`rag index --watch`); a document goes only when it
+    is recorded at such a path, not one of the same name read from elsewhere. ``keep``: files and
+    folders that are there but were skipped this run (empty mid-save, unreadable): ``prune`` keeps
+    the documents named like such a file or recorded below such a folder (``report.held``).
+    ``progress``: a progress bar on stderr while chunking, from ``PROGRESS_MIN_DOCS`` documents on.
 
     ``rebuild`` (or settings that change the vectors) chunks and embeds every document again; one not
     among ``documents`` stays, from the text the index holds, unless ``prune`` or ``remove`` drop it.
@@ -457,7 +490,13 @@ def update_index(
                 rebuild_dense = any(old.manifest["faiss"].get(k) != v for k, v in wanted.items())
         seen = {d.doc_id: d for d in documents}
         langs: dict[str, str] = {} if old is None else dict(old.langs)
-        drop = set(remove) | ({d for d in kept if d not in seen} if prune else set())
+        unseen = {d for d in kept if d not in seen}
+        gone = {os.path.realpath(p) for p in deleted}
+        drop = set(remove) | {d for d in unseen if os.path.realpath(kept[d].path) in gone}
+        if prune:
+            held = _held(kept, unseen - drop, keep)
+            report.held = sorted(held)
+            drop |= unseen - held
         seen = {d: doc for d, doc in seen.items() if d not in drop}
         taken = [] if replace_same_name else [d for d, doc in seen.items() if _another_article(kept.get(d), doc)]
         for doc_id in taken:
@@ -469,6 +508,9 @@ def update_index(
         for doc_id, doc in seen.items():
             if doc_id in kept and kept[doc_id].content_hash == doc.content_hash:
                 report.unchanged.append(doc_id)
+                if kept[doc_id].path != doc.path:  # where a later deletion is looked for
+                    report.moved.append(doc_id)
+                    kept[doc_id] = doc
             else:
                 (report.changed if doc_id in kept else report.added).append(doc_id)
                 fresh.append(doc)
@@ -490,7 +532,7 @@ def update_index(
             kept.pop(d, None)
             langs.pop(d, None)
         new_chunks: list[Chunk] = []
-        for doc in fresh:
+        for doc in tqdm(fresh, desc="chunking", unit="doc", disable=not progress or len(fresh) < PROGRESS_MIN_DOCS):
             kept[doc.doc_id] = doc
             langs[doc.doc_id] = detect_lang(doc.text[:2000])
             new_chunks.extend(chunk(doc))
