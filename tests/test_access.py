@@ -6,6 +6,7 @@ Routes are enumerated from the app (``served_routes``), so a route added later i
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from fakes import fake_answerer, served_routes, wait_ready
 from fastapi.testclient import TestClient
 
+from rag.errors import ModelError
 from rag.serve.app import create_app
 
 KEY = "k3y-" + "7" * 28
@@ -108,6 +110,38 @@ def test_the_scheme_is_case_insensitive(secured: TestClient, scheme: str) -> Non
 def test_public_routes_answer_without_the_key(secured: TestClient) -> None:
     assert secured.get("/health").status_code == 200
     assert secured.get("/").status_code == 200
+
+
+def _failed_health(c: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    """`/health` once loading has failed (it fails in the loader thread, so wait for it: at most 5 s)."""
+    deadline = time.monotonic() + 5
+    while (r := c.get("/health", headers=headers)).json()["status"] == "loading":
+        assert time.monotonic() < deadline, "loading did not fail"
+        time.sleep(0.01)
+    assert r.status_code == 503
+    body: dict[str, Any] = r.json()
+    return body
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_health_shows_the_load_error_only_with_the_key(app_settings, key: str | None) -> None:
+    """`/health` is public, and a load error can name server paths: with a key set, only its holders see it."""
+    secret_path = "/srv/private/models/qwen.gguf"
+
+    def broken(settings: Any) -> Any:
+        raise ModelError(f"model not found at {secret_path}; run `rag models fetch`")
+
+    with TestClient(create_app(app_settings.model_copy(update={"api_key": key}), build=broken)) as c:
+        for header in WRONG_KEYS if key else [None]:
+            body = _failed_health(c, _auth(header))
+            if key:
+                assert body["status"] == "error" and secret_path not in str(body), header
+                assert "failed" in body["detail"] and "RAG_API_KEY" in body["detail"]
+            else:  # no key set: the whole API is open, so is the detail
+                assert secret_path in body["detail"]
+        if key:
+            assert secret_path in _failed_health(c, _auth(f"bearer {key}"))["detail"]
+            assert c.post("/v1/ask", json={"question": "x"}).status_code == 401  # the 500 with the error needs it too
 
 
 def test_public_page_holds_no_data(secured: TestClient, app_settings) -> None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.pipeline import AnswerSettings
+from rag.models.generate import GenerationSettings
 from rag.serve.app import create_app
 from rag.types import Answer
 
@@ -56,13 +57,35 @@ def test_an_index_change_invalidates_every_answer(app_settings) -> None:
 
 def test_least_recently_used_entries_go_first_and_zero_turns_it_off() -> None:
     cache = AnswerCache(2)
-    keys = [cache_key(index_version="v1", model_id="m", question=q, history=(), lang=None, settings=1) for q in "abc"]
+    keys = [cache_key(index_version="v1", model_id="m", question=q, history=(), lang=None, settings=AnswerSettings())
+            for q in "abc"]  # fmt: skip
     for k in keys:
         cache.put(k, Answer(question="q", text="t", lang="en", refused=False))
     assert len(cache) == 2 and cache.get(keys[0]) is None and cache.get(keys[2]) is not None
     off = AnswerCache(0)
     off.put(keys[0], Answer(question="q", text="t", lang="en", refused=False))
     assert len(off) == 0 and off.get(keys[0]) is None
+
+
+def test_a_sampled_answer_is_neither_served_from_nor_stored_in_the_cache(app_settings) -> None:
+    """With temperature above 0 asking again must be able to give another answer (a chat page's "regenerate")."""
+    a = cached_answerer(app_settings)
+    sampled = replace(a.settings, generation=GenerationSettings(temperature=1.0))
+    a(Q)  # the greedy answer is cached ...
+    first, again = a(Q, settings=sampled), a(Q, settings=sampled)
+    assert not first.cached and not again.cached and len(a.generator.calls) == 3, "... but a sampled one is not"
+    assert len(a.cache) == 1 and a(Q).cached
+
+
+def test_regenerating_a_chat_answer_with_temperature_reaches_the_model(app_settings) -> None:
+    build = lambda s: replace(fake_answerer(s), cache=AnswerCache(8))  # noqa: E731
+    with TestClient(create_app(app_settings, build=build)) as c:
+        wait_ready(c)
+        body = {"messages": [{"role": "user", "content": Q}], "temperature": 1.0}
+        for stream in (False, False, True):
+            usage, cached = _usage_of(c, "/v1/chat/completions", {**body, "stream": stream})
+            assert not cached and usage["completion_tokens"] > 0, stream
+        assert len(c.app.state.answerer.generator.calls) == 3 and len(c.app.state.answerer.cache) == 0
 
 
 def test_a_hit_reports_no_tokens_processed(app_settings) -> None:

@@ -262,6 +262,7 @@ def test_keep_alive_comments_while_the_first_event_takes_long(app_settings, path
         ("/v1/ask", {"question": "   ", "stream": True}),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "   "}], "stream": True}),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x" * 2001}], "stream": True}),
+        ("/v1/summarize", {"topic": "   ", "stream": True}),
     ],
 )
 def test_a_bad_question_is_a_400_while_the_model_is_busy_too(held, path: str, body: dict[str, Any]) -> None:

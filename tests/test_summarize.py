@@ -18,6 +18,7 @@ from rag.answer.summarize import (
     SummarySettings,
     SummaryTemplates,
     UnknownDocument,
+    checked_topic,
     document_passages,
     pack,
     summarize_document,
@@ -300,6 +301,13 @@ def test_a_topic_is_searched_summarised_across_articles_and_gated(index) -> None
     assert off_topic.answer.refused and not off_topic.answer.passages
     with pytest.raises(InputError, match="topic"):
         summarize_topic(" ", retriever=retriever, generator=FakeGenerator(), templates=TEMPLATES, count_tokens=words)
+
+
+def test_checked_topic_strips_and_names_the_limits() -> None:
+    assert checked_topic("  GPUs und Kosten \n") == "GPUs und Kosten"
+    for bad, length in ((" \t ", 0), ("x" * 501, 501)):
+        with pytest.raises(InputError, match=f"topic must have 1 to 500 characters, got {length}"):
+            checked_topic(bad)
 
 
 # ----------------------------------------------------------------------------- HTTP and CLI

@@ -175,6 +175,15 @@ def summarize_document(
     return Summary(answer, doc_id=doc_id, parts=parts)
 
 
+def checked_topic(topic: str) -> str:
+    """``topic`` stripped; `InputError` unless it has 1 to MAX_TOPIC_CHARS characters (`/v1/summarize`
+    checks it before waiting for the model, so a blank topic is a 400 however busy the model is)."""
+    topic = topic.strip()
+    if not topic or len(topic) > MAX_TOPIC_CHARS:
+        raise InputError(f"the topic must have 1 to {MAX_TOPIC_CHARS} characters, got {len(topic)}")
+    return topic
+
+
 def summarize_topic(
     topic: str,
     *,
@@ -192,9 +201,7 @@ def summarize_topic(
     The topic is searched like a question; with no passage about it the summary is the refusal sentence.
     """
     started = time.perf_counter()
-    topic = topic.strip()
-    if not topic or len(topic) > MAX_TOPIC_CHARS:
-        raise InputError(f"the topic must have 1 to {MAX_TOPIC_CHARS} characters, got {len(topic)}")
+    topic = checked_topic(topic)
     lang = _language(lang) or detect_language(topic)
     run = _Run(topic, lang, started, generator, settings, on_token, on_part, question=topic)
     hits = retriever.search(topic, settings.topic_passages)

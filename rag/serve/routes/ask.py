@@ -1,4 +1,8 @@
-"""`POST /v1/ask`: one question, answered with citations (the Answer object), or streamed as SSE."""
+"""`POST /v1/ask`: one question, answered with citations (the Answer object), or streamed as SSE.
+
+``system`` turns in ``history`` are accepted and dropped, as `/v1/chat/completions` drops client system
+messages: the service's own instructions decide how it answers, and a client's never reach the model.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ router = APIRouter()
 
 
 class Turn(BaseModel):
+    # `system` is accepted (clients send their chat as it is) and dropped before answering, as chat drops it.
     role: str = Field(pattern="^(system|user|assistant)$")
     content: str = Field(max_length=8000)
 
@@ -46,7 +51,8 @@ async def ask(body: AskRequest, request: Request, answerer: Ready) -> Response:
     where = body.where()
     if where is not None:
         answerer.retriever.rows_for(where)  # a filter that allows nothing is a 400 now, not an error event later
-    kw: dict[str, Any] = {"lang": body.lang, "history": [t.model_dump() for t in body.history], "where": where}
+    history = [t.model_dump() for t in body.history if t.role != "system"]  # as chat: never sent to the model
+    kw: dict[str, Any] = {"lang": body.lang, "history": history, "where": where}
     if body.k is not None:
         kw["settings"] = answerer.settings.with_passages(body.k)
     if body.stream:

@@ -21,6 +21,7 @@ from rag.answer.summarize import (
     Summary,
     SummarySettings,
     SummaryTemplates,
+    checked_topic,
     require_document,
     summarize_document,
     summarize_topic,
@@ -94,6 +95,8 @@ async def summarize(body: SummarizeRequest, request: Request, answerer: Ready) -
         settings = replace(settings, topic_passages=body.k)
     if body.doc_id is not None:
         require_document(answerer.retriever.index, body.doc_id)  # a 404 before the queue, not an error event
+    else:
+        checked_topic(body.topic or "")  # a blank topic is a 400 now, also while the stream would wait its turn
     run = _Summarizing(answerer, _templates(request), settings, body)
     target = body.doc_id if body.doc_id is not None else body.topic or ""
     # The shared plumbing only calls it as `run(target, on_token=...)` and reads the Answer it returns.

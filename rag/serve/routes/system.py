@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from rag.serve.guard import authorized
 from rag.serve.metrics import Metrics
 from rag.wiring import Answerer
 
@@ -19,12 +20,19 @@ WEB_PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
 @router.get("/health")
 @router.head("/health", operation_id="health_head")  # uptime probes that send HEAD, not GET
 async def health(request: Request) -> JSONResponse:
-    """503 while the models load (or after loading failed), then 200 with what is loaded."""
+    """503 while the models load (or after loading failed), then 200 with what is loaded.
+
+    Public, so the load error (which can name server paths) is shown only with the API key, when one is set.
+    """
     answerer: Answerer | None = request.app.state.answerer
     if answerer is None:
-        status = "error" if request.app.state.load_error else "loading"
-        retry = {} if request.app.state.load_error else {"Retry-After": "10"}  # loading: ready in seconds
-        return JSONResponse({"status": status, "detail": request.app.state.load_error}, status_code=503, headers=retry)
+        error: str | None = request.app.state.load_error
+        if error is None:  # loading: ready in seconds
+            return JSONResponse({"status": "loading", "detail": None}, status_code=503, headers={"Retry-After": "10"})
+        key: str | None = request.app.state.settings.api_key
+        if not authorized(request.scope["headers"], key.encode() if key else None):
+            error = "loading the models or the index failed; send `Authorization: Bearer <RAG_API_KEY>` to see why"
+        return JSONResponse({"status": "error", "detail": error}, status_code=503)
     index = answerer.retriever.index
     return JSONResponse(
         {
