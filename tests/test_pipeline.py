@@ -174,16 +174,22 @@ def test_follow_up_is_rewritten_only_when_it_refers_back(parts) -> None:
     assert "Wer gründete DeepSeek?" in gen.calls[0][1]["content"]  # the rewrite saw the history
 
 
-def test_a_rewrite_that_drops_what_the_follow_up_asks_is_not_used(parts) -> None:
-    """ "Und die Chips?" rewritten as the question before ("Wer gründete DeepSeek?") would answer that one
-    again: the follow-up as asked is searched and answered instead."""
+@pytest.mark.parametrize("follow_up", ["Und die Chips?", "Und wann?", "Und wo?"])
+def test_a_rewrite_that_is_the_question_before_is_not_used(parts, follow_up: str) -> None:
+    """The rewrite model wrote "Und wann?" as the question before ("Wer gründete DeepSeek?"), which answers
+    that one again; the follow-up as asked ("Und wann?") found nothing. The question before, with the
+    follow-up after it, is searched and answered instead."""
     history = [
         {"role": "user", "content": "Wer gründete DeepSeek?"},
         {"role": "assistant", "content": "Liang Wenfeng [1]."},
     ]
-    gen = FakeGenerator(["Wer gründete DeepSeek?", "DeepSeek nutzte 2.048 GPUs [1]."])
-    a = ask(parts, "Und die Chips?", generator=gen, history=history)
-    assert a.rewritten_question is None and a.question == "Und die Chips?"
+    gen = FakeGenerator(["Wer gründete DeepSeek ?", "DeepSeek nutzte 2.048 GPUs [1]."])
+    a = ask(parts, follow_up, generator=gen, history=history)
+    assert a.rewritten_question == f"Wer gründete DeepSeek? {follow_up}" and a.question == follow_up
+    echo = FakeGenerator([follow_up, "DeepSeek nutzte 2.048 GPUs [1]."])  # the follow-up repeated: no rewrite
+    assert ask(parts, follow_up, generator=echo, history=history).rewritten_question == a.rewritten_question
+    english = FakeGenerator(["Where and when did Liang Wenfeng found DeepSeek and with which chips?", "…"])
+    assert ask(parts, follow_up, generator=english, history=history).rewritten_question == a.rewritten_question
     kept = FakeGenerator(["Wie viele Chips nutzte DeepSeek?", "DeepSeek nutzte 2.048 GPUs [1]."])
     assert ask(parts, "Und die Chips?", generator=kept, history=history).rewritten_question == (
         "Wie viele Chips nutzte DeepSeek?"

@@ -136,17 +136,31 @@ HISTORY_TURN_CHARS = 400  # 4 turns of at most ~130 tokens each keep the rewrite
 
 
 def rewrite_question(question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate) -> str:
-    """A standalone version of a follow-up question, written by the answer model from the last turns."""
+    """A standalone version of a follow-up question, written by the answer model from the last turns.
+
+    The 1.5B model often writes the question before again ("Und wann?" -> "Wer gründete DeepSeek?"), which
+    would answer that one again; so does a rewrite that lost every word the follow-up added ("Und die
+    Chips?"), one in another language ("Und wo?" -> "Where did ...?": the answer followed it), and one that
+    repeats the follow-up ("What about Meta?") rewrote nothing. Then the standalone
+    question is the one before with the follow-up after it ("Wer gründete DeepSeek? Und wann?"): its words
+    find the passages, and the answer sees both.
+    """
     recent = [{**t, "content": _clip(t.get("content", ""), HISTORY_TURN_CHARS)} for t in history[-HISTORY_TURNS:]]
     messages = template.render(history=format_history(recent), question=question)
     text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",))))
     rewritten = text.strip().strip('"„“”').strip()
+    before = next((t.get("content", "") for t in reversed(recent) if t.get("role") == "user"), "")
     own = stems(question)
-    if own and not own & stems(rewritten):
-        # The rewrite lost every word the follow-up added ("Und die Chips?" -> "Wer gründete DeepSeek?"):
-        # it would answer the question before again. The follow-up as asked is searched instead.
-        return question
-    return rewritten or question
+    kept_words = not own or bool(own & stems(rewritten))
+    asked_in = detect_language(question)
+    same_language = detect_language(rewritten, default=asked_in) == asked_in
+    if rewritten and kept_words and same_language and _words(rewritten) not in (_words(before), _words(question)):
+        return rewritten
+    return f"{before} {question}" if before else question
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
 
 
 def _clip(text: str, limit: int) -> str:
