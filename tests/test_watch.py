@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,9 @@ def wait_for(runs: list[Any], count: int, timeout: float = 20.0) -> None:
     assert len(runs) >= count, f"watch reported {len(runs)} runs, expected {count}"
 
 
-def test_a_written_file_is_indexed_and_a_deleted_one_removed(watched: Any) -> None:
+@contextmanager
+def watching(settings: Any) -> Iterator[list[Any]]:
+    """`reindex_on_change` on the corpus folder in a thread; yields the runs as they come, stops it after."""
     from rag import wiring
 
     stop = threading.Event()
@@ -43,7 +47,7 @@ def test_a_written_file_is_indexed_and_a_deleted_one_removed(watched: Any) -> No
 
     def watch() -> None:
         for run in wiring.reindex_on_change(
-            watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768), stop_event=stop
+            settings, [settings.corpus_dir], loaded_embedder=FakeEmbedder(768), stop_event=stop
         ):
             runs.append(run)
 
@@ -51,6 +55,17 @@ def test_a_written_file_is_indexed_and_a_deleted_one_removed(watched: Any) -> No
     thread.start()
     try:
         time.sleep(0.5)  # the watcher is set up
+        yield runs
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_a_written_file_is_indexed_and_a_deleted_one_removed(watched: Any) -> None:
+    from rag import wiring
+
+    with watching(watched) as runs:
         (watched.corpus_dir / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
         (watched.corpus_dir / ".neu.txt.swp").write_text("editor state")  # hidden: ignored
         wait_for(runs, 1)
@@ -63,10 +78,6 @@ def test_a_written_file_is_indexed_and_a_deleted_one_removed(watched: Any) -> No
         wait_for(runs, 2)
         assert runs[1].report.removed == ["a.txt"]  # without --prune: a deleted file's document goes
         assert sorted(wiring.open_index(watched).documents) == ["b.txt", "neu.txt"]
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-    assert not thread.is_alive()
 
 
 def test_a_failed_run_is_reported_and_watching_goes_on(watched: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,19 +182,7 @@ def test_a_folder_moved_in_or_out_is_indexed_or_removed(watched: Any, tmp_path: 
     outside = tmp_path / "ablage"
     (outside / "neu.txt").parent.mkdir()
     (outside / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
-    stop = threading.Event()
-    runs: list[Any] = []
-
-    def watch() -> None:
-        for run in wiring.reindex_on_change(
-            watched, [watched.corpus_dir], loaded_embedder=FakeEmbedder(768), stop_event=stop
-        ):
-            runs.append(run)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        time.sleep(0.5)  # the watcher is set up
+    with watching(watched) as runs:
         outside.rename(watched.corpus_dir / "ablage")
         wait_for(runs, 1)
         assert runs[0].report.added == ["neu.txt"]
@@ -192,10 +191,6 @@ def test_a_folder_moved_in_or_out_is_indexed_or_removed(watched: Any, tmp_path: 
         assert runs[1].changes.deleted == (watched.corpus_dir.resolve() / "ablage" / "neu.txt",)
         assert runs[1].report.removed == ["neu.txt"]
         assert sorted(wiring.open_index(watched).documents) == ["a.txt", "b.txt"]
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-    assert not thread.is_alive()
 
 
 def test_deleting_a_skipped_duplicate_leaves_the_indexed_article_of_its_name(
