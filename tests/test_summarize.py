@@ -427,6 +427,12 @@ def test_cli_summarize_errors(cli_fakes) -> None:
     assert neither.exit_code == 2 and "--topic" in neither.output
     both = CliRunner().invoke(app, ["summarize", "a.txt", "--topic", "GPUs"])
     assert both.exit_code == 2
+    # --k was ignored for a document, and a blank topic waited for the models to load
+    ignored = CliRunner().invoke(app, ["summarize", "a.txt", "--k", "3"])
+    assert ignored.exit_code == 2 and "--k: only with --topic" in ignored.output
+    blank = CliRunner().invoke(app, ["summarize", "--topic", "   "])
+    assert blank.exit_code == 2 and "the topic must have 1 to" in blank.output
+    assert cli_fakes == []
 
 
 def test_cli_summarize_json(cli_fakes) -> None:

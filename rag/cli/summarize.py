@@ -31,6 +31,7 @@ def summarize_cmd(
         Part,
         SummarySettings,
         SummaryTemplates,
+        checked_topic,
         require_document,
         summarize_document,
         summarize_topic,
@@ -39,6 +40,10 @@ def summarize_cmd(
 
     if (doc is None) == (topic is None):
         raise InputError("give a document id or --topic TEXT (one of them); `rag index --stats` lists the ids")
+    if doc is not None and k is not None:  # it was ignored: an article's summary reads all of its passages
+        raise InputError("--k: only with --topic (a document's summary reads all its passages); drop it")
+    if topic is not None:
+        topic = checked_topic(topic)  # before any model loads
     settings = answer_settings(ctx, model, None, lang)
     summary_settings = SummarySettings.from_settings(settings)
     if k is not None:
