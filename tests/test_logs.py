@@ -129,6 +129,38 @@ def test_a_bug_is_logged_without_its_message(app_settings, lines) -> None:
     assert "Zebra" not in _everything_logged(lines.records)
 
 
+class _BuggyAfterASentence(FakeGenerator):
+    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+        yield "DeepSeek nutzte 2.048 GPUs [1]. "
+        yield "Dann"
+        raise ValueError(f"a bug quoting the prompt: {messages[-1]['content'][-60:]}")
+
+
+@pytest.mark.parametrize("path", ["/v1/ask", "/v1/chat/completions"])
+def test_a_bug_after_the_first_streamed_sentence_is_an_error_event_logged_without_its_message(
+    app_settings, lines, path: str
+) -> None:
+    """With the model free and the first sentence quick, a bug after it just ended the stream (no error
+    event, no [DONE]) and was logged with its message, which quoted the question."""
+
+    def build(settings: Any) -> Any:
+        return replace(fake_answerer(settings), generator=_BuggyAfterASentence())
+
+    body = (
+        {"question": SECRET_QUESTION}
+        if path == "/v1/ask"
+        else {"messages": [{"role": "user", "content": SECRET_QUESTION}]}
+    )
+    with TestClient(create_app(app_settings, build=build), raise_server_exceptions=False) as c:
+        wait_ready(c)
+        r = c.post(path, json={**body, "stream": True})
+    assert r.status_code == 200 and "2.048 GPUs" in r.text and '"InternalError"' in r.text
+    assert ("data: [DONE]" in r.text) if "chat" in path else ("event: error" in r.text)
+    bug = next(x for x in lines.records if x.getMessage() == "bug while streaming an answer")
+    assert bug.fields["error"] == "builtins.ValueError"  # type: ignore[attr-defined]
+    assert "Zebra" not in _everything_logged(lines.records) and "Zebra" not in r.text.split("GPUs [1].")[-1]
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_configured_format_and_level(settings, fmt: str) -> None:
     stream = io.StringIO()

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from rag.errors import Busy, InternalError, RagError
 from rag.serve.gate import ModelGate, Place
+from rag.serve.logs import bug_fields
 from rag.serve.metrics import Metrics
 from rag.serve.shapes import SSE_SEP
 from rag.serve.stream import prepend, stream_answer
@@ -85,14 +86,14 @@ async def stream_events(
     place = gate.reserve()  # Busy now, while the status can still say so
     events: Events = _events(request, answerer, question, place, **kw)
     if waiting:
-        events = _errors_as_events(events)
+        events = _errors_as_events(events, request)
     else:
         # Model free: `take` does not wait, so the first event is awaited here and an error before it (a bug,
         # or an input the pipeline rejects, such as a prompt over the model's context) is an HTTP status too.
         pending = asyncio.ensure_future(anext(events))
         done, _ = await asyncio.wait({pending}, timeout=ping)
         if pending not in done:  # long work before the first event: start, so that keep-alives go out
-            events = _errors_as_events(_after(pending, events))
+            events = _errors_as_events(_after(pending, events), request)
         else:
             try:
                 first = pending.result()
@@ -103,7 +104,8 @@ async def stream_events(
                 await events.aclose()  # the model gate is free again
                 place.leave()
                 raise first[1]
-            events = prepend(first, events)
+            # After the first event the response has started: a bug later is an ``error`` event too.
+            events = _errors_as_events(prepend(first, events), request)
 
     async def frames() -> AsyncIterator[ServerSentEvent]:
         # aclosing: a stream closed at a `yield` (client gone) frees the model now, not when collected.
@@ -152,16 +154,22 @@ async def _after(first: asyncio.Future[tuple[str, Any]], rest: Events) -> Events
         yield item
 
 
-async def _errors_as_events(events: Events) -> Events:
-    """Errors once the response has started: an ``error`` event (a bug's message stays in the log)."""
+async def _errors_as_events(events: Events, request: Request) -> Events:
+    """Errors once the response has started: an ``error`` event. A bug is logged as the request log logs one:
+    type and stack, its message only with RAG_LOG_QUESTIONS (it may quote the question)."""
     try:
         async for item in events:
             yield item
     except RagError as exc:
         yield "error", exc
     except Exception as exc:
-        log.exception("bug while streaming an answer")
+        fields = bug_fields(exc, log_questions=request.app.state.settings.log_questions)
+        log.error("bug while streaming an answer", extra={"fields": {"request_id": _request_id(request), **fields}})
         yield "error", InternalError(f"internal error ({type(exc).__name__}); see the server log")
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "-"))
 
 
 def _observe(request: Request, answer: Answer) -> None:

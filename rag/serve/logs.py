@@ -148,10 +148,15 @@ class RequestLog:
         return fields
 
     def _bug(self, exc: Exception) -> dict[str, Any]:
-        stack = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
-        kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        message = str(exc) if self.log_questions else "(withheld: it may quote a question; RAG_LOG_QUESTIONS=1)"
-        return {"error": kind, "error_message": message, "stack": stack}
+        return bug_fields(exc, log_questions=self.log_questions)
+
+
+def bug_fields(exc: BaseException, *, log_questions: bool) -> dict[str, Any]:
+    """A bug for the log: its type and stack, its message only with RAG_LOG_QUESTIONS (it may quote a question)."""
+    stack = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    message = str(exc) if log_questions else "(withheld: it may quote a question; RAG_LOG_QUESTIONS=1)"
+    return {"error": kind, "error_message": message, "stack": stack}
 
 
 def _request_id(scope: Scope) -> str:
