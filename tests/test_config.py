@@ -80,6 +80,19 @@ def test_config_show_names_where_each_value_came_from(settings: Settings, monkey
     assert set(shown) == set(Settings.model_fields)
 
 
+def test_config_show_prints_the_models_folder_used(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset, RAG_MODELS_DIR means `$RAG_CACHE_DIR/models`; `config show` prints that folder, not null."""
+    monkeypatch.delenv("RAG_MODELS_DIR", raising=False)
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    shown = json.loads(runner.invoke(app, ["config", "show", "--json"]).output)["models_dir"]
+    assert shown == {"value": str(tmp_path / "cache" / "models"), "source": "default"}
+    assert str(tmp_path / "cache" / "models") in runner.invoke(app, ["config", "show"]).output
+    flagged = runner.invoke(app, ["--models-dir", str(tmp_path / "m"), "config", "show", "--json"])
+    assert json.loads(flagged.output)["models_dir"] == {"value": str(tmp_path / "m"), "source": "--models-dir"}
+
+
 def test_config_show_as_text_and_a_bad_value_is_one_line(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     text = runner.invoke(app, ["config", "show"])
     assert text.exit_code == 0 and "top_k" in text.output and "(default)" in text.output

@@ -22,6 +22,7 @@ def config_show(
     settings = settings_of(ctx)
     sources = setting_sources(flags_of(ctx))
     values = settings.model_dump(mode="json")
+    values["models_dir"] = str(settings.models_path)  # the folder used: unset means `cache_dir/models`, not none
     for name in SECRETS:
         if values.get(name):
             values[name] = "***"  # printed settings end up in logs and bug reports
