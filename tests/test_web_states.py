@@ -1,0 +1,337 @@
+"""The chat page's states a user runs into, in headless Chromium against the fake-model app.
+
+The focus after "Ask" and "Stop" and around the article panel, a question that got no answer kept in the
+box, Retry-After on any status, the live region while an answer streams, the contrast of key text in both
+colour schemes, titles with a right-to-left override, a delete while the service is gone, and one list
+request per typed API key. The browser and the helpers are those of `test_web_ui.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+import test_web_ui
+from fakes import fake_answerer
+from live import serve
+from test_web_ui import (
+    DROP,
+    NARROW,
+    STUB_FETCH,
+    STUB_ROUTES,
+    WIDE,
+    ask,
+    documents_listed,
+    entry,
+    open_page,
+    quoted,
+    sse,
+    upload_rows,
+    wait_for,
+)
+
+pytestmark = pytest.mark.browser
+browser = test_web_ui.browser  # the module-scoped Chromium fixture
+
+QUESTION = "Wie viele GPUs nutzte DeepSeek?"
+
+# A stream that sends `head`, then holds the connection open until window.__release(rest) or the page aborts.
+HOLD_FETCH = """
+const [path, head] = arguments;
+const realFetch = window.__realFetch || (window.__realFetch = window.fetch.bind(window));
+window.__release = null;
+window.fetch = async (url, init) => {
+  if (url !== path) return realFetch(url, init);
+  const encode = (text) => new TextEncoder().encode(text);
+  const stream = new ReadableStream({start(c) {
+    c.enqueue(encode(head));
+    window.__release = (rest) => { c.enqueue(encode(rest)); c.close(); };
+    init.signal.addEventListener('abort', () => c.error(new DOMException('aborted', 'AbortError')));
+  }});
+  return new Response(stream, {status: 200, headers: {'content-type': 'text/event-stream'}});
+};
+"""
+
+# A plain error response for every POST to `path`.
+STUB_STATUS = """
+const [path, status, headers, body] = arguments;
+const realFetch = window.__realFetch || (window.__realFetch = window.fetch.bind(window));
+window.fetch = async (url, init) => url === path ? new Response(body, {status, headers}) : realFetch(url, init);
+"""
+
+CONTRAST = """
+const lum = (color) => {
+  const [r, g, b] = color.match(/[\\d.]+/g).slice(0, 3).map((v) => Number(v) / 255)
+    .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const background = (e) => {
+  for (; e; e = e.parentElement) {
+    const parts = getComputedStyle(e).backgroundColor.match(/[\\d.]+/g);
+    if (parts.length < 4 || Number(parts[3]) > 0) return getComputedStyle(e).backgroundColor;
+  }
+  return 'rgb(255, 255, 255)';
+};
+const out = {};
+for (const selector of arguments[0]) {
+  const e = document.querySelector(selector);
+  if (!e) { out[selector] = null; continue; }
+  const f = lum(getComputedStyle(e).color), b = lum(background(e));
+  out[selector] = Math.round(100 * (Math.max(f, b) + 0.05) / (Math.min(f, b) + 0.05)) / 100;
+}
+return out;
+"""
+
+# Left edges of the first and the last character of `needle` inside `element`, as laid out.
+CHAR_EDGES = """
+const [element, needle] = arguments;
+const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+for (let node; (node = walker.nextNode());) {
+  const at = node.data.indexOf(needle);
+  if (at < 0) continue;
+  const left = (i) => { const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
+                        return r.getBoundingClientRect().left; };
+  return [left(at), left(at + needle.length - 1)];
+}
+return null;
+"""
+
+
+def active(driver: Any) -> str:
+    return str(driver.execute_script("const a = document.activeElement; return a.id || a.className || a.tagName"))
+
+
+def test_focus_stays_in_the_question_box_after_ask_and_stop(browser, app_settings) -> None:
+    """A disabled or hidden button that holds the focus drops it to <body>, where the next question typed is lost."""
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        turn = ask(browser, QUESTION)  # types, then clicks "Ask" with the mouse
+        assert turn.get_attribute("data-state") == "final"
+        assert active(browser) == "question"
+
+        browser.execute_script(HOLD_FETCH, "/v1/ask", sse(("token", {"text": "DeepSeek nutzte "})))
+        browser.find_element(By.ID, "question").send_keys("Und danach?")
+        browser.find_element(By.ID, "ask").click()
+        stop = wait_for(browser, lambda d: (s := d.find_element(By.ID, "stop")).is_displayed() and s, "Stop")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '.turn[data-state="streaming"]'), "the draft")
+        assert browser.find_element(By.ID, "ask").get_attribute("disabled") == "true"
+        stop.send_keys("\n")  # a keyboard user presses Stop
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '.turn[data-state="error"]'), "the stop")
+        assert browser.find_elements(By.CSS_SELECTOR, ".turn .error")[-1].text == "Stopped."
+        assert not stop.is_displayed() and browser.find_element(By.ID, "ask").get_attribute("disabled") is None
+        assert active(browser) == "question"
+        # Stopping is a choice: the box stays empty for the next question.
+        assert browser.find_element(By.ID, "question").get_attribute("value") == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "shown"),
+    [
+        (503, "10", "(retry in 10 s)"),
+        (429, "7", "(retry in 7 s)"),  # a reverse proxy's rate limit
+        (409, "3", "(retry in 3 s)"),  # IndexLockedError
+        (503, "date", "(retry in 30 s)"),  # RFC 9110 also allows an HTTP date
+    ],
+)
+def test_a_refused_question_says_when_to_retry_and_stays_in_the_box(
+    browser, app_settings, status, retry_after, shown
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    if retry_after == "date":
+        retry_after = formatdate(time.time() + 30, usegmt=True)
+    body = json.dumps({"error": {"type": "Busy", "message": "the queue is full"}})
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        browser.execute_script(STUB_STATUS, "/v1/ask", status, {"Retry-After": retry_after}, body)
+        turn = ask(browser, QUESTION)
+        error = turn.find_element(By.CSS_SELECTOR, ".error").text
+        if retry_after.isdigit():
+            assert error == f"{status} Busy: the queue is full {shown}"
+        else:  # a second may pass between the header and the page reading it
+            assert error.startswith(f"{status} Busy: the queue is full (retry in ") and error.endswith(" s)")
+            assert 28 <= int(error.rsplit("in ", 1)[1].split()[0]) <= 30, error
+        # The question is back in the box: Enter sends it again.
+        assert browser.find_element(By.ID, "question").get_attribute("value") == QUESTION
+
+
+def test_a_question_asked_while_the_service_is_gone_is_kept(browser, app_settings) -> None:
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+    turn = ask(browser, QUESTION)  # the server has stopped
+    assert turn.find_element(By.CSS_SELECTOR, ".error").text.startswith("Could not reach the service")
+    box = browser.find_element(By.ID, "question")
+    assert box.get_attribute("value") == QUESTION
+    assert browser.find_element(By.ID, "ask").get_attribute("disabled") is None
+    assert not browser.find_element(By.ID, "stop").is_displayed() and browser.find_element(By.ID, "status").text == ""
+
+
+def test_the_streamed_answer_is_announced_once_it_is_checked(browser, app_settings) -> None:
+    """The log is a live region: busy while the draft streams (and is then replaced), not busy once final."""
+    from selenium.webdriver.common.by import By
+
+    final = {"text": "DeepSeek nutzte 2.048 GPUs [1].", "lang": "de", "refused": False, "grounded": True,
+             "citations": [quoted(1, "a.txt", "DeepSeek nutzte 2.048 GPUs.")]}  # fmt: skip
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        log = browser.find_element(By.ID, "log")
+        assert log.get_attribute("role") == "log" and log.get_attribute("aria-live") == "polite"
+        assert log.get_attribute("aria-busy") in (None, "false")
+        browser.execute_script(HOLD_FETCH, "/v1/ask", sse(("token", {"text": "DeepSeek nutzte "})))
+        browser.find_element(By.ID, "question").send_keys(QUESTION + "\n")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '.turn[data-state="streaming"]'), "the draft")
+        assert log.get_attribute("aria-busy") == "true"
+        browser.execute_script("window.__release(arguments[0])", sse(("answer", final)))
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '.turn[data-state="final"]'), "the answer")
+        assert log.get_attribute("aria-busy") == "false"
+
+
+KEY_TEXT = [
+    "#uploads .upload.done .up-state",  # "added · 1 chunk"
+    "#doc-list .doc-info",
+    "#filter-summary",
+    ".turn .q-text",
+    ".turn .answer",
+    ".turn .answer .cite",
+    ".turn .sources .src-title",
+    ".turn .sources .src-id",
+    ".turn .sources .src-quote",
+    ".turn .timings",
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_key_text_has_enough_contrast(browser, app_settings, scheme) -> None:
+    """WCAG AA for normal-size text, 4.5:1, in both colour schemes."""
+    with serve(app_settings, fake_answerer) as url:
+        browser.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+        )
+        try:
+            open_page(browser, url)
+            documents_listed(browser, 3)
+            browser.execute_script(DROP, "neu.txt", "Zhipu baute den Rechner Orion mit 4.096 Chips.")
+            wait_for(browser, lambda d: upload_rows(d), "the upload")
+            ask(browser, QUESTION)
+            ratios = browser.execute_script(CONTRAST, KEY_TEXT)
+            assert all(ratios.values()), ratios  # every element was there
+            assert {s: r for s, r in ratios.items() if r < 4.5} == {}, ratios
+        finally:
+            browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_a_right_to_left_override_in_a_title_stays_inside_it(browser, app_settings) -> None:
+    """U+202E in an article's title reversed the rest of the delete confirmation and of the source line."""
+    from selenium.webdriver.common.by import By
+
+    title = "Nett \u202eTXT.LIVE"
+    listing = [{"doc_id": "b.txt", "title": title, "chunks": 1, "tokens": 9, "lang": "de"}]
+    routes = {"/v1/documents": {"documents": listing}}
+    answer = {"text": "Ja [1].", "lang": "de", "refused": False, "grounded": True,
+              "citations": [quoted(1, "b.txt", "Nett.") | {"title": title}]}  # fmt: skip
+    with serve(app_settings, fake_answerer) as url:
+        script = browser.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": STUB_ROUTES % json.dumps(json.dumps(routes))}
+        )
+        try:
+            open_page(browser, url)
+            documents_listed(browser, 1)
+            entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
+            text = browser.find_element(By.ID, "confirm-text")
+            for needle in ("b.txt", "the index"):  # short: on one line
+                first, last = browser.execute_script(CHAR_EDGES, text, needle)
+                assert first < last, f"{needle!r} is shown reversed"
+            browser.find_element(By.ID, "confirm-no").click()
+
+            browser.execute_script(STUB_FETCH, sse(("answer", answer)), 64)
+            turn = ask(browser, "Was ist nett?")
+            source = turn.find_element(By.CSS_SELECTOR, ".sources li")
+            first, last = browser.execute_script(CHAR_EDGES, source, "b.txt")
+            assert first < last, "the file name beside the title is shown reversed"
+        finally:
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+def test_a_delete_while_the_service_is_gone_does_not_stay_deleting(browser, app_settings) -> None:
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+    entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()  # the server has stopped
+    browser.find_element(By.ID, "confirm-yes").click()
+    status = browser.find_element(By.ID, "lib-status")
+    wait_for(browser, lambda d: status.text.startswith("Not deleted: Could not reach the service"), "the failure")
+    item = entry(browser, "b.txt")
+    assert "busy" not in item.get_attribute("class")
+    assert item.find_element(By.CSS_SELECTOR, ".doc-info").text.endswith("b.txt")  # not "Deleting …"
+    assert len(documents_listed(browser)) == 3
+
+
+def test_the_article_panel_takes_and_gives_back_the_focus_in_a_narrow_window(browser, app_settings) -> None:
+    """The panel covers the chat on a phone: the focus goes into it, and back to the [n] when it closes."""
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url, NARROW)
+        try:
+            turn = ask(browser, QUESTION)
+            cite = turn.find_element(By.CSS_SELECTOR, ".answer .cite")
+            browser.execute_script("arguments[0].focus()", cite)
+            cite.send_keys("\n")  # Enter on the focused [1]
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-panel mark"), "the cited article")
+            assert browser.execute_script(
+                "return document.getElementById('doc-panel').contains(document.activeElement)"
+            )
+            browser.find_element(By.ID, "doc-close").click()
+            wait_for(browser, lambda d: not d.find_element(By.ID, "doc-panel").is_displayed(), "the panel to close")
+            assert browser.execute_script("return document.activeElement === arguments[0]", cite)
+        finally:
+            browser.set_window_size(*WIDE)
+
+
+def test_typing_the_api_key_reads_the_list_once(browser, app_settings) -> None:
+    """Not one request per keystroke: each half-typed key was a 401, and a late one could overwrite the list's state."""
+    from selenium.webdriver.common.by import By
+
+    secured = app_settings.model_copy(update={"api_key": "s3cret"})
+    with serve(secured, fake_answerer) as url:
+        open_page(browser, url)
+        status = browser.find_element(By.ID, "lib-status")
+        wait_for(browser, lambda d: "401" in status.text, "the 401 without a key")
+        browser.execute_script(
+            "window.__listed = 0; const f = window.fetch;"
+            "window.fetch = (url, init) => { if (url === '/v1/documents') window.__listed++; return f(url, init); };"
+        )
+        browser.find_element(By.CSS_SELECTOR, "#settings summary").click()
+        browser.find_element(By.ID, "api-key").send_keys("s3cret")
+        documents_listed(browser, 3)
+        time.sleep(0.6)  # past the pause that ends typing
+        assert browser.execute_script("return window.__listed") == 1
+        assert status.text == ""
+
+
+def test_a_kept_chat_that_cannot_be_drawn_is_dropped_and_the_page_still_works(browser, app_settings) -> None:
+    """A stored turn whose shape passes the first check but holds a `null` citation stopped the page's script:
+    no documents list, no focus, an error in the console."""
+    from selenium.webdriver.common.by import By
+
+    damaged = {"version": 1, "turns": [{"question": "q", "result": {"text": "a [1].", "citations": [None]}}]}
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        browser.execute_script("localStorage.setItem('rag.chat', arguments[0])", json.dumps(damaged))
+        browser.refresh()
+        documents_listed(browser, 3)
+        assert not browser.find_elements(By.CSS_SELECTOR, ".turn")
+        assert browser.execute_script("return localStorage.getItem('rag.chat')") is None
+        assert active(browser) == "question"
+        assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+        assert ask(browser, QUESTION).get_attribute("data-state") == "final"
