@@ -338,7 +338,8 @@ class Settings(BaseSettings):
             "A sentence's numbers and names count as stated only by a passage whose article names what the "
             'question singles out (its names that at most half the articles name): "Which university is Marina '
             'Zhang affiliated with?" is not answered from an article about someone else. A question naming a code '
-            'or product no article names ("R2", "TikTok") is the refusal before generating.'
+            'or product no article names ("R2", "TikTok") is the refusal before generating, and so is a topic summary '
+            'naming what no article names ("Tesla Aktie").'
         ),
     )
     kind_gate: bool = Field(

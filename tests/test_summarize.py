@@ -378,6 +378,7 @@ def test_http_summary_streams_checked_sentences_then_the_summary(summary_client)
         ({"doc_id": "a.txt", "topic": "GPUs"}, 422, "one of them"),
         ({"doc_id": "a.txt", "lang": "fr"}, 422, "lang"),
         ({"topic": "x" * 501}, 422, "topic"),
+        ({"doc_id": "a.txt", "k": 3}, 422, "`k` only with `topic`"),  # was ignored (the CLI refuses it too)
     ],
 )
 def test_http_summary_errors(summary_client, body, status: int, needle: str) -> None:
@@ -390,6 +391,17 @@ def test_http_topic_summary(summary_client) -> None:
     body = r.json()
     assert r.status_code == 200 and body["topic"] == "GPUs und Kosten des Trainings" and body["doc_id"] is None
     assert body["citations"] and all(c["doc_id"] == "a.txt" for c in body["citations"])
+
+
+def test_http_topic_no_article_names_is_refused_plain_and_streamed(summary_client) -> None:
+    r = summary_client.post("/v1/summarize", json={"topic": "Tesla Aktie"})
+    assert (
+        r.status_code == 200 and r.json()["refused"] and r.json()["text"] == "Dazu enthalten die Artikel keine Angabe."
+    )
+    with summary_client.stream("POST", "/v1/summarize", json={"topic": "Tesla stock", "stream": True}) as r:
+        events = [block for block in r.read().decode().split("\n\n") if block]
+    assert [e.split("\n")[0] for e in events] == ["event: token", "event: summary"]
+    assert '"refused": true' in events[-1] and "The articles do not" in events[0]
 
 
 @pytest.fixture

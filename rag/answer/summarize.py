@@ -29,6 +29,8 @@ from rag.answer.prompt import Message, PromptTemplate, format_passages, load_tem
 from rag.config import Settings, default
 from rag.errors import ConfigError, InputError
 from rag.ground.citations import Grounding, SentenceChecker, ground
+from rag.ground.quantities import extract_quantities
+from rag.ground.topics import Articles, unnamed
 from rag.language import LANGUAGES, detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
@@ -80,6 +82,7 @@ class SummarySettings:
     max_tokens: int = default("max_tokens")
     strict: bool = default("strict")
     min_dense_score: float = default("min_dense_score")
+    topic_check: bool = default("topic_check")  # a topic naming what no article names is refused (`unnamed`)
     topic_passages: int = TOPIC_PASSAGES
     part_tokens: int | None = None
 
@@ -90,6 +93,7 @@ class SummarySettings:
             max_tokens=settings.max_tokens,
             strict=settings.strict,
             min_dense_score=settings.min_dense_score,
+            topic_check=settings.topic_check,
         )
 
     @property
@@ -198,12 +202,17 @@ def summarize_topic(
 ) -> Summary:
     """Summarise what the articles say about ``topic`` in ``lang`` (default: the topic's language).
 
-    The topic is searched like a question; with no passage about it the summary is the refusal sentence.
+    A topic naming what no indexed article names ("Tesla Aktie", `rag.ground.topics.unnamed`) is the refusal sentence
+    before anything is searched: the articles cannot say anything about it, and a summary of the passages
+    nearest to it would lend it their facts ("Die Tesla Aktien stürzten ab ... [1]"). Otherwise the topic
+    is searched like a question; with no passage about it the summary is the refusal sentence too.
     """
     started = time.perf_counter()
     topic = checked_topic(topic)
     lang = _language(lang) or detect_language(topic)
-    run = _Run(topic, lang, started, generator, settings, on_token, on_part, question=topic)
+    run = _Run(topic, lang, started, generator, settings, on_token, on_part, question=without_numbers(topic))
+    if settings.topic_check and unnamed(topic, _articles(retriever.index)):
+        return Summary(run.refusal(), topic=topic)
     hits = retriever.search(topic, settings.topic_passages)
     run.timings["retrieve"] = time.perf_counter() - started
     if not is_relevant(hits, AnswerSettings(min_dense_score=settings.min_dense_score)):
@@ -215,6 +224,29 @@ def summarize_topic(
     )
     answer, parts = run.summarize(passages, template, {"topic": topic}, templates.reduce[run.lang], count_tokens)
     return Summary(answer, topic=topic, parts=parts)
+
+
+def _articles(index: LoadedIndex) -> Articles:
+    """The indexed articles' text for `unnamed`, kept once per index version (`LoadedIndex.derived`)."""
+    articles: Articles | None = index.derived.get("topic_articles")
+    if articles is None:
+        articles = index.derived["topic_articles"] = Articles.of(d.text for d in index.documents.values())
+    return articles
+
+
+def without_numbers(topic: str) -> str:
+    """``topic`` without its numbers, amounts and dates: what the sentence checks take as given.
+
+    A topic's names need no passage ("Sam Altman": a passage may say "er"), but a number it states is a claim
+    like any other: "Nvidia verlor 900 Milliarden Dollar" as a topic must not let "Nvidia verlor 900 Milliarden
+    Dollar [1]" pass where passage 1 says 600.
+
+    >>> without_numbers("Nvidia verlor 900 Milliarden Dollar am 27.01.2025, R1 und H800")
+    'Nvidia verlor   am  , R1 und H800'
+    """
+    for quantity in reversed(extract_quantities(topic)):
+        topic = topic[: quantity.start] + " " + topic[max(quantity.end, quantity.unit_end) :]
+    return topic
 
 
 def _language(lang: str | None) -> str | None:

@@ -46,6 +46,8 @@ class SummarizeRequest(BaseModel):
     def _one_target(self) -> SummarizeRequest:
         if (self.doc_id is None) == (self.topic is None):
             raise ValueError("give `doc_id` or `topic`, one of them")
+        if self.doc_id is not None and self.k is not None:  # as `rag summarize DOC --k`: it would be ignored
+            raise ValueError("`k` only with `topic` (a document's summary reads all its passages); drop it")
         return self
 
 
