@@ -290,6 +290,8 @@ def test_names_listed_with_commas_are_checked_one_by_one() -> None:
     result = check_claim("According to Liang, Musk praised the model [1].", [1], prepare(offered), "en")
     assert not result.supported and result.missing == ("Musk",)
     assert check_claim("According to Liang, the model is good [1].", [1], prepare(offered), "en").supported
+    # German: a lone capitalised word is no name, so a list of surnames stays one run, checked as one
+    assert not check_claim("Musk, Altman und Huang lobten das Modell [1].", [1], prepare(offered), "de").supported
 
 
 def test_passage_references_and_bullets_are_not_numbers(passages: list[Passage]) -> None:

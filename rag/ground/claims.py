@@ -24,7 +24,7 @@ _CODE = re.compile(r"(?<![^\W_])[A-Za-z]+-?\d+(?:[.,]\d+)?[A-Za-z]*")
 _CAMEL = re.compile(r"[a-zäöüß][A-ZÄÖÜ]")
 _ACRONYM = re.compile(r"[A-ZÄÖÜ0-9\-]+s?")
 _NEW_START = re.compile(r"[:.!?\"“„«»*(]")
-# Punctuation between two capitalised words ends a name: "Laut Liang, Musk und Altman" names no "Liang Musk".
+# Punctuation between two capitalised words ends an English name: "Liang, Musk and Altman" names no "Liang Musk".
 _APART = re.compile(r"[,;)\]/–—]")
 # "Passage 2", "Quelle 1": the model naming a passage, not a number to check.
 _REFERENCE = re.compile(r"(?i)\b(?:passagen?|quellen?|sources?|artikel|articles?|abschnitt)\s+\d{1,2}\b")
@@ -130,8 +130,8 @@ def extract_names(claim: str, lang: str) -> list[Name]:
 
     first = ""  # a German sentence's capitalised first word, until the next word shows whether a run goes on
     for word, initial, apart in _split_words(claim):
-        if apart:
-            close_run()
+        if apart and lang == "en":  # German keeps the run: a lone German capitalised word is no name, and a
+            close_run()  # list of surnames ("Musk, Altman und Huang") would go unchecked
             first = ""
         coded = False
         for part in word.split("-"):
