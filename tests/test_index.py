@@ -236,7 +236,9 @@ def test_a_rebuild_of_a_damaged_index_starts_from_what_it_can_read(tmp_path: Pat
     assert sorted(run(tmp_path, [C], rebuild=True).added) == ["c.txt"]
     assert sorted(load_index(tmp_path, CONFIG).documents) == ["a.txt", "b.txt", "c.txt"]
     (current_version(tmp_path) / "documents.jsonl").write_text("{}\n")  # now they are not
-    assert run(tmp_path, [C], rebuild=True).unchanged == []
+    with pytest.raises(IndexStateError, match="--rebuild --prune"):  # losing a.txt and b.txt is asked for
+        run(tmp_path, [C], rebuild=True)
+    assert run(tmp_path, [C], rebuild=True, prune=True).unchanged == []
     assert sorted(load_index(tmp_path, CONFIG).documents) == ["c.txt"]
 
 
@@ -256,6 +258,20 @@ def test_prune_keeps_the_documents_of_files_skipped_while_still_there(tmp_path: 
     assert report.held == ["a.txt"] and report.removed == ["b.txt"]
     assert sorted(load_index(tmp_path / "index", CONFIG).documents) == ["a.txt", "c.txt"]
     assert run(tmp_path / "index", [c], keep=[folder / "a.txt"]).held == []  # without prune nothing goes anyway
+
+
+def test_a_file_the_watcher_lost_in_a_folder_it_cannot_list_is_not_deleted(tmp_path: Path) -> None:
+    """Under `--watch` a folder that turned unreadable made its files look deleted, and their documents went
+    even without --prune."""
+    from dataclasses import replace
+
+    folder = tmp_path / "korpus"
+    (folder / "gesperrt").mkdir(parents=True)
+    a, b = (replace(d, path=str(folder / p)) for d, p in ((A, "a.txt"), (B, "gesperrt/b.txt")))
+    run(tmp_path / "index", [a, b])
+    report = run(tmp_path / "index", [a], deleted=[folder / "gesperrt" / "b.txt"], keep=[folder / "gesperrt"])
+    assert report.removed == [] and report.held == ["b.txt"]
+    assert run(tmp_path / "index", [a], deleted=[folder / "gesperrt" / "b.txt"]).removed == ["b.txt"]
 
 
 def test_a_deletion_removes_only_the_document_recorded_at_that_path(tmp_path: Path) -> None:

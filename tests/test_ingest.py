@@ -404,10 +404,52 @@ def test_loading_many_files_shows_progress_only_when_asked(tmp_path: Path, capsy
     assert "loading" in capsys.readouterr().err
 
 
-def test_still_there_names_skipped_files_and_folders_that_exist(tmp_path: Path) -> None:
+def test_a_document_path_is_recorded_in_one_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rag index ../proj/corpus` from a sibling folder recorded ".../sib/../proj/corpus/a.txt": each run from
+    another folder then took every document for moved and wrote a new index version."""
+    write(tmp_path / "proj" / "corpus" / "a.txt", "Text.")
+    (tmp_path / "sib").mkdir()
+    monkeypatch.chdir(tmp_path / "sib")
+    (from_sibling,), _ = load_documents([Path("../proj/corpus")])
+    monkeypatch.chdir(tmp_path / "proj")
+    (from_project,), _ = load_documents([Path("corpus")])
+    assert from_sibling.path == from_project.path == str(tmp_path / "proj" / "corpus" / "a.txt")
+
+
+def test_a_folder_name_that_is_not_utf8_is_named_as_the_folder(tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    write(folder / "a.txt", "Ein Artikel.")
+    documents, skipped = load_documents([folder])
+    assert documents == [] and skipped == [
+        (folder / "a.txt", "a folder name in its path is not valid UTF-8; rename the folder")
+    ]
+
+
+def test_still_there_names_what_cannot_be_read_as_it_is_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Empty (mid-save) or unreadable: there. A link out of the folder, a binary file: skipped for what they are,
+    so `--prune` removes their documents (an index built when links were followed still held the linked text)."""
+    import os
+
     from rag.ingest.load import still_there
 
-    empty = write(tmp_path / "leer.txt", "")
+    empty = write(tmp_path / "leer.txt", " \n")
     (tmp_path / "ordner").mkdir()
-    skipped = [(empty, "empty"), (tmp_path / "ordner", "cannot read folder"), (tmp_path / "fehlt.txt", "no such file")]
+    (tmp_path / "offen").mkdir()
+    binary = tmp_path / "bild.txt"
+    binary.write_bytes(b"\x00\x01\x02 binary")
+    outside = write(tmp_path.parent / f"{tmp_path.name}-geheim.txt", "Geheim.")
+    link = tmp_path / "leck.txt"
+    link.symlink_to(outside)
+    scandir = os.scandir
+
+    def refuse(path: Any) -> Any:
+        if not isinstance(path, int) and Path(path).name == "ordner":  # chmod 000 does not stop root
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    skipped = [(empty, "empty"), (tmp_path / "ordner", "cannot read folder"), (tmp_path / "offen", "was unreadable"),
+               (tmp_path / "fehlt.txt", "no such file"), (binary, "binary"), (link, "link outside")]  # fmt: skip
     assert still_there(skipped) == [empty, tmp_path / "ordner"]

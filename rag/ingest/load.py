@@ -90,9 +90,11 @@ def _read_document(path: Path) -> Document:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise DocumentError(f"unsupported file type {path.suffix or '(none)'!r}; use {supported}")
-    if _LONE_SURROGATE.search(str(path)):
-        # Bytes of another encoding in a name (an old zip, a Latin-1 file system): the index is UTF-8.
+    # Bytes of another encoding in a name (an old zip, a Latin-1 file system): the index is UTF-8.
+    if _LONE_SURROGATE.search(path.name):
         raise DocumentError("file name is not valid UTF-8; rename the file")
+    if _LONE_SURROGATE.search(str(path.parent)):
+        raise DocumentError("a folder name in its path is not valid UTF-8; rename the folder")
     if _NAME_CONTROL.search(path.name):
         raise DocumentError("file name contains a line break or other control character; rename the file")
     if path.exists() and not path.is_file():
@@ -123,7 +125,7 @@ def _read_document(path: Path) -> Document:
         doc_id=path.name,
         title=_valid(meta.title or derive_title(text[body:])),
         # Absolute: a relative path would name another file once `rag index` runs from another folder.
-        path=str(path.absolute()),
+        path=os.path.abspath(path),  # `..` resolved too: one spelling per file, whatever the working folder
         text=_valid(text),
         content_hash=hashlib.sha256(data).hexdigest(),
         published=meta.published,
@@ -183,9 +185,31 @@ def load_documents(paths: Iterable[Path], *, progress: bool = False) -> tuple[li
 
 
 def still_there(skipped: Iterable[tuple[Path, str]]) -> list[Path]:
-    """The skipped files and folders that exist (being saved, unreadable): not deleted, so ``prune`` keeps
-    their documents (`update_index`'s ``keep``)."""
-    return [path for path, _ in skipped if os.path.exists(path)]
+    """The skipped files and folders that are there but cannot be read as they are now: a folder that cannot
+    be listed, a file that is empty (being saved) or cannot be opened. ``prune`` keeps their documents
+    (`update_index`'s ``keep``). A file skipped for what it is (a link out of the folder, a binary file, an
+    unsupported type) is not among them: ``prune`` removes its document, so a link followed by an older
+    version is cleaned up.
+    """
+    return [path for path, _ in skipped if _passing(path)]
+
+
+def _passing(path: Path) -> bool:
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        try:
+            with os.scandir(path):
+                return False
+        except OSError:
+            return True
+    if not path.is_file() or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as f:
+            return not f.read(4096).strip()  # empty or whitespace only: mid-save
+    except OSError:
+        return True
 
 
 def _listed(paths: Iterable[Path]) -> list[Path | tuple[Path, str]]:

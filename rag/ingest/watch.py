@@ -50,6 +50,17 @@ def is_document(path: str | Path, roots: Iterable[Path] = ()) -> bool:
     return Path(path).suffix.lower() in SUPPORTED_SUFFIXES and _visible(path, roots)
 
 
+def _may_hold_documents(path: str | Path) -> bool:
+    """A document, or a folder (moved in or out: one event for all its files). Other files (a log written
+    into the corpus) start no walk of the tree.
+
+    >>> _may_hold_documents("/c/a.txt"), _may_hold_documents("/c/ablage"), _may_hold_documents("/c/run.log")
+    (True, True, False)
+    """
+    p = Path(path)
+    return p.suffix.lower() in SUPPORTED_SUFFIXES or not p.suffix or p.is_dir()
+
+
 def _visible(path: str | Path, roots: Iterable[Path]) -> bool:
     """Nothing hidden below its watched root."""
     p = Path(path)
@@ -88,7 +99,7 @@ def watch_documents(
     known = document_files(roots)
     for raw in watchfiles.watch(
         *roots,
-        watch_filter=lambda change, path: _visible(path, roots),  # folders too
+        watch_filter=lambda change, path: _visible(path, roots) and _may_hold_documents(path),
         debounce=debounce_ms,
         stop_event=stop_event,
         force_polling=force_polling,

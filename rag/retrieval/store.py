@@ -272,17 +272,18 @@ def _document(row: dict[str, Any]) -> Document:
 
 def _stored_documents(index_dir: Path) -> dict[str, Document]:
     """The documents of the live version, for a rebuild: read whatever else is wrong with it (built
-    with another embedding model, a damaged vector file); none when their own file is damaged too."""
-    try:
-        path = current_version(index_dir)
-        if path is None:
-            return {}
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        files = manifest.get("files") or {}
-        check_files(path, {"files": {k: v for k, v in files.items() if k == "documents.jsonl"}})
-        return {d.doc_id: d for d in map(_document, _read_jsonl(path / "documents.jsonl"))}
-    except (IndexStateError, OSError, ValueError, KeyError, TypeError, AttributeError):
+    with another embedding model, a damaged vector file). IndexStateError when their own file is damaged too."""
+    path = current_version(index_dir)
+    if path is None:
         return {}
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        wanted = {k: v for k, v in files.items() if k == "documents.jsonl"} if isinstance(files, dict) else {}
+        check_files(path, {"files": wanted})
+        return {d.doc_id: d for d in map(_document, _read_jsonl(path / "documents.jsonl"))}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexStateError(f"the indexed documents in {path} cannot be read ({exc!r})") from exc
 
 
 # ----------------------------------------------------------------------------- writing
@@ -478,7 +479,13 @@ def update_index(
         kept: dict[str, Document] = {}
         rebuild_dense = False
         if rebuild:
-            kept = _stored_documents(index_dir)
+            try:
+                kept = _stored_documents(index_dir)
+            except IndexStateError as exc:
+                if not prune:  # the documents not given would be lost without a word
+                    raise IndexStateError(
+                        f"{exc}; a rebuild can keep only the documents given: `rag index --rebuild --prune PATHS`"
+                    ) from exc
         elif current_version(index_dir) is not None:
             old = load_index(index_dir, config)
             kept = dict(old.documents)
@@ -492,11 +499,11 @@ def update_index(
         langs: dict[str, str] = {} if old is None else dict(old.langs)
         unseen = {d for d in kept if d not in seen}
         gone = {os.path.realpath(p) for p in deleted}
-        drop = set(remove) | {d for d in unseen if os.path.realpath(kept[d].path) in gone}
-        if prune:
-            held = _held(kept, unseen - drop, keep)
-            report.held = sorted(held)
-            drop |= unseen - held
+        # A file the watcher lost sight of in a folder that cannot be listed now is not deleted either.
+        matches = {d for d in unseen if os.path.realpath(kept[d].path) in gone}
+        held = _held(kept, unseen, keep)
+        drop = set(remove) | (matches - held) | (unseen - held if prune else set())
+        report.held = sorted(held & (unseen if prune else matches))
         seen = {d: doc for d, doc in seen.items() if d not in drop}
         taken = [] if replace_same_name else [d for d, doc in seen.items() if _another_article(kept.get(d), doc)]
         for doc_id in taken:
@@ -508,7 +515,7 @@ def update_index(
         for doc_id, doc in seen.items():
             if doc_id in kept and kept[doc_id].content_hash == doc.content_hash:
                 report.unchanged.append(doc_id)
-                if kept[doc_id].path != doc.path:  # where a later deletion is looked for
+                if os.path.realpath(kept[doc_id].path) != os.path.realpath(doc.path):  # where a deletion is looked for
                     report.moved.append(doc_id)
                     kept[doc_id] = doc
             else:

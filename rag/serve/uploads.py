@@ -12,6 +12,7 @@ meanwhile does not mistake another's upload in progress for one a crash left beh
 from __future__ import annotations
 
 import errno
+import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +43,7 @@ def _add_document(settings: Settings, answerer: Answerer, name: str, data: bytes
     try:
         staging.write_bytes(data)
         doc = load_document(staging)
-        doc = replace(doc, doc_id=name, path=str(target.absolute()))
+        doc = replace(doc, doc_id=name, path=os.path.abspath(target))
         report = wiring.index_documents(settings, [doc], loaded_embedder=answerer.retriever.embedder)
         staging.replace(target)
     except DocumentError as exc:
