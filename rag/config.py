@@ -28,6 +28,8 @@ from pydantic_settings import (
 from rag.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Above this many files to read, or documents to chunk, `rag index` shows a progress bar: fewer take a blink.
+PROGRESS_MIN_ITEMS = 50
 
 
 def _default_cache() -> Path:

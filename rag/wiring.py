@@ -284,7 +284,7 @@ class Answerer:
             if kwargs.get("on_token"):
                 kwargs["on_token"](hit.text)
             elapsed = time.perf_counter() - started
-            return replace(hit, cached=True, timings={"first_token": elapsed, "total": elapsed})
+            return replace(hit, timings={"first_token": elapsed, "total": elapsed})
         result = answer(
             question,
             retriever=self.retriever,

@@ -257,13 +257,13 @@ def test_prune_keeps_a_document_whose_file_is_there_but_skipped(
 
 def test_loading_many_files_shows_progress(rag: Any, tmp_path: Path) -> None:
     """With many files `rag index` was silent for tens of seconds before the embedding bar."""
-    from rag.ingest.load import PROGRESS_MIN_FILES
+    from rag.config import PROGRESS_MIN_ITEMS
 
-    for n in range(PROGRESS_MIN_FILES + 1):
+    for n in range(PROGRESS_MIN_ITEMS + 1):
         (tmp_path / "viele").mkdir(exist_ok=True)
         (tmp_path / "viele" / f"n{n:03d}.txt").write_text(f"Artikel Nummer {n} über Chips.")
     result = rag("index", str(tmp_path / "viele"))
-    assert result.exit_code == 0 and f"{PROGRESS_MIN_FILES + 1} added" in result.output, result.output
+    assert result.exit_code == 0 and f"{PROGRESS_MIN_ITEMS + 1} added" in result.output, result.output
     assert "loading" in result.output and "chunking" in result.output
 
 

@@ -298,7 +298,7 @@ def test_chunking_shows_progress_only_when_asked(
 ) -> None:
     run(tmp_path / "few", [A, B], progress=True)
     assert "chunking" not in capsys.readouterr().err  # two documents: done before a bar means anything
-    monkeypatch.setattr(store, "PROGRESS_MIN_DOCS", 2)
+    monkeypatch.setattr(store, "PROGRESS_MIN_ITEMS", 1)
     run(tmp_path / "quiet", [A, B])
     assert capsys.readouterr().err == ""  # a library call stays quiet
     run(tmp_path / "shown", [A, B], progress=True)

@@ -392,12 +392,12 @@ def test_a_file_name_with_a_control_character_is_skipped(tmp_path: Path, name: s
 
 def test_loading_many_files_shows_progress_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`rag index` over many files was silent for tens of seconds before the embedding bar."""
-    from rag.ingest.load import PROGRESS_MIN_FILES
+    from rag.config import PROGRESS_MIN_ITEMS
 
-    for n in range(PROGRESS_MIN_FILES + 1):
+    for n in range(PROGRESS_MIN_ITEMS + 1):
         write(tmp_path / "viele" / f"{n:03d}.txt", f"Artikel {n}.")
     write(tmp_path / "wenige" / "a.txt", "Ein Artikel.")
-    assert len(load_documents([tmp_path / "viele"])[0]) == PROGRESS_MIN_FILES + 1
+    assert len(load_documents([tmp_path / "viele"])[0]) == PROGRESS_MIN_ITEMS + 1
     load_documents([tmp_path / "wenige"], progress=True)
     assert capsys.readouterr().err == ""  # quiet by default, and for a few files
     load_documents([tmp_path / "viele"], progress=True)

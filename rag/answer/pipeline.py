@@ -120,10 +120,15 @@ class Templates:
 def checked_question(question: str) -> str:
     """``question`` stripped; `InputError` unless it has 1 to MAX_QUESTION_CHARS characters (a pasted article is
     no question: `rag ask`, `rag search` and the HTTP API take the same)."""
-    question = question.strip()
-    if not question or len(question) > MAX_QUESTION_CHARS:
-        raise InputError(f"the question must have 1 to {MAX_QUESTION_CHARS} characters, got {len(question)}")
-    return question
+    return checked_text(question, MAX_QUESTION_CHARS, "question")
+
+
+def checked_text(text: str, limit: int, what: str) -> str:
+    """``text`` stripped; `InputError` naming ``what`` unless it has 1 to ``limit`` characters."""
+    text = text.strip()
+    if not text or len(text) > limit:
+        raise InputError(f"the {what} must have 1 to {limit} characters, got {len(text)}")
+    return text
 
 
 def refers_back(question: str, history: Sequence[Message]) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.answer.pipeline import AnswerSettings, is_relevant
+from rag.answer.pipeline import AnswerSettings, checked_text, is_relevant
 from rag.answer.prompt import Message, PromptTemplate, format_passages, load_template
 from rag.config import Settings, default
 from rag.errors import ConfigError, InputError
@@ -182,10 +182,7 @@ def summarize_document(
 def checked_topic(topic: str) -> str:
     """``topic`` stripped; `InputError` unless it has 1 to MAX_TOPIC_CHARS characters (`/v1/summarize`
     checks it before waiting for the model, so a blank topic is a 400 however busy the model is)."""
-    topic = topic.strip()
-    if not topic or len(topic) > MAX_TOPIC_CHARS:
-        raise InputError(f"the topic must have 1 to {MAX_TOPIC_CHARS} characters, got {len(topic)}")
-    return topic
+    return checked_text(topic, MAX_TOPIC_CHARS, "topic")
 
 
 def summarize_topic(

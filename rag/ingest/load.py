@@ -22,6 +22,7 @@ from pypdf.errors import PyPdfError
 from selectolax.lexbor import LexborHTMLParser
 from tqdm import tqdm
 
+from rag.config import PROGRESS_MIN_ITEMS
 from rag.errors import DocumentError
 from rag.ingest.chunk import split_sentences
 from rag.ingest.meta import Metadata, front_matter_metadata, html_metadata, split_front_matter, text_metadata
@@ -42,8 +43,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # In a file name (the doc_id) these would break the one-line messages and reports that name it.
 _NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# Above this many files `load_documents(progress=True)` shows a bar: reading them takes seconds.
-PROGRESS_MIN_FILES = 50
 
 # Elements whose text is never shown as article text.
 _INVISIBLE_TAGS = (
@@ -152,14 +151,14 @@ def load_documents(paths: Iterable[Path], *, progress: bool = False) -> tuple[li
     Folders are searched recursively for supported files, in sorted order, skipping
     hidden files and folders. A file whose name (its doc_id) was already loaded from
     another place is skipped, since citations could not tell the two apart.
-    ``progress``: a bar on stderr when there are more than ``PROGRESS_MIN_FILES`` files.
+    ``progress``: a bar on stderr when there are more than ``PROGRESS_MIN_ITEMS`` files.
     """
     documents: list[Document] = []
     skipped: list[tuple[Path, str]] = []
     seen_paths: set[Path] = set()
     seen_ids: dict[str, Path] = {}
     found = _listed(paths)
-    many = sum(isinstance(item, Path) for item in found) > PROGRESS_MIN_FILES
+    many = sum(isinstance(item, Path) for item in found) > PROGRESS_MIN_ITEMS
     for item in tqdm(found, desc="loading", unit="file", disable=not (progress and many)):
         if not isinstance(item, Path):  # a path that names no file, in its place among the files
             skipped.append(item)

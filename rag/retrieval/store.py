@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from rag.config import default
+from rag.config import PROGRESS_MIN_ITEMS, default
 from rag.durable import atomic_write_text, fsync_dir, fsync_tree
 from rag.errors import IndexStateError, StorageError
 from rag.models.onnx_export import EXPORT_VERSION
@@ -426,9 +426,6 @@ def _held(kept: dict[str, Document], unseen: set[str], keep: Iterable[Path]) -> 
     }
 
 
-# Fewer documents are chunked in a blink: no bar (it would only clutter a one-file `rag index` or an upload).
-PROGRESS_MIN_DOCS = 50
-
 ChunkFn = Callable[[Document], list[Chunk]]
 EmbedFn = Callable[[list[Chunk]], np.ndarray]
 LangFn = Callable[[str], str]
@@ -462,7 +459,7 @@ def update_index(
     is recorded at such a path, not one of the same name read from elsewhere. ``keep``: files and
     folders that are there but were skipped this run (empty mid-save, unreadable): ``prune`` keeps
     the documents named like such a file or recorded below such a folder (``report.held``).
-    ``progress``: a progress bar on stderr while chunking, from ``PROGRESS_MIN_DOCS`` documents on.
+    ``progress``: a progress bar on stderr while chunking more than ``PROGRESS_MIN_ITEMS`` documents.
 
     ``rebuild`` (or settings that change the vectors) chunks and embeds every document again; one not
     among ``documents`` stays, from the text the index holds, unless ``prune`` or ``remove`` drop it.
@@ -539,7 +536,7 @@ def update_index(
             kept.pop(d, None)
             langs.pop(d, None)
         new_chunks: list[Chunk] = []
-        for doc in tqdm(fresh, desc="chunking", unit="doc", disable=not progress or len(fresh) < PROGRESS_MIN_DOCS):
+        for doc in tqdm(fresh, desc="chunking", unit="doc", disable=not progress or len(fresh) <= PROGRESS_MIN_ITEMS):
             kept[doc.doc_id] = doc
             langs[doc.doc_id] = detect_lang(doc.text[:2000])
             new_chunks.extend(chunk(doc))
