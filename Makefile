@@ -58,8 +58,9 @@ $(INSTALLED): pyproject.toml $(WHEELS)/.built | $(BIN)/python
 	touch $@
 
 # Plain PyPI gives torch's CUDA build (gigabytes of nvidia-* packages). This machine's pip configuration
-# finds the CPU build; elsewhere pip must be pointed at it. Asked before anything downloads (pip's dry run
-# reads metadata only); TORCH_CHECK=0 allows the CUDA build (RAG_EMBED_DEVICE=cuda, docs/deploy.md).
+# finds the CPU build; elsewhere pip must be pointed at it. Asked before anything is installed: pip's dry run
+# reads the packages' metadata (PyPI serves it apart from the wheels, PEP 658; from an index that does not,
+# pip downloads the wheels to read it). TORCH_CHECK=0 allows the CUDA build (RAG_EMBED_DEVICE=cuda, docs/deploy.md).
 TORCH       := torch==2.13.0
 TORCH_CHECK ?= 1
 define TORCH_PLAN
