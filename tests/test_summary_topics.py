@@ -10,17 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import test_summarize
 from fakes import CONFIG, FakeEmbedder, FakeGenerator, doc
-from test_summarize import LONG, OTHER, TEMPLATES, sentence_windows, words
+from test_summarize import LONG, TEMPLATES, sentence_windows, words
 
 from rag.answer.summarize import SummarySettings, summarize_topic, without_numbers
 from rag.ground.quantities import number_keys
 from rag.ground.topics import Articles, unnamed
 from rag.ingest.load import load_documents
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
-from rag.retrieval.store import load_index, update_index
+from rag.retrieval.store import LoadedIndex, load_index, update_index
 
 ROOT = Path(__file__).resolve().parent.parent
+index = test_summarize.index  # the two-article index of the summary tests
 
 COVERED = [
     "Nvidia Aktie", "Nvidia share price", "Liang Wenfeng", "Kosten von R1", "US-Sanktionen", "export controls",
@@ -72,16 +74,8 @@ def test_known_limits_of_the_name_rule(corpus) -> None:
 
 
 @pytest.fixture
-def retriever(tmp_path: Path) -> Retriever:
-    update_index(
-        tmp_path / "index",
-        CONFIG,
-        [LONG, OTHER],
-        chunk=sentence_windows,
-        embed=lambda chunks: FakeEmbedder().embed([c.text for c in chunks], "document"),
-        detect_lang=lambda text: "de",
-    )
-    return Retriever(load_index(tmp_path / "index", CONFIG), FakeEmbedder(), RetrievalSettings(k=5))
+def retriever(index: LoadedIndex) -> Retriever:
+    return Retriever(index, FakeEmbedder(), RetrievalSettings(k=5))
 
 
 def topic_summary(retriever: Retriever, topic: str, reply: str, **settings: object):
