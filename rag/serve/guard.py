@@ -35,16 +35,16 @@ def bearer_token(header: bytes) -> bytes:
     return token if scheme.lower() == b"bearer" else b""
 
 
-def authorized(headers: Iterable[tuple[bytes, bytes]], expected: bytes | None) -> bool:
+def authorized(headers: Iterable[tuple[bytes, bytes]], api_key: str | None) -> bool:
     """Does a request with these (ASGI) headers carry the API key? Always, when no key is set.
 
     The token of its ``Authorization: Bearer`` header compared in constant time; public routes that
     show more to a client with the key (`/health`'s load error) ask here, as the guard does.
     """
-    if expected is None:
+    if not api_key:
         return True
     given = next((v for k, v in headers if k.lower() == b"authorization"), b"")
-    return hmac.compare_digest(bearer_token(given), expected)
+    return hmac.compare_digest(bearer_token(given), api_key.encode())
 
 
 class Guard:
@@ -62,7 +62,7 @@ class Guard:
         self, app: ASGIApp, *, api_key: str | None, public: frozenset[str], limit_for: Callable[[str], int]
     ) -> None:
         self.app = app
-        self.expected = api_key.encode() if api_key else None
+        self.api_key = api_key
         self.public = public
         self.limit_for = limit_for
 
@@ -71,7 +71,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path not in self.public and not authorized(scope["headers"], self.expected):
+        if path not in self.public and not authorized(scope["headers"], self.api_key):
             message = "missing or wrong API key; send `Authorization: Bearer <RAG_API_KEY>`"
             challenge = {"WWW-Authenticate": 'Bearer realm="rag"'}  # RFC 9110: a 401 names its scheme
             await error_response(401, "Unauthorized", message, challenge)(scope, receive, send)

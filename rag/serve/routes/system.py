@@ -29,8 +29,7 @@ async def health(request: Request) -> JSONResponse:
         error: str | None = request.app.state.load_error
         if error is None:  # loading: ready in seconds
             return JSONResponse({"status": "loading", "detail": None}, status_code=503, headers={"Retry-After": "10"})
-        key: str | None = request.app.state.settings.api_key
-        if not authorized(request.scope["headers"], key.encode() if key else None):
+        if not authorized(request.scope["headers"], request.app.state.settings.api_key):
             error = "loading the models or the index failed; send `Authorization: Bearer <RAG_API_KEY>` to see why"
         return JSONResponse({"status": "error", "detail": error}, status_code=503)
     index = answerer.retriever.index
