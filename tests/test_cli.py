@@ -90,6 +90,13 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return loaded
 
 
+@pytest.mark.parametrize("question", ["   ", "x" * 2001])
+def test_ask_refuses_a_bad_question_before_any_model_loads(built: list[object], question: str) -> None:
+    result = runner.invoke(app, ["ask", question])
+    assert result.exit_code == 2 and "the question must have 1 to 2000 characters" in result.output
+    assert built == []  # it loaded the answer model first (seconds) to say so
+
+
 def test_ctrl_c_is_exit_130_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from rag import wiring
 

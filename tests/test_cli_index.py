@@ -276,3 +276,13 @@ def test_a_file_name_with_a_line_break_is_skipped_in_one_line(rag: Any) -> None:
     shown = repr(str(folder / "zwei\nzeilen.txt"))
     assert f"skipped {shown}: file name contains a line break or other control character" in result.output
     assert sorted(indexed(rag.settings)) == ["a.txt", "b.txt"]
+
+
+def test_a_pattern_is_read_once_and_refused_for_watching(rag: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "neu"
+    folder.mkdir()
+    (folder / "x.txt").write_text("Liang Wenfeng gründete DeepSeek.")
+    result = rag("index", str(folder / "*.txt"))
+    assert result.exit_code == 0 and "x.txt" in indexed(rag.settings), result.output
+    watched = rag("index", "--watch", str(folder / "*.txt"))
+    assert watched.exit_code == 2 and "--watch needs folders or files, not patterns" in watched.output

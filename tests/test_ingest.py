@@ -427,6 +427,17 @@ def test_a_folder_name_that_is_not_utf8_is_named_as_the_folder(tmp_path: Path) -
     ]
 
 
+def test_a_pattern_the_shell_did_not_expand_is_expanded(tmp_path: Path) -> None:
+    """`rag index 'corpus/*.txt'` (quoted) was "no such file or folder"."""
+    write(tmp_path / "korpus" / "a.txt", "Erster Artikel.")
+    write(tmp_path / "korpus" / "sub" / "b.txt", "Zweiter Artikel.")
+    write(tmp_path / "korpus" / "c.md", "Dritter Artikel.")
+    documents, skipped = load_documents([tmp_path / "korpus" / "*.txt", tmp_path / "korpus" / "**" / "b.txt"])
+    assert [d.doc_id for d in documents] == ["a.txt", "b.txt"] and skipped == []
+    _, missing = load_documents([tmp_path / "korpus" / "*.pdf"])
+    assert missing == [(tmp_path / "korpus" / "*.pdf", "no file or folder matches this pattern")]
+
+
 def test_still_there_names_what_cannot_be_read_as_it_is_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Empty (mid-save) or unreadable: there. A link out of the folder, a binary file: skipped for what they are,
     so `--prune` removes their documents (an index built when links were followed still held the linked text)."""

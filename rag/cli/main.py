@@ -131,7 +131,7 @@ def index_cmd(
     folders without documents yet are watched for them."""
     from rag import wiring
     from rag.errors import DocumentError, InputError
-    from rag.ingest.load import SUPPORTED_SUFFIXES, load_documents, shown, still_there
+    from rag.ingest.load import SUPPORTED_SUFFIXES, is_pattern, load_documents, shown, still_there
 
     settings = settings_of(ctx)
     if stats:
@@ -146,6 +146,9 @@ def index_cmd(
         _print_stats(settings)
         return
     roots = wiring.corpus_paths(settings, paths)
+    patterns = [str(root) for root in roots if is_pattern(root)]
+    if watch and patterns:  # a pattern is read once (as the shell would expand it); a watch needs real paths
+        raise InputError(f"--watch needs folders or files, not patterns ({', '.join(patterns)}): give the folder")
     docs, skipped = load_documents(roots, progress=True)
     for path, reason in skipped:
         typer.echo(f"skipped {shown(path)}: {reason}", err=True)
@@ -335,9 +338,11 @@ def ask_cmd(
 
     --doc, --since and --until answer from those articles only."""
     from rag import wiring
+    from rag.answer.pipeline import checked_question
     from rag.serialize import answer_to_dict
 
-    where = _where(doc, since, until)  # a bad date fails before the models load
+    checked_question(question)  # an empty or pasted-article question fails before the models load
+    where = _where(doc, since, until)  # and a bad date
     settings = answer_settings(ctx, model, k, lang)
     answerer = wiring.answerer(settings)
     if where is not None:

@@ -10,6 +10,7 @@ one bad file never stops the rest.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import os
@@ -41,6 +42,7 @@ _HEADING_MAX_CHARS = 120
 _MAX_CONTROL_SHARE = 0.01
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_GLOB = re.compile(r"[*?\[]")
 # In a file name (the doc_id) these would break the one-line messages and reports that name it.
 _NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -256,6 +258,11 @@ def _shorten(text: str, limit: int) -> str:
     return cut + "…"
 
 
+def is_pattern(path: Path) -> bool:
+    """A path that is no file or folder but a glob pattern ("corpus/*.txt", quoted so the shell left it)."""
+    return not path.exists() and _GLOB.search(str(path)) is not None
+
+
 def _expand(paths: Iterable[Path], skipped: list[tuple[Path, str]]) -> Iterator[Path]:
     for path in map(Path, paths):
         if path.is_dir():
@@ -264,6 +271,11 @@ def _expand(paths: Iterable[Path], skipped: list[tuple[Path, str]]) -> Iterator[
             yield path  # named by the user: a symbolic link is followed wherever it leads
         elif path.is_symlink():
             skipped.append((path, f"broken symbolic link (its target {path.readlink()} does not exist)"))
+        elif is_pattern(path):  # a pattern the shell did not expand (quoted, or no shell): as it would
+            matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
+            if not matches:
+                skipped.append((path, "no file or folder matches this pattern"))
+            yield from _expand(matches, skipped)
         else:
             skipped.append((path, "no such file or folder"))
 
