@@ -247,7 +247,7 @@ def test_retry_after_is_not_the_keep_alive_timeout() -> None:
     """A client that honours Retry-After must not come back just as uvicorn closes its idle connection."""
     import uvicorn
 
-    from rag.serve.app import RETRY_AFTER_S
+    from rag.serve.shapes import RETRY_AFTER_S
 
     keep_alive = uvicorn.Config(app=None).timeout_keep_alive
     assert abs(RETRY_AFTER_S - keep_alive) >= 2

@@ -19,7 +19,7 @@ from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
 from rag.ground.claims import NameShares, Topic, question_topic, source_text, stems, unknown_names
 from rag.ground.quantities import asks_for_amount, asks_for_time, could_answer
-from rag.language import cut_notice, detect_language, refusal_sentence
+from rag.language import DEFAULT_LANGUAGE, cut_notice, detect_language, refusal_sentence
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
 from rag.retrieval.store import LoadedIndex
@@ -249,7 +249,8 @@ def answer(
     """
     started = time.perf_counter()
     question = checked_question(question)
-    lang = lang or detect_language(question)
+    asked_in = detect_language(question, default=lang or DEFAULT_LANGUAGE)  # the caller's choice when undecided
+    lang = lang or asked_in
     emit = on_token or (lambda piece: None)
     run = _Run(question, lang, started)
     standalone = question
@@ -297,8 +298,7 @@ def answer(
     translate = None
     # A German question answered in English on request (`--lang en`) is answered in German all the more: its
     # sentences with German words are translated then, as with RAG_TRANSLATE_ANSWERS for every English answer.
-    asked_in_german = lang != detect_language(question, default=lang)
-    if lang == "en" and (settings.translate_answers or asked_in_german) and templates.translate is not None:
+    if lang == "en" and (settings.translate_answers or asked_in != lang) and templates.translate is not None:
         translate = translator(generator, templates.translate, run.timings)
     checker, usage, truncated, last = _generate(
         generator, messages, template, standalone, run, emit, settings, translate

@@ -33,14 +33,11 @@ from rag.serve.logs import RequestLog
 from rag.serve.metrics import Metrics
 from rag.serve.routes import ask, chat, documents, search, system
 from rag.serve.routes.summarize import router as summarize_router
-from rag.serve.shapes import ERROR_RESPONSES, error_response
+from rag.serve.shapes import ERROR_RESPONSES, RETRY_AFTER_S, error_response
 from rag.serve.uploads import recover_uploads
 from rag.wiring import Answerer
 
 PUBLIC_PATHS = frozenset({"/health", "/"})  # the page asks for the key itself; browsers cannot send one
-# Not 5: a client that waits exactly uvicorn's keep-alive timeout (5 s) reuses its connection as the server
-# closes it, and the request is lost (1 in 500 under load in bench_load.py, 12 in 300 with a busy event loop).
-RETRY_AFTER_S = 10
 
 
 def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None = None) -> FastAPI:

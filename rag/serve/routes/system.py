@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rag.serve.guard import authorized
 from rag.serve.metrics import Metrics
+from rag.serve.shapes import RETRY_AFTER_S
 from rag.wiring import Answerer
 
 router = APIRouter()
@@ -28,7 +29,9 @@ async def health(request: Request) -> JSONResponse:
     if answerer is None:
         error: str | None = request.app.state.load_error
         if error is None:  # loading: ready in seconds
-            return JSONResponse({"status": "loading", "detail": None}, status_code=503, headers={"Retry-After": "10"})
+            return JSONResponse(
+                {"status": "loading", "detail": None}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+            )
         if not authorized(request.scope["headers"], request.app.state.settings.api_key):
             error = "loading the models or the index failed; send `Authorization: Bearer <RAG_API_KEY>` to see why"
         return JSONResponse({"status": "error", "detail": error}, status_code=503)
