@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from rag.answer.summarize import (
+    CHAT_TOKENS,
+    LLM_TOKENS_PER_COUNTED,
     SummarySettings,
     SummaryTemplates,
     UnknownDocument,
@@ -265,6 +267,39 @@ def test_notes_over_one_reduce_prompt_are_condensed_in_groups_first(index) -> No
     assert {c.number for c in summary.answer.citations} == {2, 6} and "".join(shown) == final
 
 
+def test_notes_too_long_for_the_reduce_prompt_even_alone_are_cut_to_whole_sentences_and_the_cut_named(index) -> None:
+    """RAG_MAX_TOKENS near half of RAG_N_CTX: two part notes of 47 and 50 words, against a reduce budget of 73,
+    fit only one at a time, so no group can be condensed. The final prompt must still fit the context:
+    each note keeps its first sentences (the prompts ask for the most important first), and what was cut
+    is named in ``left_out``, never lost silently."""
+    part_replies = [
+        "Das Unternehmen DeepSeek wurde im Jahr 2023 in der Stadt Hangzhou gegründet [1]. Der Gründer des "
+        "Unternehmens DeepSeek ist Liang Wenfeng [1]. Das Modell R1 wurde laut dem Artikel mit insgesamt 2.048 "
+        "GPUs trainiert [2]. Das Training des Modells R1 kostete insgesamt nur 5,6 Millionen Dollar [3].",
+        "Der Konzern Nvidia verlor an einem einzigen Tag insgesamt 600 Milliarden Dollar an Börsenwert [4]. Die "
+        "Aktie des Konzerns Nvidia fiel an diesem Tag um 17 Prozent [5]. Die App stand in den USA auf Platz 1 "
+        "im App Store [6]. Experten sprechen laut dem Artikel von einem Sputnik-Moment [7].",
+    ]
+    generator = FakeGenerator(script=[*part_replies, "Nvidia verlor 600 Milliarden Dollar an Börsenwert [4]."])
+    settings = SummarySettings(n_ctx=512, max_tokens=240)
+    summary, _ = run_document(index, generator, settings=settings)
+    assert [(p.first, p.last) for p in summary.parts] == [(1, 3), (4, 7)] and len(generator.calls) == 3
+    final = generator.calls[-1]
+    prompt = sum(words(m["content"]) for m in final) * LLM_TOKENS_PER_COUNTED + CHAT_TOKENS
+    assert prompt + settings.max_tokens <= settings.n_ctx, prompt  # 302 before the fix: 542 > 512
+    notes = final[-1]["content"]
+    assert "Hangzhou gegründet [1]" in notes and "Börsenwert [4]" in notes  # every part keeps its first sentence
+    part_texts = " ".join(p.text for p in summary.parts)
+    assert summary.left_out == (
+        "Das Training des Modells R1 kostete insgesamt nur 5,6 Millionen Dollar [3][2].",
+        "Die App stand in den USA auf Platz 1 im App Store [6].",
+        "Experten sprechen laut dem Artikel von einem Sputnik-Moment [7].",
+    )
+    assert all(s in part_texts and s not in notes for s in summary.left_out)  # whole note sentences, markers kept
+    assert summary.to_dict()["left_out"] == list(summary.left_out)
+    assert not summary.answer.refused and {c.number for c in summary.answer.citations} == {4}
+
+
 def test_a_context_too_small_for_any_text_is_a_config_error(index) -> None:
     with pytest.raises(ConfigError, match="RAG_N_CTX=300"):
         run_document(index, FakeGenerator(), settings=SummarySettings(n_ctx=300, max_tokens=200))
@@ -445,6 +480,23 @@ def test_cli_summarize_errors(cli_fakes) -> None:
     blank = CliRunner().invoke(app, ["summarize", "--topic", "   "])
     assert blank.exit_code == 2 and "the topic must have 1 to" in blank.output
     assert cli_fakes == []
+
+
+def test_cli_summarize_says_when_part_sentences_did_not_fit(cli_fakes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sentences cut to fit the final prompt (`Summary.left_out`) are named on stderr, not only in --json."""
+    from dataclasses import replace
+
+    from rag.answer import summarize
+    from rag.cli.main import app
+
+    real = summarize.summarize_document
+    monkeypatch.setattr(summarize, "summarize_document", lambda *a, **kw: replace(real(*a, **kw), left_out=("X [2].",)))
+    result = CliRunner().invoke(app, ["summarize", "a.txt"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(SUMMARY_A) and "1 sentence(s) of the part summaries did not fit" in result.stderr
+    monkeypatch.setattr(summarize, "summarize_document", real)
+    plain = CliRunner().invoke(app, ["summarize", "a.txt"])
+    assert plain.exit_code == 0 and "did not fit" not in plain.stderr, plain.output
 
 
 def test_cli_summarize_json(cli_fakes) -> None:

@@ -11,7 +11,8 @@ passages -> fit one prompt?  summarise them: streamed, checked sentence by sente
 Passages are numbered once for the whole text, so a part summary's ``[7]`` already names the
 article's passage 7: the final summary's citations resolve to the article, the character span and
 the quoted sentence, however many parts there were. Notes that do not fit one reduce prompt are
-first condensed in groups the same way.
+first condensed in groups the same way; what still does not fit is cut to whole sentences, each note
+keeping its first ones, and the sentences cut are named (`Summary.left_out`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rag.answer.pipeline import AnswerSettings, checked_text, is_relevant
 from rag.answer.prompt import Message, PromptTemplate, format_passages, load_template
 from rag.config import Settings, default
 from rag.errors import ConfigError, InputError
-from rag.ground.citations import Grounding, SentenceChecker, ground
+from rag.ground.citations import Grounding, SentenceChecker, ground, split_answer_sentences
 from rag.ground.quantities import extract_quantities
 from rag.ground.topics import Articles, unnamed
 from rag.language import LANGUAGES, detect_language, refusal_sentence
@@ -117,17 +118,22 @@ class Part:
 class Summary:
     """A summary checked like an answer: ``answer.text`` is the summary, ``answer.citations`` resolve
     to article spans, ``answer.passages`` are all passages it could cite. ``answer.question`` is the
-    document id or the topic. ``parts`` are the map steps of a text too long for one prompt."""
+    document id or the topic. ``parts`` are the map steps of a text too long for one prompt; ``left_out``
+    their checked sentences (with their [n]) that did not fit the final prompt, so are not in the summary."""
 
     answer: Answer
     doc_id: str | None = None
     topic: str | None = None
     parts: tuple[Part, ...] = ()
+    left_out: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `rag summarize --json` and `POST /v1/summarize`: the Answer's, plus these."""
         parts = [asdict(p) for p in self.parts]
-        return {"doc_id": self.doc_id, "topic": self.topic, "parts": parts, **answer_to_dict(self.answer)}
+        return {
+            "doc_id": self.doc_id, "topic": self.topic, "parts": parts, "left_out": list(self.left_out),
+            **answer_to_dict(self.answer),
+        }  # fmt: skip
 
 
 def require_document(index: LoadedIndex, doc_id: str) -> None:
@@ -176,7 +182,7 @@ def summarize_document(
     run = _Run(doc_id, lang if lang in LANGUAGES else "en", started, generator, settings, on_token, on_part)
     run.timings["passages"] = time.perf_counter() - started
     answer, parts = run.summarize(passages, templates.document[run.lang], {}, templates.reduce[run.lang], count_tokens)
-    return Summary(answer, doc_id=doc_id, parts=parts)
+    return Summary(answer, doc_id=doc_id, parts=parts, left_out=tuple(run.left_out))
 
 
 def checked_topic(topic: str) -> str:
@@ -220,7 +226,7 @@ def summarize_topic(
         hits, budget_tokens=budget, max_passages=settings.topic_passages, count_tokens=count_tokens
     )
     answer, parts = run.summarize(passages, template, {"topic": topic}, templates.reduce[run.lang], count_tokens)
-    return Summary(answer, topic=topic, parts=parts)
+    return Summary(answer, topic=topic, parts=parts, left_out=tuple(run.left_out))
 
 
 def _articles(index: LoadedIndex) -> Articles:
@@ -301,6 +307,7 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     headings: frozenset[str] = frozenset()  # the passages' heading lines, never a summary sentence
+    left_out: list[str] = field(default_factory=list)  # note sentences cut to fit the final prompt (`fit`)
 
     def copied_heading(self, claim: str) -> bool:
         return _plain(claim) in self.headings
@@ -346,18 +353,17 @@ class _Run:
             parts.append(Part(len(parts) + 1, len(groups), part[0].number, part[-1].number, g.text, g.refused))
             if self.on_part is not None:
                 self.on_part(parts[-1])
-        notes = [p.text for p in parts if not p.refused]
-        if not notes:
-            self.timings["map"] = time.perf_counter() - t
-            return self.refusal(passages), tuple(parts)
-        notes = self.condense(notes, reduce, passages, count_tokens)
+        notes = self.condense([p.text for p in parts if not p.refused], reduce, passages, count_tokens)
         self.timings["map"] = time.perf_counter() - t
+        if not notes:
+            return self.refusal(passages), tuple(parts)
         return self.final(reduce.render(notes="\n\n".join(notes)), passages), tuple(parts)
 
     def condense(
         self, notes: list[str], reduce: PromptTemplate, passages: Sequence[Passage], count_tokens: Callable[[str], int]
     ) -> list[str]:
-        """Notes that fit one reduce prompt: groups of them reduced (and checked) until they do."""
+        """Notes that fit one reduce prompt: groups of them reduced (and checked) while that shortens them,
+        then cut to whole sentences if they still do not fit (`fit`)."""
         budget = self.budget(reduce, {}, count_tokens)
         while len(notes) > 1:
             groups = pack([count_tokens(n) + 1 for n in notes], budget)
@@ -373,7 +379,25 @@ class _Run:
             if len(condensed) >= len(notes):
                 break
             notes = condensed
-        return notes
+        return self.fit(notes, budget, count_tokens)
+
+    def fit(self, notes: list[str], budget: int, count_tokens: Callable[[str], int]) -> list[str]:
+        """``notes`` cut to whole sentences that fit ``budget`` together: every note's first sentence, then
+        every second one, and so on (the prompts ask for the most important first), so each part keeps its
+        main points. Markers stay with their sentence; the sentences cut go to ``left_out``."""
+        if sum(count_tokens(n) + 1 for n in notes) <= budget:
+            return notes
+        sentences = [[note[a:b] for a, b in split_answer_sentences(note)] for note in notes]
+        room = budget - len(notes)  # the blank line after each note
+        kept: set[tuple[int, int]] = set()
+        for depth in range(max(map(len, sentences))):
+            for i, note in enumerate(sentences):
+                if depth < len(note) and (cost := count_tokens(note[depth])) <= room:
+                    kept.add((i, depth))
+                    room -= cost
+        self.left_out += [s for i, note in enumerate(sentences) for d, s in enumerate(note) if (i, d) not in kept]
+        cut = (" ".join(s for d, s in enumerate(note) if (i, d) in kept) for i, note in enumerate(sentences))
+        return [note for note in cut if note]
 
     def checked(self, messages: list[Message], passages: Sequence[Passage]) -> Grounding:
         """A part summary, generated whole and checked: only sentences a cited passage backs stay."""

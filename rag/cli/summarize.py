@@ -73,4 +73,10 @@ def summarize_cmd(
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
         return
+    if summary.left_out:  # said before the summary's sources, not lost in the part lines above
+        typer.echo(
+            f"  {len(summary.left_out)} sentence(s) of the part summaries did not fit the final prompt and are not in "
+            "the summary (--json lists them as left_out; a larger RAG_N_CTX or smaller RAG_MAX_TOKENS keeps them)",
+            err=True,
+        )
     _show(summary.answer)
