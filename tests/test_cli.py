@@ -10,6 +10,7 @@ from fakes import cli_commands
 from typer.testing import CliRunner
 
 from rag.cli.main import app
+from rag.errors import InputError
 
 runner = CliRunner()
 
@@ -95,6 +96,43 @@ def test_ask_refuses_a_bad_question_before_any_model_loads(built: list[object], 
     result = runner.invoke(app, ["ask", question])
     assert result.exit_code == 2 and "the question must have 1 to 2000 characters" in result.output
     assert built == []  # it loaded the answer model first (seconds) to say so
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_search_refuses_a_bad_question_as_ask_does(built: list[object], question: str) -> None:
+    """One check for both (it had its own for an empty question, with another message)."""
+    search, ask = runner.invoke(app, ["search", question]), runner.invoke(app, ["ask", question])
+    assert search.exit_code == ask.exit_code == 2 and search.stderr == ask.stderr, (search.output, ask.output)
+    assert search.stderr.startswith("error: the question must have 1 to 2000 characters, got ")
+    assert built == []
+
+
+def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
+    app_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It loaded the answer model (seconds) before the retriever refused the id or the dates; now the index,
+    opened once and handed on, refuses them with the retriever's own message, and a known id still reaches
+    the answer model."""
+    from fakes import fake_answerer
+
+    from rag import wiring
+    from rag.retrieval.filters import make_filter
+
+    built: list[str] = []
+    monkeypatch.setattr(wiring, "answerer", lambda s, index=None: built.append("answerer") or fake_answerer(s))
+    monkeypatch.setattr(wiring, "generator", lambda s: built.append("generator"))
+    monkeypatch.setattr(wiring, "embedder", lambda s: built.append("embedder"))
+    ask = ["--index-dir", str(app_settings.index_dir), "ask", "Wie viele GPUs nutzte DeepSeek?", "--doc", "a.txt"]
+    result = runner.invoke(app, [*ask, "--doc", "nope.txt", "--doc", "nix.txt"])
+    assert result.exit_code == 2 and built == [], result.output
+    with pytest.raises(InputError) as caught:  # what the loaded retriever says of the same filter
+        fake_answerer(app_settings).retriever.rows_for(make_filter(["a.txt", "nope.txt", "nix.txt"]))
+    assert result.stderr == f"error: {caught.value}\n"
+    assert "'nope.txt', 'nix.txt'" in result.stderr and "'a.txt'" not in result.stderr
+    later = runner.invoke(app, [*ask[:4], "--since", "2999-01-01"])
+    assert later.exit_code == 2 and "2999-01-01" in later.stderr and built == [], later.output
+    known = runner.invoke(app, [*ask, "--json"])
+    assert known.exit_code == 0 and built == ["answerer"], known.output
 
 
 def test_ctrl_c_is_exit_130_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,6 +58,38 @@ def test_openai_client_streaming_gets_the_answer_then_citations(openai_client) -
     assert "[1]" in content and extra["citations"] and content == extra["rag"]["text"]
 
 
+def test_openai_client_streaming_with_include_usage_gets_usage_last(openai_client) -> None:
+    """stream_options={"include_usage": True}: the last chunk has no choices and the usage, as OpenAI sends it;
+    the deltas still add up to the final text, and citations stay on the finish_reason chunk."""
+    chunks = list(
+        openai_client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": QUESTION}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    *answer, last = chunks
+    assert last.choices == [] and last.usage is not None and last.usage.completion_tokens > 0
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert all(c.usage is None for c in answer)
+    finish = answer[-1]
+    assert finish.choices[0].finish_reason == "stop"
+    extra = finish.model_extra or {}
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "[1]" in content and extra["citations"] and content == extra["rag"]["text"]
+
+
+def test_openai_client_sees_stream_options_without_stream_as_a_400(openai_client) -> None:
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": QUESTION}], stream_options={"include_usage": True}
+        )
+    assert "stream_options is only allowed when stream is true" in str(caught.value)
+
+
 # A draft with a sentence no passage backs ("10 Mitarbeiter"), one with nothing backed, an injected
 # reply without citations, and a question the check judges unanswerable.
 DRAFTS = {

@@ -132,6 +132,16 @@ def test_search_is_retrieval_only_in_the_cli_shape(client) -> None:
     assert neither.status_code == 400 and neither.json()["error"]["type"] == "InputError"
 
 
+def test_search_refuses_a_blank_question_as_ask_does(client) -> None:
+    """One check and one message for every entry point (`checked_question`), not a second wording."""
+    search = client.post("/v1/search", json={"question": "   "})
+    ask = client.post("/v1/ask", json={"question": "   "})
+    assert search.status_code == ask.status_code == 400
+    assert search.json()["error"] == ask.json()["error"] and "must have 1 to" in search.json()["error"]["message"]
+    padded = client.post("/v1/search", json={"question": "  GPUs  ", "k": 1}).json()
+    assert padded["question"] == "GPUs" and padded["hits"]
+
+
 def test_search_matches_rag_search_json(client, app_settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same keys as `rag search --json` prints (rag/serialize.py for both)."""
     from fakes import FakeEmbedder
@@ -207,3 +217,39 @@ def test_stop_sequences_and_max_completion_tokens_reach_the_generator(app_settin
         for bad in ({"stop": ["a"] * 5}, {"stop": ""}, {"max_completion_tokens": 0}):
             r = _chat(c, **bad)
             assert r.status_code == 422 and r.json()["error"]["type"] == "ValidationError", (bad, r.text)
+
+
+@pytest.mark.parametrize("options", [None, {}, {"include_usage": False}, {"include_usage": None}])
+def test_without_include_usage_the_finish_chunk_keeps_the_usage(client, options: dict[str, Any] | None) -> None:
+    """What this service always sent (and clients read): usage beside finish_reason, no chunk after it."""
+    body = {} if options is None else {"stream_options": options}
+    *content, last = _streamed(client, **body)
+    assert last["choices"][0]["finish_reason"] == "stop" and last["usage"]["completion_tokens"] > 0
+    assert last["citations"] and "usage" not in content[0] and "usage" not in content[-1]
+
+
+def test_include_usage_sends_it_in_one_more_chunk_without_choices(client) -> None:
+    """OpenAI's stream_options.include_usage: every chunk has "usage": null, then a last chunk holds no
+    choices and the usage; finish_reason, citations and rag stay on the chunk before it."""
+    chunks = _streamed(client, stream_options={"include_usage": True})
+    *content, finish, usage = chunks
+    assert usage["choices"] == [] and usage["object"] == "chat.completion.chunk" and usage["id"] == finish["id"]
+    assert usage["usage"]["completion_tokens"] > 0
+    assert usage["usage"]["total_tokens"] == usage["usage"]["prompt_tokens"] + usage["usage"]["completion_tokens"]
+    assert finish["choices"][0]["finish_reason"] == "stop" and finish["usage"] is None
+    streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in content)
+    assert finish["citations"] and streamed == finish["rag"]["text"]
+    assert all(c["usage"] is None and c["choices"][0]["finish_reason"] is None for c in content)
+    assert "citations" not in usage and "rag" not in usage
+    plain = _chat(client).json()["usage"]
+    assert usage["usage"]["completion_tokens"] == plain["completion_tokens"]
+
+
+@pytest.mark.parametrize("stream", [False, None])
+def test_stream_options_without_stream_is_refused_as_openai_does(client, stream: bool | None) -> None:
+    r = _chat(client, stream=stream, stream_options={"include_usage": True})
+    assert r.status_code == 400 and r.json()["error"] == {
+        "type": "InputError",
+        "message": "stream_options is only allowed when stream is true",
+    }
+    assert _chat(client, stream=stream, stream_options=None).status_code == 200  # clients send unset fields as null

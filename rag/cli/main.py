@@ -252,9 +252,7 @@ def search_cmd(
     from rag.errors import IndexStateError, InputError
     from rag.serialize import hit_to_dict
 
-    if not question.strip():
-        raise InputError("the question is empty; pass a question in German or English")
-    checked_question(question)
+    checked_question(question)  # the same check and message as `rag ask` and the HTTP API
     if not (dense or keyword):
         raise InputError("--no-dense and --no-keyword leave nothing to search with; drop one of them")
     where = _where(doc, since, until)
@@ -339,12 +337,16 @@ def ask_cmd(
     --doc, --since and --until answer from those articles only."""
     from rag import wiring
     from rag.answer.pipeline import checked_question
+    from rag.retrieval.filters import matching_documents
     from rag.serialize import answer_to_dict
 
     checked_question(question)  # an empty or pasted-article question fails before the models load
     where = _where(doc, since, until)  # and a bad date
     settings = answer_settings(ctx, model, k, lang)
-    answerer = wiring.answerer(settings)
+    index = wiring.open_index(settings)
+    if where is not None:
+        matching_documents(index.documents, where)  # and an unknown --doc or dates no article has, before the models
+    answerer = wiring.answerer(settings, index=index)
     if where is not None:
         answerer.retriever.rows_for(where)  # and a filter that allows nothing before the first token
     if as_json:

@@ -3,7 +3,7 @@
 The last user message is the question, earlier turns its history (``system`` and ``developer``
 messages are not: the service's own prompt rules). Content is a string or a list of text parts.
 Content keeps the ``[n]`` markers; citations travel in a top-level ``citations`` field and the
-checks in ``rag`` (in the last streamed chunk before ``data: [DONE]``), which OpenAI clients expose
+checks in ``rag`` (in the streamed chunk that carries ``finish_reason``), which OpenAI clients expose
 as extra fields. ``model`` must be one this service serves (`served_models`), as OpenAI requires.
 """
 
@@ -58,12 +58,19 @@ class ChatMessage(BaseModel):
         return self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content)
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``: with ``include_usage``, the token counts come in one more chunk at the end."""
+
+    include_usage: bool | None = None  # null: false, as OpenAI reads it
+
+
 class ChatRequest(FilterFields):
     """OpenAI's request; ``docs``, ``since`` and ``until`` (`FilterFields`) are this service's extension fields."""
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=40)
     model: str | None = Field(default=None, max_length=200)
     stream: bool | None = False  # null: false, as OpenAI reads it
+    stream_options: StreamOptions | None = None  # only with stream true (400 otherwise, as OpenAI answers)
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=4096)  # OpenAI's newer name; wins over max_tokens
     # Generation ends before the first of these, as llama.cpp and OpenAI do (at most 4, as OpenAI allows).
@@ -94,6 +101,8 @@ async def chat(body: ChatRequest, request: Request, answerer: Ready) -> Response
     served = served_models(settings)
     if body.model is not None and body.model not in served:
         raise UnknownModel(f"model {body.model[:80]!r} is not served here; use {served[0]!r} (GET /v1/models)")
+    if body.stream_options is not None and not body.stream:
+        raise InputError("stream_options is only allowed when stream is true")
     users = [i for i, t in enumerate(body.messages) if t.role == "user"]
     if not users:
         raise InputError("messages hold no user message to answer")
@@ -129,21 +138,32 @@ async def chat(body: ChatRequest, request: Request, answerer: Ready) -> Response
             }
         )
 
-    def chunk(delta: dict[str, str], finish: str | None, **extra: Any) -> ServerSentEvent:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    # With include_usage, OpenAI's shape: every chunk says "usage": null, and one more chunk after the
+    # finish_reason holds no choices and the usage. Without it, usage stays on the finish_reason chunk,
+    # where this service has always sent it (clients read it there; OpenAI's clients accept it).
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> ServerSentEvent:
+        usage = {"usage": None} if include_usage else {}
         return sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [choice], **extra})  # fmt: skip
+                    "choices": choices, **usage, **extra})  # fmt: skip
+
+    def choice(delta: dict[str, str], finish: str | None = None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": delta, "finish_reason": finish}]
 
     def frames(kind: str, value: Any) -> Iterator[ServerSentEvent]:
         if kind == "token":
-            yield chunk({"content": value}, None)
+            yield chunk(choice({"content": value}))
+        elif kind == "answer" and include_usage:
+            yield chunk(choice({}, _finish_reason(value)), **_rag_fields(value))
+            yield chunk([], usage=_usage(value))
         elif kind == "answer":
-            yield chunk({}, _finish_reason(value), usage=_usage(value), **_rag_fields(value))
+            yield chunk(choice({}, _finish_reason(value)), usage=_usage(value), **_rag_fields(value))
         elif kind == "error":
             yield sse(error_body(type(value).__name__, str(value)))
 
     return await stream_events(
-        request, answerer, question, frames, head=[chunk({"role": "assistant"}, None)], tail=[DONE], **kw
+        request, answerer, question, frames, head=[chunk(choice({"role": "assistant"}))], tail=[DONE], **kw
     )
 
 

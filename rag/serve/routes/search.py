@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from rag.answer.pipeline import MAX_QUESTION_CHARS
+from rag.answer.pipeline import MAX_QUESTION_CHARS, checked_question
 from rag.errors import InputError
 from rag.serialize import hit_to_dict
 from rag.serve.deps import Ready
@@ -33,12 +33,11 @@ async def search(body: SearchRequest, answerer: Ready) -> dict[str, Any]:
     Runs on a shallow copy of the retriever: its own settings and timings, and the index version
     of the moment, even if the service switches to a newer one meanwhile.
     """
-    if not body.question.strip():
-        raise InputError("the question is empty; pass a question in German or English")
+    question = checked_question(body.question)  # the message /v1/ask and `rag search` give
     if not (body.dense or body.keyword):
         raise InputError("dense and keyword are both off; keep at least one side of the search")
     where = body.where()
     retriever = copy.copy(answerer.retriever)
     retriever.settings = replace(retriever.settings, dense=body.dense, keyword=body.keyword)
-    hits = await run_in_threadpool(lambda: retriever.search(body.question, body.k, where=where))
-    return {"question": body.question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
+    hits = await run_in_threadpool(lambda: retriever.search(question, body.k, where=where))
+    return {"question": question, "hits": [hit_to_dict(h) for h in hits], "timings": retriever.last_timings}
