@@ -159,11 +159,13 @@ def reindex_on_change(
     still there (empty mid-save) keeps its document. A failed run (a document error, another
     writer's lock, a full disk) is reported and watching goes on.
     """
-    from rag.ingest.load import load_documents, still_there
+    from rag.ingest.load import load_documents, load_listed, still_there
     from rag.ingest.watch import watch_documents
 
     for changes in watch_documents(paths, debounce_ms=settings.watch_debounce_ms, stop_event=stop_event):
-        documents, skipped = load_documents(paths)
+        # The watcher walked the tree for this batch already; a second walk would double each change's cost.
+        listed = changes.listing
+        documents, skipped = load_documents(paths) if listed is None else load_listed(listed)
         try:
             report = index_documents(
                 settings,
@@ -188,9 +190,11 @@ def open_index(settings: Settings) -> LoadedIndex:
     return index
 
 
-def open_retriever(settings: Settings, loaded_embedder: Embedder | None = None) -> Retriever:
+def open_retriever(
+    settings: Settings, loaded_embedder: Embedder | None = None, *, index: LoadedIndex | None = None
+) -> Retriever:
     return Retriever(
-        open_index(settings), loaded_embedder or embedder(settings), RetrievalSettings.from_settings(settings)
+        index or open_index(settings), loaded_embedder or embedder(settings), RetrievalSettings.from_settings(settings)
     )
 
 
@@ -297,10 +301,11 @@ class Answerer:
         return result
 
 
-def answerer(settings: Settings) -> Answerer:
+def answerer(settings: Settings, *, index: LoadedIndex | None = None) -> Answerer:
+    """The whole pipeline; ``index`` when the caller already opened it (to check a filter before the models load)."""
     preload_language_models()
     return Answerer(
-        retriever=open_retriever(settings),
+        retriever=open_retriever(settings, index=index),
         generator=generator(settings),
         templates=templates(settings),
         count_tokens=token_counter(settings),

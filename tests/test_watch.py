@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -235,3 +236,73 @@ def test_watch_prune_keeps_a_file_skipped_while_it_is_saved(watched: Any, monkey
     assert runs[0].error is None and runs[0].report.removed == [] and runs[0].report.held == ["a.txt"]
     assert runs[0].skipped == [(saved, "file is empty (or whitespace only)")]
     assert sorted(wiring.open_index(watched).documents) == ["a.txt", "b.txt"]
+
+
+def root_listings(monkeypatch: pytest.MonkeyPatch, root: Path) -> list[str]:
+    """Every listing of ``root`` from now on: one per walk of the tree (os.walk and pathlib's globs list
+    the top folder through os.scandir, once)."""
+    listings: list[str] = []
+    scandir = os.scandir
+
+    def counting(path: Any = ".") -> Any:
+        if Path(path).resolve() == root.resolve():
+            listings.append(str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    return listings
+
+
+def test_one_change_walks_the_corpus_once(watched: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher walked the corpus to find what came or went, then the re-index walked it again to load
+    it: two walks of a large corpus per change where one tells both."""
+    import watchfiles
+
+    from rag import wiring
+
+    corpus = watched.corpus_dir
+    (corpus / "ablage").mkdir()
+    listings = root_listings(monkeypatch, corpus)
+    per_run: list[int] = []
+
+    def one_event(*roots: Path, **kw: Any) -> Iterator[set[tuple[Any, str]]]:
+        (corpus / "ablage" / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
+        listings.clear()  # the walk before watching is no event's
+        yield {(watchfiles.Change.added, str(corpus.resolve() / "ablage" / "neu.txt"))}
+
+    monkeypatch.setattr(watchfiles, "watch", one_event)
+    for run in wiring.reindex_on_change(watched, [corpus], loaded_embedder=FakeEmbedder(768)):
+        per_run.append(len(listings))
+        assert run.error is None and run.report.added == ["neu.txt"] and run.skipped == []
+    assert per_run == [1], f"one change walked the corpus {per_run} times"
+
+
+def test_changes_are_named_below_the_resolved_root_of_a_linked_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """watchfiles names files below the resolved root; what the walk found (below the link) is named so too,
+    so one file is one change, and the re-index reads the files by the path given."""
+    import watchfiles
+
+    from rag.ingest.load import load_listed
+    from rag.ingest.watch import watch_documents
+
+    real = tmp_path / "real"
+    (real / "ablage").mkdir(parents=True)
+    (real / "a.txt").write_text("Der Ölpreis stieg um 3 Prozent.")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+
+    def events(*roots: Path, **kw: Any) -> Iterator[set[tuple[Any, str]]]:
+        assert roots == (real,)
+        (real / "ablage" / "neu.txt").write_text("Liang Wenfeng gründete DeepSeek in Hangzhou.\n")
+        yield {(watchfiles.Change.added, str(real / "ablage"))}  # a folder moved in: one event for it
+        (real / "a.txt").write_text("Der Ölpreis fiel um 3 Prozent.")
+        yield {(watchfiles.Change.modified, str(real / "a.txt"))}
+
+    monkeypatch.setattr(watchfiles, "watch", events)
+    batches = list(watch_documents([link], debounce_ms=100))
+    assert [(b.changed, b.deleted) for b in batches] == [((real / "ablage" / "neu.txt",), ()), ((real / "a.txt",), ())]
+    documents, skipped = load_listed(batches[-1].listing or ())
+    assert sorted(d.path for d in documents) == [str(link / "a.txt"), str(link / "ablage" / "neu.txt")]
+    assert skipped == []

@@ -155,11 +155,19 @@ def load_documents(paths: Iterable[Path], *, progress: bool = False) -> tuple[li
     another place is skipped, since citations could not tell the two apart.
     ``progress``: a bar on stderr when there are more than ``PROGRESS_MIN_ITEMS`` files.
     """
+    return load_listed(list_files(paths), progress=progress)
+
+
+def load_listed(
+    found: Iterable[Path | tuple[Path, str]], *, progress: bool = False
+) -> tuple[list[Document], list[tuple[Path, str]]]:
+    """`load_documents` of what `list_files` found, for a caller that walked the folders already
+    (`rag index --watch` walks once per change, to see what came or went, and reads what it found)."""
     documents: list[Document] = []
     skipped: list[tuple[Path, str]] = []
     seen_paths: set[Path] = set()
     seen_ids: dict[str, Path] = {}
-    found = _listed(paths)
+    found = list(found)
     many = sum(isinstance(item, Path) for item in found) > PROGRESS_MIN_ITEMS
     for item in tqdm(found, desc="loading", unit="file", disable=not (progress and many)):
         if not isinstance(item, Path):  # a path that names no file, in its place among the files
@@ -213,8 +221,9 @@ def _passing(path: Path) -> bool:
         return True
 
 
-def _listed(paths: Iterable[Path]) -> list[Path | tuple[Path, str]]:
-    """The files below ``paths``, with the ``(path, reason)`` of each that names none in its place."""
+def list_files(paths: Iterable[Path]) -> list[Path | tuple[Path, str]]:
+    """The files `load_documents` reads below ``paths``, in its order, with the ``(path, reason)`` of
+    each path that names none (missing, a folder that cannot be listed, a link out) in its place."""
     found: list[Path | tuple[Path, str]] = []
     pending: list[tuple[Path, str]] = []
     for path in _expand(paths, pending):
@@ -223,11 +232,6 @@ def _listed(paths: Iterable[Path]) -> list[Path | tuple[Path, str]]:
         found.append(path)
     found.extend(pending)
     return found
-
-
-def document_files(paths: Iterable[Path]) -> set[Path]:
-    """The files ``load_documents`` would read below ``paths`` (what is missing or skipped aside)."""
-    return set(_expand(paths, []))
 
 
 def derive_title(text: str) -> str:

@@ -3,25 +3,31 @@
 Only files the loaders read count (`load.SUPPORTED_SUFFIXES`), and, as in `load_documents`,
 nothing hidden: an editor's swap and lock files do not start a re-index. A folder moved in or out
 is one event for the folder alone: the files it brought or took are found by comparing the
-documents below the watched paths before and after.
+documents below the watched paths before and after. That walk is the only one per batch: the
+batch carries what it found, for the re-index to read (`load.load_listed`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.ingest.load import SUPPORTED_SUFFIXES, document_files
+from rag.ingest.load import SUPPORTED_SUFFIXES, list_files
 
 
 @dataclass(frozen=True)
 class FileChanges:
-    """One debounced batch: files added or modified, and files deleted (or moved away)."""
+    """One debounced batch: files added or modified, and files deleted (or moved away).
+
+    ``listing``: `load.list_files` of the watched paths, walked for this batch, so the re-index reads
+    it without walking the tree again; None for a batch not walked (`sort_changes` alone).
+    """
 
     changed: tuple[Path, ...]
     deleted: tuple[Path, ...]
+    listing: tuple[Path | tuple[Path, str], ...] | None = field(default=None, compare=False, repr=False)
 
     def describe(self, limit: int = 5) -> str:
         """One line for the progress output.
@@ -95,8 +101,9 @@ def watch_documents(
     """
     import watchfiles
 
+    paths = [Path(p) for p in paths]
     roots = [p.resolve() for p in paths]
-    known = document_files(roots)
+    _, known = _walk(paths, roots)
     for raw in watchfiles.watch(
         *roots,
         watch_filter=lambda change, path: _visible(path, roots) and _may_hold_documents(path),
@@ -106,10 +113,30 @@ def watch_documents(
         raise_interrupt=True,
     ):
         changes = sort_changes(raw, roots)
-        now = document_files(roots)
+        listing, now = _walk(paths, roots)
         changes = FileChanges(
-            tuple(sorted({*changes.changed, *(now - known)})), tuple(sorted({*changes.deleted, *(known - now)}))
+            tuple(sorted({*changes.changed, *(now - known)})),
+            tuple(sorted({*changes.deleted, *(known - now)})),
+            listing,
         )
         known = now
         if changes.changed or changes.deleted:
             yield changes
+
+
+def _walk(paths: list[Path], roots: list[Path]) -> tuple[tuple[Path | tuple[Path, str], ...], set[Path]]:
+    """One walk of ``paths``: what `load_documents` would read there, spelled as given (documents keep
+    that path), and the same files below the resolved ``roots``, as watchfiles names them, so a file
+    found by the walk and reported by watchfiles is one change. Walking ``paths`` or ``roots`` lists the
+    same tree (linked folders are not entered), so the second spelling is the first's, re-rooted."""
+    listing: list[Path | tuple[Path, str]] = []
+    files: set[Path] = set()
+    for path, root in zip(paths, roots, strict=True):
+        found = list_files([path])
+        listing.extend(found)
+        # A root given as a file is its own relative path "." (re-rooted: the resolved file); a glob
+        # pattern's matches lie beside it (`rag index --watch` refuses patterns; watchfiles can't watch them).
+        files.update(
+            root / f.relative_to(path) if f.is_relative_to(path) else f.resolve() for f in found if isinstance(f, Path)
+        )
+    return tuple(listing), files
