@@ -6,6 +6,7 @@ Each question gets a row of booleans (or None where a measure does not apply);
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -37,10 +38,32 @@ def _plain(text: str) -> str:
     return normalise_whitespace(text)
 
 
+SHORT_NEEDLE = 3  # a gold word this short counts only as a word of its own: "ja" is not in "Jahr"
+
+
 def contains_any(text: str, needles: Sequence[str]) -> bool:
-    """Case-insensitive, whitespace-normalised containment of any gold string."""
+    """Case-insensitive, whitespace-normalised containment of any gold string.
+
+    A longer word may stand inside another ("Marktwert" in "Börsenmarktwert", "Nvidia" in "Nvidias"), but a
+    number is no part of a longer number and a short word no part of a longer word:
+
+    >>> contains_any("Im Jahr 2018.", ["ja"]), contains_any("Im Jahr 2018.", ["8"]), contains_any("Ja, 8 %.", ["8"])
+    (False, False, True)
+    >>> contains_any("2.048 GPUs", ["2.04"]), contains_any("ein 600-Milliarden-Verlust", ["600"])
+    (False, True)
+    >>> contains_any("Nvidias Aktie", ["nvidia"]), contains_any("der Börsenmarktwert", ["Marktwert"])
+    (True, True)
+    """
     hay = normalise_whitespace(text).lower()
-    return any(normalise_whitespace(n).lower() in hay for n in needles if n.strip())
+    return any(re.search(_needle(n), hay) for n in needles if n.strip())
+
+
+def _needle(needle: str) -> str:
+    n = normalise_whitespace(needle).lower()
+    whole = len(n) <= SHORT_NEEDLE
+    before = r"(?<![\d.,])" if n[0].isdigit() else r"(?<!\w)" if whole and n[0].isalnum() else ""
+    after = r"(?!\d|[.,]\d)" if n[-1].isdigit() else r"(?!\w)" if whole and n[-1].isalnum() else ""
+    return before + re.escape(n) + after
 
 
 def citation_ok(c: Citation, item: GoldItem) -> bool:
