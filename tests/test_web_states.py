@@ -1,9 +1,10 @@
 """The chat page's states a user runs into, in headless Chromium against the fake-model app.
 
-The focus after "Ask" and "Stop" and around the article panel, a question that got no answer kept in the
-box, Retry-After on any status, the live region while an answer streams, the contrast of key text in both
-colour schemes, titles with a right-to-left override, a delete while the service is gone, and one list
-request per typed API key. The browser and the helpers are those of `test_web_ui.py`.
+The focus after "Ask" and "Stop", around the article panel and after a delete, a question that got no
+answer kept in the box, Retry-After on any status, a final event the page cannot read, the live region while
+an answer streams, the contrast of key text in both colour schemes, titles with a right-to-left override, a
+delete while the service is gone, a documents list that failed to load read again, and one list request per
+typed API key. The browser and the helpers are those of `test_web_ui.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import test_web_ui
 from fakes import fake_answerer
-from live import serve
+from live import WAIT_S, serve
 from test_web_ui import (
     DROP,
     NARROW,
@@ -274,6 +275,10 @@ def test_a_delete_while_the_service_is_gone_does_not_stay_deleting(browser, app_
     assert "busy" not in item.get_attribute("class")
     assert item.find_element(By.CSS_SELECTOR, ".doc-info").text.endswith("b.txt")  # not "Deleting …"
     assert len(documents_listed(browser)) == 3
+    # The entry was drawn anew: its new × has the focus the old one held.
+    assert browser.execute_script(
+        "return document.activeElement === arguments[0]", item.find_element(By.CSS_SELECTOR, ".doc-delete")
+    )
 
 
 def test_the_article_panel_takes_and_gives_back_the_focus_in_a_narrow_window(browser, app_settings) -> None:
@@ -335,3 +340,139 @@ def test_a_kept_chat_that_cannot_be_drawn_is_dropped_and_the_page_still_works(br
         assert active(browser) == "question"
         assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
         assert ask(browser, QUESTION).get_attribute("data-state") == "final"
+
+
+UNREAD = "The answer could not be read: the service's final event "
+
+
+@pytest.mark.parametrize(
+    ("final", "shown"),
+    [
+        ('event: answer\ndata: {"text": "Ja [1].", "lang": \n\n', UNREAD + "is not valid JSON."),
+        (sse(("answer", {"lang": "de", "refused": False})), UNREAD + "has no text."),
+        (sse(("answer", ["Ja [1]."])), UNREAD + "is not a JSON object."),
+        (sse(("answer", {"text": "Ja [1].", "lang": "de", "citations": [None]})), "The answer could not be shown: "),
+    ],
+    ids=["not-json", "no-text", "no-object", "citation-no-object"],
+)
+def test_a_final_event_the_page_cannot_read_ends_the_turn_with_an_error(browser, app_settings, final, shown) -> None:
+    """Such an event was dropped ("the connection closed …"), drawn as a blank answer, or threw halfway through
+    drawing: a turn without an error, the question gone from the box, an uncaught error in the console."""
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        browser.execute_script(STUB_FETCH, sse(("token", {"text": "Ja "})) + final, 64)
+        turn = ask(browser, QUESTION)
+        assert turn.get_attribute("data-state") == "error"
+        assert turn.find_element(By.CSS_SELECTOR, ".error").text.startswith(shown)
+        answer = turn.find_element(By.CSS_SELECTOR, ".answer")
+        assert answer.text.strip() == "Ja" and "waiting" not in answer.get_attribute(
+            "class"
+        )  # the draft, as after Stop
+        assert not turn.find_elements(By.CSS_SELECTOR, ".sources, .badge")
+        assert browser.find_element(By.ID, "question").get_attribute("value") == QUESTION
+        assert browser.find_element(By.ID, "ask").get_attribute("disabled") is None
+        assert (
+            not browser.find_element(By.ID, "stop").is_displayed() and browser.find_element(By.ID, "status").text == ""
+        )
+        kept = json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))["turns"]
+        assert kept[-1]["error"].startswith(shown) and "result" not in kept[-1]
+        assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+# The first `times` reads of the documents list fail: `status` 0 as an unreachable service, else that response.
+FAIL_LIST = """
+const fail = JSON.parse(%s);
+const realFetch = window.fetch.bind(window);
+window.__listed = 0;
+window.fetch = async (url, init) => {
+  if (url !== '/v1/documents' || (init && init.method && init.method !== 'GET')) return realFetch(url, init);
+  if (window.__listed++ < fail.times) {
+    if (!fail.status) throw new TypeError('Failed to fetch');
+    return new Response(fail.body, {status: fail.status, headers: fail.headers});
+  }
+  return realFetch(url, init);
+};
+"""
+
+
+def failing_list(
+    driver: Any, times: int, status: int = 0, headers: dict[str, str] | None = None, body: str = ""
+) -> str:
+    """Install FAIL_LIST for each page loaded from now on; returns the script's id for removing it."""
+    fail = {"times": times, "status": status, "headers": headers or {}, "body": body}
+    source = FAIL_LIST % json.dumps(json.dumps(fail))
+    return str(driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"])
+
+
+def test_a_documents_list_that_could_not_be_read_is_read_again(browser, app_settings) -> None:
+    """A list that failed to load (the service not up yet, a restart) stayed empty until the page was reloaded."""
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        script = failing_list(browser, times=2)
+        try:
+            open_page(browser, url)
+            status = browser.find_element(By.ID, "lib-status")
+            first = wait_for(
+                browser, lambda d: "Could not reach the service" in status.text and status.text, "a failure"
+            )
+            documents_listed(browser, 3, wait_s=2 + 4 + WAIT_S)  # tried again after 2 s, then after 4 s
+            assert first == "Could not reach the service: Failed to fetch (retry in 2 s)"
+            assert browser.execute_script("return window.__listed") == 3
+            assert status.text == "" and not browser.find_element(By.ID, "lib-retry").is_displayed()
+        finally:
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+
+
+def test_the_documents_list_waits_for_retry_after_and_offers_retry(browser, app_settings) -> None:
+    """Retry-After is honoured (the 503 was read again after 2 s whatever it said); "Retry" reads it now and
+    hands the focus to the list, not to <body>."""
+    from selenium.webdriver.common.by import By
+
+    body = json.dumps({"error": {"type": "Busy", "message": "models are still loading; retry shortly"}})
+    with serve(app_settings, fake_answerer) as url:
+        script = failing_list(browser, times=1, status=503, headers={"Retry-After": "3600"}, body=body)
+        try:
+            open_page(browser, url)
+            status = browser.find_element(By.ID, "lib-status")
+            wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
+            time.sleep(2.5)
+            assert browser.execute_script("return window.__listed") == 1
+            assert status.text == "503 Busy: models are still loading; retry shortly (retry in 3600 s)"
+            retry = browser.find_element(By.ID, "lib-retry")
+            browser.execute_script("arguments[0].focus()", retry)
+            retry.send_keys("\n")  # a keyboard user presses Retry
+            items = documents_listed(browser, 3)
+            assert status.text == "" and not retry.is_displayed()
+            first = items[0].find_element(By.CSS_SELECTOR, ".doc-open")
+            assert browser.execute_script("return document.activeElement === arguments[0]", first)
+        finally:
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+
+
+def test_the_focus_moves_to_the_next_entry_after_a_delete(browser, app_settings) -> None:
+    """The deleted entry's × held the focus and was drawn away with the list: the focus fell to <body>."""
+    from selenium.webdriver.common.by import By
+
+    def delete(doc_id: str, left: int) -> None:
+        button = entry(browser, doc_id).find_element(By.CSS_SELECTOR, ".doc-delete")
+        browser.execute_script("arguments[0].focus()", button)
+        button.send_keys("\n")  # by keyboard: Enter on ×, then on "Delete"
+        browser.find_element(By.ID, "confirm-yes").send_keys("\n")
+        wait_for(browser, lambda d: d.find_element(By.ID, "lib-status").text == f"Deleted {doc_id}.", doc_id)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#doc-list .doc-item")) == left
+
+    def focused(selector: str) -> bool:
+        return bool(browser.execute_script(f"return document.activeElement === document.querySelector('{selector}')"))
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)  # a.txt, b.txt, c.txt
+        delete("b.txt", 2)
+        assert focused('.doc-item[data-doc-id="c.txt"] .doc-delete'), active(browser)  # the next one
+        delete("c.txt", 1)
+        assert focused('.doc-item[data-doc-id="a.txt"] .doc-delete'), active(browser)  # none after: the one before
+        delete("a.txt", 0)
+        assert focused("#library-title"), active(browser)  # none left: the panel's heading
