@@ -471,7 +471,7 @@ def test_ask_with_a_truncated_answer_model_is_one_line(
 
     from rag import wiring
 
-    monkeypatch.setattr(wiring, "open_retriever", lambda s, e=None: None)  # the index is not the subject here
+    monkeypatch.setattr(wiring, "open_retriever", lambda s, e=None, index=None: None)  # the index is not the subject
     target = small_models / "answer.gguf"
     target.write_bytes(target.read_bytes()[:1000])
     result = runner.invoke(app, ["--models-dir", str(small_models), "ask", "Wie viele GPUs nutzte DeepSeek?"])

@@ -343,9 +343,10 @@ def ask_cmd(
     checked_question(question)  # an empty or pasted-article question fails before the models load
     where = _where(doc, since, until)  # and a bad date
     settings = answer_settings(ctx, model, k, lang)
-    index = wiring.open_index(settings)
-    if where is not None:
-        matching_documents(index.documents, where)  # and an unknown --doc or dates no article has, before the models
+    index = None
+    if where is not None:  # an unknown --doc or dates no article has, before the models load
+        index = wiring.open_index(settings)
+        matching_documents(index.documents, where)
     answerer = wiring.answerer(settings, index=index)
     if where is not None:
         answerer.retriever.rows_for(where)  # and a filter that allows nothing before the first token
