@@ -3,8 +3,10 @@
 The focus after "Ask" and "Stop", around the article panel and after a delete, a question that got no
 answer kept in the box, Retry-After on any status, a final event the page cannot read, the live region while
 an answer streams, the contrast of key text in both colour schemes, titles with a right-to-left override, a
-delete while the service is gone, a documents list that failed to load read again, and one list request per
-typed API key. The browser and the helpers are those of `test_web_ui.py`.
+delete while the service is gone, a documents list that failed to load read again (its wait counted down), one
+list request per typed API key, the filter's boxes keeping the focus when the list is read again, progress
+events the page cannot read, and the `#sources` id after a final event that could not be drawn. The browser
+and the helpers are those of `test_web_ui.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from live import WAIT_S, serve
 from test_web_ui import (
     DROP,
     NARROW,
+    RECORD_STATUS,
     STUB_FETCH,
     STUB_ROUTES,
     WIDE,
@@ -28,6 +31,7 @@ from test_web_ui import (
     documents_listed,
     entry,
     open_page,
+    panel_text,
     quoted,
     sse,
     upload_rows,
@@ -440,7 +444,10 @@ def test_the_documents_list_waits_for_retry_after_and_offers_retry(browser, app_
             wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
             time.sleep(2.5)
             assert browser.execute_script("return window.__listed") == 1
-            assert status.text == "503 Busy: models are still loading; retry shortly (retry in 3600 s)"
+            # The wait counts down: about 2 of the 3600 s have passed.
+            text = status.text
+            assert text.startswith("503 Busy: models are still loading; retry shortly (retry in "), text
+            assert 3596 <= int(text.rsplit("in ", 1)[1].split()[0]) <= 3599, text
             retry = browser.find_element(By.ID, "lib-retry")
             browser.execute_script("arguments[0].focus()", retry)
             retry.send_keys("\n")  # a keyboard user presses Retry
@@ -476,3 +483,107 @@ def test_the_focus_moves_to_the_next_entry_after_a_delete(browser, app_settings)
         assert focused('.doc-item[data-doc-id="a.txt"] .doc-delete'), active(browser)  # none after: the one before
         delete("a.txt", 0)
         assert focused("#library-title"), active(browser)  # none left: the panel's heading
+
+
+def test_the_wait_before_the_list_is_read_again_counts_down(browser, app_settings) -> None:
+    """ "(retry in 3 s)" stood still for the 3 s until the list was read again."""
+    from selenium.webdriver.common.by import By
+
+    body = json.dumps({"error": {"type": "Busy", "message": "models are still loading; retry shortly"}})
+    with serve(app_settings, fake_answerer) as url:
+        script = failing_list(browser, times=1, status=503, headers={"Retry-After": "3"}, body=body)
+        try:
+            open_page(browser, url)
+            status = browser.find_element(By.ID, "lib-status")
+            for left in (3, 2, 1):
+                shown = f"503 Busy: models are still loading; retry shortly (retry in {left} s)"
+                wait_for(browser, lambda d, shown=shown: status.text == shown, shown)
+            documents_listed(browser, 3)
+            assert browser.execute_script("return window.__listed") == 2
+            assert status.text == ""
+        finally:
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+
+
+def test_a_ticked_document_keeps_the_focus_when_the_list_is_read_again(browser, app_settings) -> None:
+    """The filter's boxes are drawn anew with each reading of the list (here after an upload): the box that
+    had the focus was drawn away with it, and the focus fell to <body>."""
+    from selenium.webdriver.common.by import By
+
+    def focused_box() -> Any:
+        return browser.execute_script(
+            "const a = document.activeElement; return a.closest('#filter-docs') ? [a.value, a.checked] : a.tagName"
+        )
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        browser.find_element(By.CSS_SELECTOR, "#filters summary").click()
+        box = browser.find_element(By.CSS_SELECTOR, '#filter-docs input[value="b.txt"]')
+        browser.execute_script("arguments[0].focus()", box)
+        box.send_keys(" ")  # a keyboard user ticks it
+        assert focused_box() == ["b.txt", True]
+        browser.execute_script(DROP, "neu.txt", "Zhipu baute den Rechner Orion mit 4.096 Chips.")
+        documents_listed(browser, 4)
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#filter-docs input")) == 4, "4 boxes")
+        assert focused_box() == ["b.txt", True]
+        assert browser.find_element(By.ID, "filter-summary").text != "Filter: all documents"
+        assert [
+            e.get_attribute("value") for e in browser.find_elements(By.CSS_SELECTOR, "#filter-docs input:checked")
+        ] == ["b.txt"]
+
+
+def test_a_part_event_the_page_cannot_read_shows_no_undefined(browser, app_settings) -> None:
+    """A `part` event without its numbers showed "Part undefined of undefined summarised (passages undefined–…)"."""
+    from selenium.webdriver.common.by import By
+
+    text = "DeepSeek nutzte 2.048 GPUs [1]."
+    final = {"doc_id": "a.txt", "text": text, "lang": "de", "refused": False, "grounded": True,
+             "citations": [quoted(1, "a.txt", "DeepSeek nutzte 2.048 GPUs.")]}  # fmt: skip
+    parts = [
+        {"text": "Teil."},  # no place at all: skipped
+        {"number": "1", "of": None, "first": 1, "last": 2},  # not numbers: skipped
+        {"number": 2, "of": 3, "text": "Teil [3].", "refused": False},  # no passages: the line without them
+        {"number": 3, "of": 3, "first": "4", "last": 5},
+    ]
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        entry(browser, "a.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+        wait_for(browser, lambda d: panel_text(d).strip(), "a.txt in the panel")
+        stream = sse(*[("part", p) for p in parts], ("token", {"text": text}), ("summary", final))
+        browser.execute_script(STUB_FETCH, stream, 7, "/v1/summarize")
+        browser.execute_script(RECORD_STATUS)
+        browser.find_element(By.ID, "doc-summarize").click()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '.turn[data-state="final"]'), "the summary")
+        shown = [line for line in browser.execute_script("return window.__status") if line.startswith("Part")]
+        assert shown == ["Part 2 of 3 summarised …", "Part 3 of 3 summarised …"]
+        assert browser.find_element(By.CSS_SELECTOR, ".turn .answer").text == text
+        assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_the_sources_id_stays_on_the_last_drawn_sources_after_a_failed_draw(browser, app_settings) -> None:
+    """The id moved to the new turn's sources before they were drawn; when drawing them threw, that list went
+    with the undone turn and no element was #sources any more."""
+    from selenium.webdriver.common.by import By
+
+    def sources_turn() -> Any:
+        return browser.execute_script(
+            "const s = document.querySelectorAll('#sources'), turns = [...document.querySelectorAll('.turn')];"
+            "return s.length === 1 ? turns.indexOf(s[0].closest('.turn')) : s.length + ' found'"
+        )
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        assert ask(browser, QUESTION).find_elements(By.CSS_SELECTOR, ".sources")
+        assert sources_turn() == 0
+        # No [n] in the text: the answer is drawn, then the sources list throws on the `null` citation.
+        final = {"text": "Ja.", "lang": "de", "refused": False, "grounded": True, "citations": [None]}
+        browser.execute_script(STUB_FETCH, sse(("answer", final)), 64)
+        turn = ask(browser, "Und danach?")
+        assert turn.get_attribute("data-state") == "error"
+        assert turn.find_element(By.CSS_SELECTOR, ".error").text.startswith("The answer could not be shown: ")
+        assert sources_turn() == 0
+        browser.refresh()  # drawn again from the kept chat: the same
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".turn")) == 2, "the kept turns")
+        assert sources_turn() == 0
