@@ -459,6 +459,22 @@ def test_the_documents_list_waits_for_retry_after_and_offers_retry(browser, app_
             browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
 
 
+def test_a_retry_after_of_zero_does_not_read_the_list_in_a_loop(browser, app_settings) -> None:
+    """A failing list answered "Retry-After: 0" was read again at once, again and again."""
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url:
+        script = failing_list(browser, times=50, status=503, headers={"Retry-After": "0"}, body="{}")
+        try:
+            open_page(browser, url)
+            wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
+            time.sleep(1.5)
+            assert browser.execute_script("return window.__listed") == 1  # the next read waits 2 s, then 4, 8 ...
+            assert "(retry in " in browser.find_element(By.ID, "lib-status").text
+        finally:
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+
+
 def test_the_focus_moves_to_the_next_entry_after_a_delete(browser, app_settings) -> None:
     """The deleted entry's × held the focus and was drawn away with the list: the focus fell to <body>."""
     from selenium.webdriver.common.by import By
