@@ -300,6 +300,27 @@ def test_notes_too_long_for_the_reduce_prompt_even_alone_are_cut_to_whole_senten
     assert not summary.answer.refused and {c.number for c in summary.answer.citations} == {4}
 
 
+def test_notes_cut_to_fit_keep_their_first_sentences_in_order_and_a_long_first_one_shortened() -> None:
+    """The cut kept a later sentence that fit where the first did not ("Kurz [2]." without the sentence before),
+    and dropped a note with no sentence that fit whole: now each note keeps a run of its first sentences, and a
+    first sentence too long alone keeps its first words with its markers."""
+    from rag.answer.summarize import _Run
+
+    run = _Run("long.txt", "de", 0.0, FakeGenerator(), SummarySettings())
+    long = "Eins zwei drei vier fünf sechs sieben acht neun zehn elf [1]."
+    notes = [f"{long} Kurz [2].", "Ohne Satzende und ohne Punkt am Ende dieser Notiz [3]"]
+    kept = run.fit(notes, 12, words)
+    assert kept == ["Eins zwei drei … [1].", "Ohne Satzende und … [3]."], kept
+    assert run.left_out == [long, "Kurz [2].", notes[1]]
+    assert sum(words(n) + 1 for n in kept) <= 12
+    # With room for the first sentences, a note's later one is cut and never kept without the one before it.
+    run = _Run("long.txt", "de", 0.0, FakeGenerator(), SummarySettings())
+    second = "Ein sehr viel längerer zweiter Satz mit vielen Wörtern [2]."
+    notes = [f"Erster Satz hier [1]. {second} Kurz [3].", "B eins [4]."]
+    assert run.fit(notes, 12, words) == ["Erster Satz hier [1].", "B eins [4]."]
+    assert run.left_out == [second, "Kurz [3]."]
+
+
 def test_a_context_too_small_for_any_text_is_a_config_error(index) -> None:
     with pytest.raises(ConfigError, match="RAG_N_CTX=300"):
         run_document(index, FakeGenerator(), settings=SummarySettings(n_ctx=300, max_tokens=200))

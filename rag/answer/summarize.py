@@ -11,8 +11,8 @@ passages -> fit one prompt?  summarise them: streamed, checked sentence by sente
 Passages are numbered once for the whole text, so a part summary's ``[7]`` already names the
 article's passage 7: the final summary's citations resolve to the article, the character span and
 the quoted sentence, however many parts there were. Notes that do not fit one reduce prompt are
-first condensed in groups the same way; what still does not fit is cut to whole sentences, each note
-keeping its first ones, and the sentences cut are named (`Summary.left_out`).
+first condensed in groups the same way; what still does not fit is cut, each note keeping a run of its
+first sentences (`_Run.fit`), and the sentences cut or shortened are named (`Summary.left_out`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ from rag.answer.pipeline import AnswerSettings, checked_text, is_relevant
 from rag.answer.prompt import Message, PromptTemplate, format_passages, load_template
 from rag.config import Settings, default
 from rag.errors import ConfigError, InputError
-from rag.ground.citations import Grounding, SentenceChecker, ground, split_answer_sentences
+from rag.ground.citations import (
+    Grounding,
+    SentenceChecker,
+    ground,
+    parse_citations,
+    remove_markers,
+    split_answer_sentences,
+)
 from rag.ground.quantities import extract_quantities
 from rag.ground.topics import Articles, unnamed
 from rag.language import LANGUAGES, detect_language, refusal_sentence
@@ -119,7 +126,8 @@ class Summary:
     """A summary checked like an answer: ``answer.text`` is the summary, ``answer.citations`` resolve
     to article spans, ``answer.passages`` are all passages it could cite. ``answer.question`` is the
     document id or the topic. ``parts`` are the map steps of a text too long for one prompt; ``left_out``
-    their checked sentences (with their [n]) that did not fit the final prompt, so are not in the summary."""
+    their checked sentences (with their [n]) that did not fit the final prompt, so are not (or only shortened)
+    in the summary."""
 
     answer: Answer
     doc_id: str | None = None
@@ -382,21 +390,36 @@ class _Run:
         return self.fit(notes, budget, count_tokens)
 
     def fit(self, notes: list[str], budget: int, count_tokens: Callable[[str], int]) -> list[str]:
-        """``notes`` cut to whole sentences that fit ``budget`` together: every note's first sentence, then
-        every second one, and so on (the prompts ask for the most important first), so each part keeps its
-        main points. Markers stay with their sentence; the sentences cut go to ``left_out``."""
+        """``notes`` cut to their first sentences that fit ``budget`` together (the prompts ask for the most
+        important first). Each note's first sentence comes first, from an equal share of the room (what a
+        shorter one leaves goes to the rest); one longer than its share keeps its first words, with its
+        markers (`_shortened`). Then every second sentence, and so on, each note ending at its first sentence
+        that does not fit, so a part never keeps a later point without the ones before it. Sentences cut or
+        shortened go to ``left_out``."""
         if sum(count_tokens(n) + 1 for n in notes) <= budget:
             return notes
-        sentences = [[note[a:b] for a, b in split_answer_sentences(note)] for note in notes]
+        sentences = [[note[a:b] for a, b in split_answer_sentences(note)] or [note] for note in notes]
         room = budget - len(notes)  # the blank line after each note
-        kept: set[tuple[int, int]] = set()
-        for depth in range(max(map(len, sentences))):
-            for i, note in enumerate(sentences):
-                if depth < len(note) and (cost := count_tokens(note[depth])) <= room:
-                    kept.add((i, depth))
+        kept = [0] * len(notes)  # each note keeps its first kept[i] sentences whole
+        firsts: dict[int, str] = {}  # or its first sentence shortened
+        by_cost = sorted(range(len(notes)), key=lambda i: count_tokens(sentences[i][0]))
+        for n, i in enumerate(by_cost):
+            share = room // (len(notes) - n)
+            if count_tokens(sentences[i][0]) <= share:
+                kept[i] = 1
+            elif shortened := _shortened(sentences[i][0], share, count_tokens):
+                firsts[i] = shortened
+            room -= count_tokens(firsts.get(i, sentences[i][0] if kept[i] else ""))
+        growing = {i for i in range(len(notes)) if kept[i]}
+        while growing:
+            for i in sorted(growing):
+                if kept[i] < len(sentences[i]) and (cost := count_tokens(sentences[i][kept[i]])) <= room:
+                    kept[i] += 1
                     room -= cost
-        self.left_out += [s for i, note in enumerate(sentences) for d, s in enumerate(note) if (i, d) not in kept]
-        cut = (" ".join(s for d, s in enumerate(note) if (i, d) in kept) for i, note in enumerate(sentences))
+                else:
+                    growing.discard(i)
+        self.left_out += [s for i, note in enumerate(sentences) for s in note[kept[i] :]]
+        cut = (firsts.get(i) or " ".join(note[: kept[i]]) for i, note in enumerate(sentences))
         return [note for note in cut if note]
 
     def checked(self, messages: list[Message], passages: Sequence[Passage]) -> Grounding:
@@ -498,3 +521,19 @@ def _plain(text: str) -> str:
 def _blocks(passages: Sequence[Passage]) -> list[str]:
     """Each passage as the prompt writes it (`format_passages`, a blank line between), to count its cost."""
     return [format_passages([p], headers=False) + "\n\n" for p in passages]
+
+
+def _shortened(sentence: str, room: int, count_tokens: Callable[[str], int]) -> str:
+    """The first words of ``sentence`` that fit ``room`` with its citation markers, ending "… [n]."; empty
+    when not even one word fits.
+
+    >>> _shortened("DeepSeek nutzte 2.048 GPUs für das Training [2].", 5, lambda t: len(t.split()))
+    'DeepSeek nutzte 2.048 … [2].'
+    """
+    tail = "".join(sentence[m.start : m.end] for m in parse_citations(sentence))
+    words = remove_markers(sentence).split()
+    for n in range(len(words) - 1, 0, -1):
+        text = f"{' '.join(words[:n])} … {tail}.".replace(" .", ".")
+        if count_tokens(text) <= room:
+            return text
+    return ""

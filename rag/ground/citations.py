@@ -164,7 +164,8 @@ def split_answer_sentences(text: str) -> list[tuple[int, int]]:
     return trimmed
 
 
-def _remove_markers(text: str) -> str:
+def remove_markers(text: str) -> str:
+    """``text`` without its citation markers, spaced as written: "A [1], B [2]." -> "A, B."."""
     return " ".join(_MARKER.sub(" ", text).split()).replace(" .", ".").replace(" ,", ",")
 
 
@@ -266,7 +267,7 @@ def check_support(answer_text: str, passages: Sequence[Passage], lang: str | Non
         numbers = [n for m in parse_citations(answer_text[start:end]) for n in m.numbers]
         cited = tuple(dict.fromkeys(n for n in numbers if n in known))
         dropped = tuple(dict.fromkeys(n for n in numbers if n not in known))
-        claim = _remove_markers(answer_text[start:end])
+        claim = remove_markers(answer_text[start:end])
         refusal = is_refusal(claim)
         empty = not refusal and not _WORD.search(claim)
         result = ClaimCheck(()) if refusal or empty else check_claim(claim, cited, sources, lang)
@@ -457,7 +458,7 @@ class SentenceChecker:
         self._closed = True
         spans = self._pending_spans()
         fragment = None
-        if cut and spans and not _CLOSED.search(_remove_markers(self._text[slice(*spans[-1])]).rstrip()):
+        if cut and spans and not _CLOSED.search(remove_markers(self._text[slice(*spans[-1])]).rstrip()):
             *spans, fragment = spans
         waiting, self._waiting = self._waiting, []
         shown = [piece for gap, sentence in waiting for piece in self._release(gap, sentence)]
@@ -576,7 +577,7 @@ class SentenceChecker:
         return not own & _POLARITY and all(w in STOPWORDS or stems(w) & self._question_stems for w in own)
 
     def _german(self, sentence: str) -> tuple[str, ...]:
-        return german_words(_remove_markers(sentence))
+        return german_words(remove_markers(sentence))
 
     def _translated(self, sentence: str) -> CheckedSentence | None:
         """The sentence's English translation, checked, when it has German words and the translation passes.
@@ -590,8 +591,8 @@ class SentenceChecker:
         words = self._german(sentence)
         if not words:
             return None
-        claim = _remove_markers(sentence).strip()
-        english = _remove_markers(self.translate(claim, words) or "").strip()
+        claim = remove_markers(sentence).strip()
+        english = remove_markers(self.translate(claim, words) or "").strip()
         if not english or sorted(_DIGITS.findall(english)) != sorted(_DIGITS.findall(claim)):
             return None
         # A translated quotation keeps its words as the article wrote them, after the translation: the
@@ -608,7 +609,7 @@ class SentenceChecker:
         numbers = [n for m in parse_citations(sentence) for n in m.numbers]
         cited = tuple(dict.fromkeys(n for n in numbers if n in self._known))
         dropped = tuple(dict.fromkeys(n for n in numbers if n not in self._known))
-        claim = _remove_markers(sentence)
+        claim = remove_markers(sentence)
         refusal = is_refusal(claim)
         empty = not refusal and not _WORD.search(claim)
         stating = not refusal and not empty
