@@ -42,17 +42,16 @@ def test_a_citation_marker_is_no_part_of_the_answer_scored() -> None:
     assert score(eight, answer("Es sind 8 Labore [1].", citations=[GOOD]), DOCS)["correct"] is True
 
 
-def test_a_short_gold_word_or_a_number_is_no_part_of_a_longer_one() -> None:
-    """Substring matching scored "Im Jahr 2018" right for the needles "ja" and "8" (dev d048, d058)."""
-    yes = GoldItem("q4", "de", "Bleibt er dabei?", True, "Ja.", ("ja",), ("a.txt",), (), "fact")
+def test_a_gold_number_is_no_part_of_a_longer_number() -> None:
+    """Substring matching scored "Im Jahr 2018" right for the gold number "8" (dev d058)."""
     eight = GoldItem("q5", "de", "Wie viele Labore?", True, "8", ("8",), ("a.txt",), (), "number")
-    assert score(yes, answer("Im Jahr 2018 blieb er [1].", citations=[GOOD]), DOCS)["correct"] is False
     assert score(eight, answer("Im Jahr 2018 waren es 80 Labore [1].", citations=[GOOD]), DOCS)["correct"] is False
-    assert score(yes, answer("Ja, er bleibt dabei [1].", citations=[GOOD]), DOCS)["correct"] is True
     assert score(eight, answer("Es waren 8 Labore [1].", citations=[GOOD]), DOCS)["correct"] is True
-    # A longer word still counts inside an inflected or compound one, as before.
-    nvidia = GoldItem("q6", "de", "Wer verlor?", True, "Nvidia", ("Nvidia",), ("b.txt",), (), "fact")
-    assert score(nvidia, answer("Die Aktie Nvidias fiel [1].", citations=[WRONG]), DOCS)["correct"] is True
+    year = GoldItem("q6", "de", "Wann?", True, "2023", ("2023",), ("a.txt",), (), "fact")
+    assert score(year, answer("Gegründet am 17.07.2023 [1].", citations=[GOOD]), DOCS)["correct"] is True
+    # Words stay stems, as the gold sets write them ("lob" for "lobte", "top" for "topped").
+    praise = GoldItem("q7", "de", "Wer lobte?", True, "Lob", ("lob",), ("b.txt",), (), "fact")
+    assert score(praise, answer("Altman lobte DeepSeek [1].", citations=[WRONG]), DOCS)["correct"] is True
 
 
 def test_refusal_on_answerable_is_a_false_refusal() -> None:

@@ -38,20 +38,20 @@ def _plain(text: str) -> str:
     return normalise_whitespace(text)
 
 
-SHORT_NEEDLE = 3  # a gold word this short counts only as a word of its own: "ja" is not in "Jahr"
-
-
 def contains_any(text: str, needles: Sequence[str]) -> bool:
     """Case-insensitive, whitespace-normalised containment of any gold string.
 
-    A longer word may stand inside another ("Marktwert" in "Börsenmarktwert", "Nvidia" in "Nvidias"), but a
-    number is no part of a longer number and a short word no part of a longer word:
+    Gold strings are often stems ("lob" for "lobte", "konkurr"), so a word may stand inside another; a
+    number may not stand inside a longer number or a code, nor after a decimal comma or a thousands point
+    (a year may follow a date's point):
 
-    >>> contains_any("Im Jahr 2018.", ["ja"]), contains_any("Im Jahr 2018.", ["8"]), contains_any("Ja, 8 %.", ["8"])
+    >>> contains_any("Im Jahr 2018.", ["8"]), contains_any("R1 auf Platz 2.", ["1"]), contains_any("Es sind 8.", ["8"])
     (False, False, True)
-    >>> contains_any("2.048 GPUs", ["2.04"]), contains_any("ein 600-Milliarden-Verlust", ["600"])
-    (False, True)
-    >>> contains_any("Nvidias Aktie", ["nvidia"]), contains_any("der Börsenmarktwert", ["Marktwert"])
+    >>> contains_any("2.048 GPUs", ["2.04"]), contains_any("1.600 Dollar", ["600"]), contains_any("5,6 Mio.", ["6"])
+    (False, False, False)
+    >>> contains_any("ein 600-Milliarden-Verlust", ["600"]), contains_any("am 17.07.2023", ["2023"])
+    (True, True)
+    >>> contains_any("Trump lobte DeepSeek", ["lob"]), contains_any("der Börsenmarktwert", ["Marktwert"])
     (True, True)
     """
     hay = normalise_whitespace(text).lower()
@@ -60,9 +60,11 @@ def contains_any(text: str, needles: Sequence[str]) -> bool:
 
 def _needle(needle: str) -> str:
     n = normalise_whitespace(needle).lower()
-    whole = len(n) <= SHORT_NEEDLE
-    before = r"(?<![\d.,])" if n[0].isdigit() else r"(?<!\w)" if whole and n[0].isalnum() else ""
-    after = r"(?!\d|[.,]\d)" if n[-1].isdigit() else r"(?!\w)" if whole and n[-1].isalnum() else ""
+    before = after = ""
+    if n[0].isdigit():
+        before = r"(?<!\w)(?<!\d,)" + ("" if re.match(r"\d{4}(?!\d)", n) else r"(?<!\d\.)")
+    if n[-1].isdigit():
+        after = r"(?!\d|[.,]\d)"
     return before + re.escape(n) + after
 
 
