@@ -119,7 +119,15 @@ def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
     from rag.retrieval.filters import make_filter
 
     built: list[str] = []
-    monkeypatch.setattr(wiring, "answerer", lambda s, index=None: built.append("answerer") or fake_answerer(s))
+    handed: list[object] = []
+    opened: list[object] = []
+    open_index = wiring.open_index
+    monkeypatch.setattr(wiring, "open_index", lambda s: opened.append(open_index(s)) or opened[-1])
+    monkeypatch.setattr(
+        wiring,
+        "answerer",
+        lambda s, index=None: built.append("answerer") or handed.append((index, len(opened))) or fake_answerer(s),
+    )
     monkeypatch.setattr(wiring, "generator", lambda s: built.append("generator"))
     monkeypatch.setattr(wiring, "embedder", lambda s: built.append("embedder"))
     ask = ["--index-dir", str(app_settings.index_dir), "ask", "Wie viele GPUs nutzte DeepSeek?", "--doc", "a.txt"]
@@ -131,8 +139,10 @@ def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
     assert "'nope.txt', 'nix.txt'" in result.stderr and "'a.txt'" not in result.stderr
     later = runner.invoke(app, [*ask[:4], "--since", "2999-01-01"])
     assert later.exit_code == 2 and "2999-01-01" in later.stderr and built == [], later.output
+    opened.clear()
     known = runner.invoke(app, [*ask, "--json"])
     assert known.exit_code == 0 and built == ["answerer"], known.output
+    assert handed == [(opened[0], 1)]  # the index checked is handed on: opened once before the answerer
 
 
 def test_ctrl_c_is_exit_130_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

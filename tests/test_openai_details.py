@@ -152,11 +152,12 @@ def test_search_matches_rag_search_json(client, app_settings, monkeypatch: pytes
 
     monkeypatch.setattr(wiring, "embedder", lambda s: FakeEmbedder(768))
     monkeypatch.setenv("RAG_INDEX_DIR", str(app_settings.index_dir))
-    cli = CliRunner().invoke(app, ["search", "--json", "Wie viele GPUs nutzte DeepSeek?"])
+    cli = CliRunner().invoke(app, ["search", "--json", "  Wie viele GPUs nutzte DeepSeek?  "])
     assert cli.exit_code == 0, cli.output
     printed = json.loads(cli.output)
-    served = client.post("/v1/search", json={"question": "Wie viele GPUs nutzte DeepSeek?"}).json()
+    served = client.post("/v1/search", json={"question": "  Wie viele GPUs nutzte DeepSeek?  "}).json()
     assert set(printed) == set(served) and set(printed["hits"][0]) == set(served["hits"][0])
+    assert printed["question"] == served["question"] == "Wie viele GPUs nutzte DeepSeek?"  # stripped by both
 
 
 def test_upload_reports_the_new_documents_chunks(client) -> None:

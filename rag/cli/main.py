@@ -252,7 +252,7 @@ def search_cmd(
     from rag.errors import IndexStateError, InputError
     from rag.serialize import hit_to_dict
 
-    checked_question(question)  # the same check and message as `rag ask` and the HTTP API
+    question = checked_question(question)  # the same check, message and stripping as `rag ask` and the HTTP API
     if not (dense or keyword):
         raise InputError("--no-dense and --no-keyword leave nothing to search with; drop one of them")
     where = _where(doc, since, until)
