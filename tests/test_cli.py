@@ -107,6 +107,33 @@ def test_search_refuses_a_bad_question_as_ask_does(built: list[object], question
     assert built == []
 
 
+def test_ask_names_no_speed_for_an_answer_nothing_was_generated_for(
+    app_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal before the model wrote anything was shown with "0.0 tok/s"."""
+    from dataclasses import replace
+
+    from fakes import fake_answerer
+
+    from rag import wiring
+
+    floor = {"min_dense_score": 0.1}
+
+    def answerer(s, index=None):
+        a = fake_answerer(s)
+        a.settings = replace(a.settings, **floor)
+        return a
+
+    monkeypatch.setattr(wiring, "answerer", answerer)
+    ask = ["--index-dir", str(app_settings.index_dir), "ask", "Wie viele GPUs nutzte DeepSeek?"]
+    answered = runner.invoke(app, ask)
+    assert answered.exit_code == 0 and " tok/s" in answered.stderr, answered.output
+    floor["min_dense_score"] = 1.0  # no passage is relevant enough: refused before generating
+    refused = runner.invoke(app, ask)
+    assert refused.exit_code == 0 and "(refused, first sentence" in refused.stderr, refused.output
+    assert "tok/s" not in refused.stderr
+
+
 def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
     app_settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -313,9 +313,10 @@ def _show(answer: Answer) -> None:
     _print_sources(answer)
     t = answer.timings
     judged = f", P(answerable) {answer.answerable_p:.2f}" if answer.answerable_p is not None else ""
+    speed = f", {answer.tokens_per_second:.1f} tok/s" if answer.completion_tokens else ""  # none: nothing generated
     typer.echo(
         f"  ({'refused, ' if answer.refused else ''}first sentence {t.get('first_shown', 0):.1f} s, "
-        f"total {t.get('total', 0):.1f} s, {answer.tokens_per_second:.1f} tok/s{judged})",
+        f"total {t.get('total', 0):.1f} s{speed}{judged})",
         err=True,
     )
 
