@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import formatdate
 from typing import Any
 
@@ -401,33 +403,35 @@ window.fetch = async (url, init) => {
 """
 
 
+BUSY = json.dumps({"error": {"type": "Busy", "message": "models are still loading; retry shortly"}})
+
+
+@contextmanager
 def failing_list(
     driver: Any, times: int, status: int = 0, headers: dict[str, str] | None = None, body: str = ""
-) -> str:
-    """Install FAIL_LIST for each page loaded from now on; returns the script's id for removing it."""
+) -> Iterator[None]:
+    """FAIL_LIST installed for each page loaded inside the block, removed after it."""
     fail = {"times": times, "status": status, "headers": headers or {}, "body": body}
     source = FAIL_LIST % json.dumps(json.dumps(fail))
-    return str(driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"])
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"]
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
 
 
 def test_a_documents_list_that_could_not_be_read_is_read_again(browser, app_settings) -> None:
     """A list that failed to load (the service not up yet, a restart) stayed empty until the page was reloaded."""
     from selenium.webdriver.common.by import By
 
-    with serve(app_settings, fake_answerer) as url:
-        script = failing_list(browser, times=2)
-        try:
-            open_page(browser, url)
-            status = browser.find_element(By.ID, "lib-status")
-            first = wait_for(
-                browser, lambda d: "Could not reach the service" in status.text and status.text, "a failure"
-            )
-            documents_listed(browser, 3, wait_s=2 + 4 + WAIT_S)  # tried again after 2 s, then after 4 s
-            assert first == "Could not reach the service: Failed to fetch (retry in 2 s)"
-            assert browser.execute_script("return window.__listed") == 3
-            assert status.text == "" and not browser.find_element(By.ID, "lib-retry").is_displayed()
-        finally:
-            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+    with serve(app_settings, fake_answerer) as url, failing_list(browser, times=2):
+        open_page(browser, url)
+        status = browser.find_element(By.ID, "lib-status")
+        first = wait_for(browser, lambda d: "Could not reach the service" in status.text and status.text, "a failure")
+        documents_listed(browser, 3, wait_s=2 + 4 + WAIT_S)  # tried again after 2 s, then after 4 s
+        assert first == "Could not reach the service: Failed to fetch (retry in 2 s)"
+        assert browser.execute_script("return window.__listed") == 3
+        assert status.text == "" and not browser.find_element(By.ID, "lib-retry").is_displayed()
 
 
 def test_the_documents_list_waits_for_retry_after_and_offers_retry(browser, app_settings) -> None:
@@ -435,44 +439,41 @@ def test_the_documents_list_waits_for_retry_after_and_offers_retry(browser, app_
     hands the focus to the list, not to <body>."""
     from selenium.webdriver.common.by import By
 
-    body = json.dumps({"error": {"type": "Busy", "message": "models are still loading; retry shortly"}})
-    with serve(app_settings, fake_answerer) as url:
-        script = failing_list(browser, times=1, status=503, headers={"Retry-After": "3600"}, body=body)
-        try:
-            open_page(browser, url)
-            status = browser.find_element(By.ID, "lib-status")
-            wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
-            time.sleep(2.5)
-            assert browser.execute_script("return window.__listed") == 1
-            # The wait counts down: about 2 of the 3600 s have passed.
-            text = status.text
-            assert text.startswith("503 Busy: models are still loading; retry shortly (retry in "), text
-            assert 3596 <= int(text.rsplit("in ", 1)[1].split()[0]) <= 3599, text
-            retry = browser.find_element(By.ID, "lib-retry")
-            browser.execute_script("arguments[0].focus()", retry)
-            retry.send_keys("\n")  # a keyboard user presses Retry
-            items = documents_listed(browser, 3)
-            assert status.text == "" and not retry.is_displayed()
-            first = items[0].find_element(By.CSS_SELECTOR, ".doc-open")
-            assert browser.execute_script("return document.activeElement === arguments[0]", first)
-        finally:
-            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+    with (
+        serve(app_settings, fake_answerer) as url,
+        failing_list(browser, times=1, status=503, headers={"Retry-After": "3600"}, body=BUSY),
+    ):
+        open_page(browser, url)
+        status = browser.find_element(By.ID, "lib-status")
+        wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
+        time.sleep(2.5)
+        assert browser.execute_script("return window.__listed") == 1
+        # The wait counts down: about 2 of the 3600 s have passed.
+        text = status.text
+        assert text.startswith("503 Busy: models are still loading; retry shortly (retry in "), text
+        assert 3596 <= int(text.rsplit("in ", 1)[1].split()[0]) <= 3599, text
+        retry = browser.find_element(By.ID, "lib-retry")
+        browser.execute_script("arguments[0].focus()", retry)
+        retry.send_keys("\n")  # a keyboard user presses Retry
+        items = documents_listed(browser, 3)
+        assert status.text == "" and not retry.is_displayed()
+        first = items[0].find_element(By.CSS_SELECTOR, ".doc-open")
+        assert browser.execute_script("return document.activeElement === arguments[0]", first)
 
 
 def test_a_retry_after_of_zero_does_not_read_the_list_in_a_loop(browser, app_settings) -> None:
     """A failing list answered "Retry-After: 0" was read again at once, again and again."""
     from selenium.webdriver.common.by import By
 
-    with serve(app_settings, fake_answerer) as url:
-        script = failing_list(browser, times=50, status=503, headers={"Retry-After": "0"}, body="{}")
-        try:
-            open_page(browser, url)
-            wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
-            time.sleep(1.5)
-            assert browser.execute_script("return window.__listed") == 1  # the next read waits 2 s, then 4, 8 ...
-            assert "(retry in " in browser.find_element(By.ID, "lib-status").text
-        finally:
-            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+    with (
+        serve(app_settings, fake_answerer) as url,
+        failing_list(browser, times=50, status=503, headers={"Retry-After": "0"}, body="{}"),
+    ):
+        open_page(browser, url)
+        wait_for(browser, lambda d: browser.execute_script("return window.__listed"), "the first read")
+        time.sleep(1.5)
+        assert browser.execute_script("return window.__listed") == 1  # the next read waits 2 s, then 4, 8 ...
+        assert "(retry in " in browser.find_element(By.ID, "lib-status").text
 
 
 def test_the_focus_moves_to_the_next_entry_after_a_delete(browser, app_settings) -> None:
@@ -505,20 +506,18 @@ def test_the_wait_before_the_list_is_read_again_counts_down(browser, app_setting
     """ "(retry in 3 s)" stood still for the 3 s until the list was read again."""
     from selenium.webdriver.common.by import By
 
-    body = json.dumps({"error": {"type": "Busy", "message": "models are still loading; retry shortly"}})
-    with serve(app_settings, fake_answerer) as url:
-        script = failing_list(browser, times=1, status=503, headers={"Retry-After": "3"}, body=body)
-        try:
-            open_page(browser, url)
-            status = browser.find_element(By.ID, "lib-status")
-            for left in (3, 2, 1):
-                shown = f"503 Busy: models are still loading; retry shortly (retry in {left} s)"
-                wait_for(browser, lambda d, shown=shown: status.text == shown, shown)
-            documents_listed(browser, 3)
-            assert browser.execute_script("return window.__listed") == 2
-            assert status.text == ""
-        finally:
-            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+    with (
+        serve(app_settings, fake_answerer) as url,
+        failing_list(browser, times=1, status=503, headers={"Retry-After": "3"}, body=BUSY),
+    ):
+        open_page(browser, url)
+        status = browser.find_element(By.ID, "lib-status")
+        for left in (3, 2, 1):
+            shown = f"503 Busy: models are still loading; retry shortly (retry in {left} s)"
+            wait_for(browser, lambda d, shown=shown: status.text == shown, shown)
+        documents_listed(browser, 3)
+        assert browser.execute_script("return window.__listed") == 2
+        assert status.text == ""
 
 
 def test_a_ticked_document_keeps_the_focus_when_the_list_is_read_again(browser, app_settings) -> None:
