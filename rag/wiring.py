@@ -6,6 +6,7 @@ classes with explicit inputs, and so tests can pass fakes instead.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from rag.language import LANGUAGES
 from rag.language import preload as preload_language_models
 from rag.models import fetch, gguf
 from rag.models.embed import Embedder, load_embedder
-from rag.models.generate import Generator, LlamaCppGenerator, OpenAIServerGenerator
+from rag.models.generate import DeferredGenerator, Generator, LlamaCppGenerator, OpenAIServerGenerator
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
 from rag.retrieval.store import IndexConfig, LoadedIndex, UpdateReport, check_backend, load_index, update_index
 from rag.types import Answer, Chunk, Document
@@ -198,8 +199,11 @@ def open_retriever(
     )
 
 
-def generator(settings: Settings) -> Generator:
-    """The answer model: a remote OpenAI-compatible server, your own GGUF file, or a catalogue model."""
+def generator(settings: Settings, *, deferred: bool = False) -> Generator:
+    """The answer model: a remote OpenAI-compatible server, your own GGUF file, or a catalogue model.
+
+    A missing or damaged file is named now; ``deferred`` puts off llama.cpp's load until the model first writes.
+    """
     if settings.llm_url:
         return OpenAIServerGenerator(
             settings.llm_url,
@@ -210,6 +214,13 @@ def generator(settings: Settings) -> Generator:
         )
     own = settings.model_path
     path = check_own_model(own) if own is not None else fetch.require(settings.models_path, settings.answer_model)
+    if deferred:
+        return DeferredGenerator(functools.partial(_llama, settings, path), model_id=settings.answer_model_id)
+    return _llama(settings, path)
+
+
+def _llama(settings: Settings, path: Path) -> LlamaCppGenerator:
+    own = settings.model_path
     try:
         return LlamaCppGenerator(
             path,
@@ -301,12 +312,16 @@ class Answerer:
         return result
 
 
-def answerer(settings: Settings, *, index: LoadedIndex | None = None) -> Answerer:
-    """The whole pipeline; ``index`` when the caller already opened it (to check a filter before the models load)."""
+def answerer(settings: Settings, *, index: LoadedIndex | None = None, defer_model: bool = False) -> Answerer:
+    """The whole pipeline; ``index`` when the caller already opened it (to check a filter before the models load).
+
+    ``defer_model`` loads the answer model on its first use, for one question that may be refused before it.
+    """
     preload_language_models()
+    answer_model = generator(settings, deferred=defer_model)  # a missing or damaged file named before the embedder loads
     return Answerer(
         retriever=open_retriever(settings, index=index),
-        generator=generator(settings),
+        generator=answer_model,
         templates=templates(settings),
         count_tokens=token_counter(settings),
         settings=AnswerSettings.from_settings(settings),

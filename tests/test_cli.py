@@ -10,7 +10,7 @@ from fakes import cli_commands
 from typer.testing import CliRunner
 
 from rag.cli.main import app
-from rag.errors import InputError
+from rag.errors import InputError, ModelError
 
 runner = CliRunner()
 
@@ -119,7 +119,7 @@ def test_ask_names_no_speed_for_an_answer_nothing_was_generated_for(
 
     floor = {"min_dense_score": 0.1}
 
-    def answerer(s, index=None):
+    def answerer(s, index=None, defer_model=False):
         a = fake_answerer(s)
         a.settings = replace(a.settings, **floor)
         return a
@@ -153,7 +153,7 @@ def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
     monkeypatch.setattr(
         wiring,
         "answerer",
-        lambda s, index=None: built.append("answerer") or handed.append((index, len(opened))) or fake_answerer(s),
+        lambda s, index=None, defer_model=False: built.append("answerer") or handed.append((index, len(opened))) or fake_answerer(s),
     )
     monkeypatch.setattr(wiring, "generator", lambda s: built.append("generator"))
     monkeypatch.setattr(wiring, "embedder", lambda s: built.append("embedder"))
@@ -170,6 +170,43 @@ def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
     known = runner.invoke(app, [*ask, "--json"])
     assert known.exit_code == 0 and built == ["answerer"], known.output
     assert handed == [(opened[0], 1)]  # the index checked is handed on: opened once before the answerer
+
+
+def test_ask_loads_the_answer_model_only_when_it_writes(app_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A question the relevance floor refuses waited for llama.cpp's load (2 s warm, 20 s from a cold disk)."""
+    from fakes import FakeGenerator
+
+    from rag import wiring
+    from rag.models import fetch
+
+    loads: list[object] = []
+    monkeypatch.setattr(wiring, "preload_language_models", lambda: None)
+    monkeypatch.setattr(fetch, "require", lambda folder, name: folder / name)  # present and whole
+    monkeypatch.setattr(wiring, "_llama", lambda s, path: loads.append(path) or FakeGenerator())
+    ask = ["--index-dir", str(app_settings.index_dir), "ask", "Wie viele GPUs nutzte DeepSeek?"]
+    monkeypatch.setenv("RAG_MIN_DENSE_SCORE", "1.0")  # no passage is relevant enough
+    refused = runner.invoke(app, ask)
+    assert refused.exit_code == 0 and "(refused, first sentence" in refused.stderr, refused.output
+    assert loads == []
+    monkeypatch.setenv("RAG_MIN_DENSE_SCORE", "0.1")
+    answered = runner.invoke(app, ask)
+    assert answered.exit_code == 0 and "refused" not in answered.stderr, answered.output
+    assert len(loads) == 1  # once, though the check and the answer both use it
+
+
+def test_ask_names_a_damaged_answer_model_before_answering(app_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cheap file check still runs before the question does; only llama.cpp's load waits."""
+    from rag import wiring
+    from rag.models import fetch
+
+    def damaged(folder: Path, name: str) -> Path:
+        raise ModelError(f"{folder / name} is damaged; run `rag models fetch --force {name}`")
+
+    monkeypatch.setattr(wiring, "preload_language_models", lambda: None)
+    monkeypatch.setattr(fetch, "require", damaged)
+    monkeypatch.setattr(wiring, "open_retriever", lambda *a, **k: pytest.fail("retrieved before the model check"))
+    result = runner.invoke(app, ["--index-dir", str(app_settings.index_dir), "ask", "Wer gründete DeepSeek?"])
+    assert result.exit_code == ModelError.exit_code and "is damaged" in result.stderr, result.output
 
 
 def test_ctrl_c_is_exit_130_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

