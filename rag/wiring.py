@@ -318,7 +318,7 @@ def answerer(settings: Settings, *, index: LoadedIndex | None = None, defer_mode
     ``defer_model`` loads the answer model on its first use, for one question that may be refused before it.
     """
     preload_language_models()
-    answer_model = generator(settings, deferred=defer_model)  # a missing or damaged file named before the embedder loads
+    answer_model = generator(settings, deferred=defer_model)  # a damaged file is named before the embedder loads
     return Answerer(
         retriever=open_retriever(settings, index=index),
         generator=answer_model,

@@ -153,7 +153,9 @@ def test_ask_with_an_unknown_doc_or_empty_dates_fails_before_the_models_load(
     monkeypatch.setattr(
         wiring,
         "answerer",
-        lambda s, index=None, defer_model=False: built.append("answerer") or handed.append((index, len(opened))) or fake_answerer(s),
+        lambda s, index=None, defer_model=False: (
+            built.append("answerer") or handed.append((index, len(opened))) or fake_answerer(s)
+        ),
     )
     monkeypatch.setattr(wiring, "generator", lambda s: built.append("generator"))
     monkeypatch.setattr(wiring, "embedder", lambda s: built.append("embedder"))

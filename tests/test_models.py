@@ -128,7 +128,11 @@ def test_a_deferred_generator_loads_once_on_first_use() -> None:
     from rag.models.generate import DeferredGenerator, GenerationSettings, Usage
 
     made: list[FakeGenerator] = []
-    deferred = DeferredGenerator(lambda: made.append(FakeGenerator(["Liang Wenfeng [1]."], 0.8)) or made[-1], model_id="m")
+    def load() -> FakeGenerator:
+        made.append(FakeGenerator(["Liang Wenfeng [1]."], answerable=0.8))
+        return made[-1]
+
+    deferred = DeferredGenerator(load, model_id="m")
     assert deferred.model_id == "m" and deferred.last_usage == Usage() and not deferred.loaded and made == []
     messages = [{"role": "user", "content": "Wer gründete DeepSeek?"}]
     assert deferred.yes_probability(messages, words=("Ja", "Nein")) == 0.8 and len(made) == 1
