@@ -128,6 +128,7 @@ def test_a_deferred_generator_loads_once_on_first_use() -> None:
     from rag.models.generate import DeferredGenerator, GenerationSettings, Usage
 
     made: list[FakeGenerator] = []
+
     def load() -> FakeGenerator:
         made.append(FakeGenerator(["Liang Wenfeng [1]."], answerable=0.8))
         return made[-1]
