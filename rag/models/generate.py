@@ -66,7 +66,11 @@ class Generator(Protocol):
     """Writes the reply to chat messages as it is produced; `yes_probability` judges a Yes/No question."""
 
     model_id: str
-    last_usage: Usage
+
+    @property
+    def last_usage(self) -> Usage:
+        """The tokens of the last `stream` call (zero before the first)."""
+        ...
 
     def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
         """The reply's pieces; ``prefix`` is the reply's beginning, written for the model where the backend can."""
