@@ -223,7 +223,7 @@ def cli(app_settings, monkeypatch: pytest.MonkeyPatch):
     from rag.cli.main import app
     from rag.ingest.load import load_documents
 
-    monkeypatch.setattr(wiring, "answerer", lambda s, index=None: fake_answerer(s, FakeGenerator()))
+    monkeypatch.setattr(wiring, "answerer", lambda s, index=None, defer_model=False: fake_answerer(s, FakeGenerator()))
     # A long article (many chunks, no two alike) beside the three one-chunk ones.
     lines = (" ".join(f"wort{n}x{i}" for i in range(60)) + f". DeepSeek GPUs {n}." for n in range(12))
     (app_settings.corpus_dir / "long.txt").write_text("\n".join(lines))
