@@ -1,12 +1,12 @@
 """The chat page's states a user runs into, in headless Chromium against the fake-model app.
 
-The focus after "Ask" and "Stop", around the article panel and after a delete, a question that got no
-answer kept in the box, Retry-After on any status, a final event the page cannot read, the live region while
-an answer streams, the contrast of key text in both colour schemes, titles with a right-to-left override, a
-delete while the service is gone, a documents list that failed to load read again (its wait counted down), one
-list request per typed API key, the filter's boxes keeping the focus when the list is read again, progress
-events the page cannot read, and the `#sources` id after a final event that could not be drawn. The browser
-and the helpers are those of `test_web_ui.py`.
+The focus after "Ask" and "Stop", around the article panel and after a delete, a question that got no answer
+kept in the box, Retry-After on any status (its wait counted down, and stopped by the next question or "New
+chat"), a final event the page cannot read, the live region while an answer streams, the contrast of key text
+in both colour schemes, titles with a right-to-left override, a delete while the service is gone, a documents
+list that failed to load read again (its wait counted down), one list request per typed API key, the filter's
+boxes keeping the focus when the list is read again, progress events the page cannot read, and the `#sources`
+id after a final event that could not be drawn. The browser and the helpers are those of `test_web_ui.py`.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from test_web_ui import (
     NARROW,
     RECORD_STATUS,
     STUB_FETCH,
-    STUB_ROUTES,
     WIDE,
     ask,
     documents_listed,
     entry,
     open_page,
+    page_script,
     panel_text,
     quoted,
     sse,
+    stubbed_routes,
     upload_rows,
     wait_for,
 )
@@ -136,6 +137,9 @@ def test_focus_stays_in_the_question_box_after_ask_and_stop(browser, app_setting
         assert browser.find_element(By.ID, "question").get_attribute("value") == ""
 
 
+BUSY_ASK = json.dumps({"error": {"type": "Busy", "message": "the queue is full"}})
+
+
 @pytest.mark.parametrize(
     ("status", "retry_after", "shown"),
     [
@@ -152,10 +156,9 @@ def test_a_refused_question_says_when_to_retry_and_stays_in_the_box(
 
     if retry_after == "date":
         retry_after = formatdate(time.time() + 30, usegmt=True)
-    body = json.dumps({"error": {"type": "Busy", "message": "the queue is full"}})
     with serve(app_settings, fake_answerer) as url:
         open_page(browser, url)
-        browser.execute_script(STUB_STATUS, "/v1/ask", status, {"Retry-After": retry_after}, body)
+        browser.execute_script(STUB_STATUS, "/v1/ask", status, {"Retry-After": retry_after}, BUSY_ASK)
         turn = ask(browser, QUESTION)
         error = turn.find_element(By.CSS_SELECTOR, ".error").text
         if retry_after.isdigit():
@@ -165,6 +168,64 @@ def test_a_refused_question_says_when_to_retry_and_stays_in_the_box(
             assert 28 <= int(error.rsplit("in ", 1)[1].split()[0]) <= 30, error
         # The question is back in the box: Enter sends it again.
         assert browser.find_element(By.ID, "question").get_attribute("value") == QUESTION
+
+
+# Counts the page's setTimeout calls from now on: a count still running down adds one each second.
+COUNT_TIMEOUTS = """
+window.__timeouts = 0;
+const realSetTimeout = window.setTimeout.bind(window);
+window.setTimeout = (...args) => { window.__timeouts++; return realSetTimeout(...args); };
+"""
+
+
+def test_the_wait_of_a_refused_question_counts_down(browser, app_settings) -> None:
+    """ "(retry in 3 s)" under a refused question stood still, long after the wait was over."""
+    from selenium.webdriver.common.by import By
+
+    failure = "503 Busy: the queue is full"
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        browser.execute_script(STUB_STATUS, "/v1/ask", 503, {"Retry-After": "3"}, BUSY_ASK)
+        error = ask(browser, QUESTION).find_element(By.CSS_SELECTOR, ".error")
+        assert error.text == f"{failure} (retry in 3 s)"
+        for shown in (f"{failure} (retry in 2 s)", f"{failure} (retry in 1 s)", f"{failure} (you can retry now)"):
+            wait_for(browser, lambda d, shown=shown: error.text == shown, shown)
+        # Kept without the wait: a reloaded page has no count to show.
+        kept = json.loads(browser.execute_script("return localStorage.getItem('rag.chat')"))["turns"]
+        assert kept[-1]["error"] == failure
+
+
+def test_a_new_question_or_a_new_chat_stops_the_wait_of_a_refused_one(browser, app_settings) -> None:
+    """The count must not run on in a turn that is no longer the newest, nor in one "New chat" took away."""
+    from selenium.webdriver.common.by import By
+
+    failure = "503 Busy: the queue is full"
+
+    def refused() -> None:
+        browser.execute_script(STUB_STATUS, "/v1/ask", 503, {"Retry-After": "30"}, BUSY_ASK)
+        line = ask(browser, QUESTION).find_element(By.CSS_SELECTOR, ".error")
+        assert line.text == f"{failure} (retry in 30 s)"
+        browser.execute_script("window.__line = arguments[0]", line)  # still readable once taken off the page
+
+    def stands_still() -> None:
+        ticks = browser.execute_script("return window.__timeouts")
+        time.sleep(1.5)
+        assert browser.execute_script("return window.__line.textContent") == failure
+        assert browser.execute_script("return window.__timeouts") == ticks
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        browser.execute_script(COUNT_TIMEOUTS)
+        refused()
+        browser.execute_script("window.fetch = window.__realFetch")  # the service answers again
+        assert ask(browser, QUESTION).get_attribute("data-state") == "final"
+        stands_still()
+
+        refused()
+        browser.find_element(By.ID, "new-chat").click()
+        assert not browser.find_elements(By.CSS_SELECTOR, ".turn")
+        stands_still()
 
 
 def test_a_question_asked_while_the_service_is_gone_is_kept(browser, app_settings) -> None:
@@ -244,27 +305,21 @@ def test_a_right_to_left_override_in_a_title_stays_inside_it(browser, app_settin
     routes = {"/v1/documents": {"documents": listing}}
     answer = {"text": "Ja [1].", "lang": "de", "refused": False, "grounded": True,
               "citations": [quoted(1, "b.txt", "Nett.") | {"title": title}]}  # fmt: skip
-    with serve(app_settings, fake_answerer) as url:
-        script = browser.execute_cdp_cmd(
-            "Page.addScriptToEvaluateOnNewDocument", {"source": STUB_ROUTES % json.dumps(json.dumps(routes))}
-        )
-        try:
-            open_page(browser, url)
-            documents_listed(browser, 1)
-            entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
-            text = browser.find_element(By.ID, "confirm-text")
-            for needle in ("b.txt", "the index"):  # short: on one line
-                first, last = browser.execute_script(CHAR_EDGES, text, needle)
-                assert first < last, f"{needle!r} is shown reversed"
-            browser.find_element(By.ID, "confirm-no").click()
+    with serve(app_settings, fake_answerer) as url, stubbed_routes(browser, routes):
+        open_page(browser, url)
+        documents_listed(browser, 1)
+        entry(browser, "b.txt").find_element(By.CSS_SELECTOR, ".doc-delete").click()
+        text = browser.find_element(By.ID, "confirm-text")
+        for needle in ("b.txt", "the index"):  # short: on one line
+            first, last = browser.execute_script(CHAR_EDGES, text, needle)
+            assert first < last, f"{needle!r} is shown reversed"
+        browser.find_element(By.ID, "confirm-no").click()
 
-            browser.execute_script(STUB_FETCH, sse(("answer", answer)), 64)
-            turn = ask(browser, "Was ist nett?")
-            source = turn.find_element(By.CSS_SELECTOR, ".sources li")
-            first, last = browser.execute_script(CHAR_EDGES, source, "b.txt")
-            assert first < last, "the file name beside the title is shown reversed"
-        finally:
-            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        browser.execute_script(STUB_FETCH, sse(("answer", answer)), 64)
+        turn = ask(browser, "Was ist nett?")
+        source = turn.find_element(By.CSS_SELECTOR, ".sources li")
+        first, last = browser.execute_script(CHAR_EDGES, source, "b.txt")
+        assert first < last, "the file name beside the title is shown reversed"
 
 
 def test_a_delete_while_the_service_is_gone_does_not_stay_deleting(browser, app_settings) -> None:
@@ -412,12 +467,8 @@ def failing_list(
 ) -> Iterator[None]:
     """FAIL_LIST installed for each page loaded inside the block, removed after it."""
     fail = {"times": times, "status": status, "headers": headers or {}, "body": body}
-    source = FAIL_LIST % json.dumps(json.dumps(fail))
-    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"]
-    try:
+    with page_script(driver, FAIL_LIST % json.dumps(json.dumps(fail))):
         yield
-    finally:
-        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
 
 
 def test_a_documents_list_that_could_not_be_read_is_read_again(browser, app_settings) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -649,6 +650,21 @@ window.fetch = async (url, init) => {
 """
 
 
+@contextmanager
+def page_script(driver: Any, source: str) -> Iterator[None]:
+    """`source` run at the start of each page loaded inside the block, removed after it."""
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"]
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+
+
+def stubbed_routes(driver: Any, routes: dict[str, Any]) -> AbstractContextManager[None]:
+    """STUB_ROUTES answering `routes` (path: JSON body) for each page loaded inside the block."""
+    return page_script(driver, STUB_ROUTES % json.dumps(json.dumps(routes)))
+
+
 def test_article_metadata_is_shown_when_present_and_left_out_when_absent(browser, app_settings) -> None:
     """`published`, `author`, `url` (the contract's fields, served here by a stubbed fetch)."""
     from selenium.webdriver.common.by import By
@@ -666,61 +682,55 @@ def test_article_metadata_is_shown_when_present_and_left_out_when_absent(browser
         for d in listing
     }
     routes = {"/v1/documents": {"documents": listing}, **details}
-    with serve(app_settings, fake_answerer) as url:
-        script = browser.execute_cdp_cmd(
-            "Page.addScriptToEvaluateOnNewDocument", {"source": STUB_ROUTES % json.dumps(json.dumps(routes))}
-        )
-        try:
-            open_page(browser, url)
-            items = documents_listed(browser, 3)
-            assert [i.get_attribute("data-doc-id") for i in items] == ["new.txt", "evil.txt", "old.txt"]  # newest first
-            info = {i.get_attribute("data-doc-id"): i.find_element(By.CSS_SELECTOR, ".doc-info").text for i in items}
-            assert info == {
-                "new.txt": "2025-02-01 · Erika Muster · 3 chunks · new.txt",
-                "evil.txt": "2025-01-01 · 2 chunks · evil.txt",
-                "old.txt": "1 chunk · old.txt",
-            }
+    with serve(app_settings, fake_answerer) as url, stubbed_routes(browser, routes):
+        open_page(browser, url)
+        items = documents_listed(browser, 3)
+        assert [i.get_attribute("data-doc-id") for i in items] == ["new.txt", "evil.txt", "old.txt"]  # newest first
+        info = {i.get_attribute("data-doc-id"): i.find_element(By.CSS_SELECTOR, ".doc-info").text for i in items}
+        assert info == {
+            "new.txt": "2025-02-01 · Erika Muster · 3 chunks · new.txt",
+            "evil.txt": "2025-01-01 · 2 chunks · evil.txt",
+            "old.txt": "1 chunk · old.txt",
+        }
 
-            entry(browser, "new.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
-            wait_for(browser, lambda d: panel_text(d) == "Text von Neuer Artikel.", "new.txt in the panel")
-            assert browser.find_element(By.ID, "doc-title").text == "Neuer Artikel"
-            line = browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text
-            assert line == "2025-02-01 · Erika Muster · new.txt · 3 chunks"
-            link = browser.find_element(By.ID, "doc-link")
-            assert link.get_attribute("href") == meta["url"] and link.get_attribute("target") == "_blank"
-            assert "noopener" in link.get_attribute("rel")
+        entry(browser, "new.txt").find_element(By.CSS_SELECTOR, ".doc-open").click()
+        wait_for(browser, lambda d: panel_text(d) == "Text von Neuer Artikel.", "new.txt in the panel")
+        assert browser.find_element(By.ID, "doc-title").text == "Neuer Artikel"
+        line = browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text
+        assert line == "2025-02-01 · Erika Muster · new.txt · 3 chunks"
+        link = browser.find_element(By.ID, "doc-link")
+        assert link.get_attribute("href") == meta["url"] and link.get_attribute("target") == "_blank"
+        assert "noopener" in link.get_attribute("rel")
 
-            lines = {"old.txt": "old.txt · 1 chunk", "evil.txt": "2025-01-01 · evil.txt · 2 chunks"}
-            for doc_id, expected in lines.items():
-                entry(browser, doc_id).find_element(By.CSS_SELECTOR, ".doc-open").click()
-                text = next(d["text"] for d in details.values() if d["doc_id"] == doc_id)
-                wait_for(browser, lambda d, t=text: panel_text(d) == t, f"{doc_id} in the panel")
-                assert browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text == expected
-                assert not browser.find_elements(By.ID, "doc-link")  # no address, or not an http(s) one
+        lines = {"old.txt": "old.txt · 1 chunk", "evil.txt": "2025-01-01 · evil.txt · 2 chunks"}
+        for doc_id, expected in lines.items():
+            entry(browser, doc_id).find_element(By.CSS_SELECTOR, ".doc-open").click()
+            text = next(d["text"] for d in details.values() if d["doc_id"] == doc_id)
+            wait_for(browser, lambda d, t=text: panel_text(d) == t, f"{doc_id} in the panel")
+            assert browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text == expected
+            assert not browser.find_elements(By.ID, "doc-link")  # no address, or not an http(s) one
 
-            # Citations carry the same fields: shown beside the source's title when there.
-            answer = {
-                "text": "Neu [1], alt [2].", "lang": "de", "refused": False, "grounded": True,
-                "citations": [quoted(1, "new.txt", "Text von Neuer Artikel.") | meta,
-                              quoted(2, "old.txt", "Text von Alter Artikel.")],
-            }  # fmt: skip
-            browser.execute_script(STUB_FETCH, sse(("answer", answer)), 64)
-            turn = ask(browser, "Was ist neu?")
-            sources = turn.find_elements(By.CSS_SELECTOR, ".sources li")
-            assert sources[0].find_element(By.CSS_SELECTOR, ".src-meta").text == "2025-02-01 · Erika Muster"
-            assert not sources[1].find_elements(By.CSS_SELECTOR, ".src-meta")
-            turn.find_elements(By.CSS_SELECTOR, ".answer .cite")[0].click()
-            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-panel mark"), "the cited article")
-            assert browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text.startswith("[1] · 2025-02-01")
+        # Citations carry the same fields: shown beside the source's title when there.
+        answer = {
+            "text": "Neu [1], alt [2].", "lang": "de", "refused": False, "grounded": True,
+            "citations": [quoted(1, "new.txt", "Text von Neuer Artikel.") | meta,
+                          quoted(2, "old.txt", "Text von Alter Artikel.")],
+        }  # fmt: skip
+        browser.execute_script(STUB_FETCH, sse(("answer", answer)), 64)
+        turn = ask(browser, "Was ist neu?")
+        sources = turn.find_elements(By.CSS_SELECTOR, ".sources li")
+        assert sources[0].find_element(By.CSS_SELECTOR, ".src-meta").text == "2025-02-01 · Erika Muster"
+        assert not sources[1].find_elements(By.CSS_SELECTOR, ".src-meta")
+        turn.find_elements(By.CSS_SELECTOR, ".answer .cite")[0].click()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-panel mark"), "the cited article")
+        assert browser.find_element(By.CSS_SELECTOR, "#doc-meta .meta-line").text.startswith("[1] · 2025-02-01")
 
-            # The filter's document choices show the dates too.
-            browser.find_element(By.CSS_SELECTOR, "#filters summary").click()
-            labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#filter-docs label")]
-            assert labels == ["Neuer Artikel · 2025-02-01", "Böser Link · 2025-01-01", "Alter Artikel"]
-            assert browser.execute_script("return window.__pwned") is None
-            assert console_errors(browser) == []
-        finally:
-            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        # The filter's document choices show the dates too.
+        browser.find_element(By.CSS_SELECTOR, "#filters summary").click()
+        labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#filter-docs label")]
+        assert labels == ["Neuer Artikel · 2025-02-01", "Böser Link · 2025-01-01", "Alter Artikel"]
+        assert browser.execute_script("return window.__pwned") is None
+        assert console_errors(browser) == []
 
 
 RECORD_STATUS = """
