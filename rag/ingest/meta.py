@@ -93,7 +93,8 @@ class _Months(dateparser.parserinfo):
     ]
 
 
-_PARSERINFO = _Months(dayfirst=True)
+_PARSERINFO = _Months(dayfirst=True)  # "02.05.2025" is the 2nd of May, as German articles write it
+_YEAR_FIRST = _Months(yearfirst=True)  # "2025-05-02" too: dayfirst alone reads it as 2025-02-05
 
 
 def iso_date(value: object) -> str | None:
@@ -103,6 +104,8 @@ def iso_date(value: object) -> str | None:
 
     >>> [iso_date(v) for v in ("28.01.2025", "2025-01-28T09:30:00+01:00", "28. Januar 2025", "Jan 28, 2025")]
     ['2025-01-28', '2025-01-28', '2025-01-28', '2025-01-28']
+    >>> [iso_date(v) for v in ("2025-05-02", "2025/05/02", "2025-12-01T08:00:00.000Z", "02.05.2025", "05/02/2025")]
+    ['2025-05-02', '2025-05-02', '2025-12-01', '2025-05-02', '2025-02-05']
     >>> [iso_date(v) for v in ("Januar 2025", "2025", "31.02.2025", "3 Minuten Lesezeit", "")]
     [None, None, None, None, None]
     """
@@ -113,10 +116,11 @@ def iso_date(value: object) -> str | None:
     if not isinstance(value, str) or not re.search(r"\d{4}", value) or len(value) > 80:
         return None
     text = re.sub(r"(\d)\.(?=[^\W\d_])", r"\1. ", value.strip())  # "28.Januar" -> "28. Januar"
+    info = _YEAR_FIRST if re.match(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}(?!\d)", text) else _PARSERINFO
     try:
         # Two defaults that differ in year, month and day: a part the text lacks shows as a difference.
-        first = dateparser.parse(text, parserinfo=_PARSERINFO, default=dt.datetime(2000, 1, 1))
-        second = dateparser.parse(text, parserinfo=_PARSERINFO, default=dt.datetime(2004, 2, 2))
+        first = dateparser.parse(text, parserinfo=info, default=dt.datetime(2000, 1, 1))
+        second = dateparser.parse(text, parserinfo=info, default=dt.datetime(2004, 2, 2))
     except (ValueError, OverflowError):
         return None
     if first.date() != second.date():

@@ -49,7 +49,7 @@ FORMAT_VERSION = 1
 # Version of the article metadata extraction (rag/ingest/meta.py). Part of the chunker settings: an
 # index built before it (no dates, authors, URLs) still loads with those fields None, and the next
 # `rag index` chunks and embeds every document again (a title from front matter or HTML changes vectors).
-METADATA_VERSION = 1
+METADATA_VERSION = 2  # 2: year-first dates ("2025-05-02") were read day-first
 _POINTER = "CURRENT"
 _KEEP_VERSIONS = 2  # the live one and its predecessor, for readers that just read the pointer
 
