@@ -130,7 +130,7 @@ def test_iso_date_forms() -> None:
 
 
 def test_a_year_first_date_keeps_its_month_before_its_day(tmp_path: Path) -> None:
-    """dateutil's German day-first reading turned "2025-05-02" into the 5th of February (every test date was the 28th)."""
+    """dateutil's day-first reading made "2025-05-02" the 5th of February (every test date was the 28th)."""
     assert iso_date("2025-05-02") == iso_date("2025/05/02") == iso_date("02.05.2025") == "2025-05-02"
     assert iso_date("2025-12-01T08:00:00.000Z") == "2025-12-01" and iso_date("2025-13-01") is None
     assert text_metadata(f"Titel\n\n2025-05-02\n{BODY}").published == "2025-05-02"
