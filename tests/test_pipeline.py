@@ -143,6 +143,19 @@ def test_irrelevant_question_is_refused_without_generation(parts) -> None:
     assert a.refused and a.text == "Dazu enthalten die Artikel keine Angabe." and gen.calls == []
 
 
+@pytest.mark.parametrize("question", ["🤖🚀", "¿?…", "— __ —"])
+def test_a_question_without_a_letter_or_digit_is_refused_before_retrieval(parts, question: str) -> None:
+    """ "🤖🚀" cleared the relevance floor (its vector is near every passage's), passed the check at 0.84 and
+    wrote 200 tokens (14 s) before the answer limit stopped it."""
+    gen = FakeGenerator(script=["DeepSeek ist ein Start-up [1]."], answerable=0.9)
+    a = ask(parts, question, generator=gen, settings=AnswerSettings(min_dense_score=0.0))
+    assert a.refused and a.text == refusal_sentence("de") and gen.calls == gen.checks == []
+    assert "retrieve" not in a.timings and a.passages == ()
+    answered = ask(parts, "R1?", generator=FakeGenerator(script=["R1 ist ein Modell [1]."], answerable=0.9),
+                   settings=AnswerSettings(min_dense_score=0.0))  # fmt: skip
+    assert "retrieve" in answered.timings
+
+
 def test_unsupported_draft_becomes_a_refusal_in_strict_mode(parts) -> None:
     invented = "DeepSeek nutzte 10.000 GPUs [1]."
     a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=FakeGenerator([invented]))

@@ -260,6 +260,8 @@ def answer(
         if on_rewrite is not None and standalone != question:
             on_rewrite(standalone)
     run.rewritten = standalone if standalone != question else None
+    if not re.search(r"[^\W_]", standalone):
+        return run.refusal(emit)  # no letter or digit ("🤖🚀", "???"): nothing to look up, and no passage answers it
     t = time.perf_counter()
     hits = retriever.search(standalone, settings.k, where=where)
     run.timings["retrieve"] = time.perf_counter() - t
