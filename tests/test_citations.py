@@ -324,6 +324,29 @@ def test_the_article_s_date_and_author_in_the_passage_header_count_as_support() 
     assert not check_claim("Der Artikel stammt vom 29.01.2025.", [1], prepare(offered), "de").supported
 
 
+@pytest.mark.parametrize(
+    ("claim", "lang", "supported"),
+    [
+        ("R1 wurde von Silke Mayr entwickelt.", "de", False),  # the byline is no developer
+        ("R1 is a model developed by Silke Mayr.", "en", False),
+        ("Zu den Politikern gehört Silke Mayr.", "de", False),
+        ("Silke Mayr schrieb den Artikel.", "de", True),
+        ("The article was written by Silke Mayr.", "en", True),
+        ("Laut Silke Mayr nutzte DeepSeek 2.048 GPUs.", "de", True),
+        ("According to Silke Mayr, the training used 2,048 GPUs.", "en", True),
+    ],
+)
+def test_the_author_in_a_passage_header_backs_only_a_sentence_about_the_article(
+    claim: str, lang: str, supported: bool
+) -> None:
+    """The header names who wrote the article; a sentence that makes the author do something else is unsupported
+    (a new user got "DeepSeek-V3 is a deep learning model developed by Silke Mayr [1]")."""
+    chunk = replace(chunk_of("a.txt", "Für das Training", "GPUs."), author="Silke Mayr")
+    assert check_claim(claim, [1], prepare([passage(1, chunk)]), lang).supported is supported
+    named = replace(chunk, text=chunk.text + " Silke Mayr entwickelte es.")  # a passage that names her itself
+    assert check_claim(claim, [1], prepare([passage(1, named)]), lang).supported
+
+
 def test_check_support_reports_each_sentence(passages: list[Passage]) -> None:
     answer = "DeepSeek nutzte 2.048 GPUs [1][9]. Dazu enthalten die Artikel keine Angabe."
     first, second = check_support(answer, passages, "de")

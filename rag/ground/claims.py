@@ -26,6 +26,12 @@ _ACRONYM = re.compile(r"[A-ZÄÖÜ0-9\-]+s?")
 _NEW_START = re.compile(r"[:.!?\"“„«»*(]")
 # Punctuation between two capitalised words ends an English name: "Liang, Musk and Altman" names no "Liang Musk".
 _APART = re.compile(r"[,;)\]/–—]")
+# A sentence about an article or its author: only such a sentence may take a name from a passage's header, which
+# names the article's author ("DeepSeek-V3 was developed by Silke Mayr" took the byline as a developer).
+_ABOUT_ARTICLE = re.compile(
+    r"(?i)\b(?:artikel|autor|beitr|blog|bericht|schreib|schrieb|geschrieben|verfass|journalist|kommentar|article|"
+    r"author|writ|wrote|report|byline|post\b|posts\b|laut\b|zufolge\b|according\b|piece\b|story\b)"
+)
 # "Passage 2", "Quelle 1": the model naming a passage, not a number to check.
 _REFERENCE = re.compile(r"(?i)\b(?:passagen?|quellen?|sources?|artikel|articles?|abschnitt)\s+\d{1,2}\b")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
@@ -371,6 +377,13 @@ class Source:
     stems: frozenset[str]
     # What each number key counts where the passage gives it: "money", "chips", "percent" or None (unknown).
     kinds: Mapping[str, frozenset[str | None]] = field(default_factory=dict)
+    header: str = ""  # the article's date and author shown above the passage (part of ``text`` too)
+
+    def names(self, name: Name, claim: str) -> bool:
+        """Whether the passage states ``name`` for ``claim``: its author only for a sentence about the article."""
+        if not self.header or _ABOUT_ARTICLE.search(claim):
+            return name_in(name, self.text)
+        return name_in(name, self.text.replace(self.header, "", 1))
 
     def counts(self, keys: frozenset[str], kind: str | None) -> bool:
         """Whether the passage gives one of ``keys`` as an amount of ``kind`` (None: of anything; "other": of
@@ -413,7 +426,8 @@ def prepare(passages: Sequence[Passage]) -> list[Source]:
     for passage in passages:
         text = source_text(passage)
         quantities = extract_quantities(text)
-        sources.append(Source(passage.number, text, keys_of(quantities), stems(text), _kinds(quantities)))
+        header = passage.hit.chunk.header()
+        sources.append(Source(passage.number, text, keys_of(quantities), stems(text), _kinds(quantities), header))
     return sources
 
 
@@ -518,7 +532,7 @@ def check_claim(
         kind = _claimed_kind(quantity, claim, lang)
         facts.append((quantity.surface, {s.number for s in backing if s.counts(stated, kind) and noun <= s.stems}))
     for name in names:
-        facts.append((name.surface, {s.number for s in backing if name_in(name, s.text)}))
+        facts.append((name.surface, {s.number for s in backing if s.names(name, claim)}))
     claim_stems = stems(claim)
     overlap = {s.number: len(claim_stems & s.stems) for s in sources}
     surfaces = tuple(surface for surface, _ in facts)
