@@ -357,6 +357,21 @@ def test_check_support_reports_each_sentence(passages: list[Passage]) -> None:
 # --- ground: the entry point ----------------------------------------------------------------
 
 
+def test_a_passage_cited_by_two_sentences_quotes_what_backs_each() -> None:
+    """It quoted only the sentence that best backed one of them: the other sentence's [1] showed a quote about
+    something else ("… based in Hangzhou and funded by High-Flyer [1]" opened the founding sentence)."""
+    body = passage(1, chunk_of("a.txt"))  # founding, GPUs, costs: three sentences
+    g = ground("Liang Wenfeng gründete DeepSeek [1]. Für R1 nutzte DeepSeek 2.048 GPUs [1].", [body])
+    assert g.grounded and len(g.citations) == 1
+    assert g.citations[0].quote == (
+        "Das Start-up DeepSeek aus Hangzhou wurde 2023 von Liang Wenfeng gegründet. "
+        "Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs."
+    )  # one span of the article, without the costs no sentence cites
+    assert_exact(g.citations)
+    one = ground("Für R1 nutzte DeepSeek 2.048 GPUs [1].", [body])
+    assert one.citations[0].quote == "Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs."
+
+
 def test_ground_resolves_to_exact_sentence_spans(passages: list[Passage]) -> None:
     g = ground("DeepSeek nutzte 2.048 GPUs [1]. Die Kosten lagen bei 6 Millionen Dollar [2].", passages)
     assert g.grounded and g.lang == "de" and g.repairs == () and g.unsupported == ()

@@ -198,9 +198,11 @@ def _scored_quote(claim: str, text: str, lang: str) -> tuple[int, int, int]:
 
 
 def _citation(number: int, chunk: Chunk, claims: Sequence[str], text: str, offset: int, lang: str) -> Citation:
-    # A passage cited by several sentences is quoted where it backs one of them best.
+    # A passage cited by several sentences is quoted from the first to the last of the sentences that back them
+    # (one span of the article): each sentence's [n] shows what backs it, not only what backs the best-backed one.
     scored = [_scored_quote(claim, text, lang) for claim in claims]
-    _, start, end = max(scored, key=lambda s: s[0])
+    backing = [s for s in scored if s[0] > 0] or [max(scored, key=lambda s: s[0])]
+    start, end = min(s[1] for s in backing), max(s[2] for s in backing)
     return Citation(
         number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end],
         published=chunk.published, author=chunk.author, url=chunk.url,
