@@ -227,7 +227,6 @@ UNSAFE_NAMES = [
     " x.txt",
     "x.exe",
     "x.txt.exe",
-    "x.TXT",
     "x",
     "x.docx",
     "x.php",

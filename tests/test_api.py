@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -170,3 +171,64 @@ def test_metrics_and_models(client) -> None:
     text = client.get("/metrics").text
     assert "rag_requests_total" in text and 'rag_stage_seconds_count{stage="retrieve"}' in text
     assert client.get("/v1/models").json()["data"][0]["id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": "Wer?"}),
+        ("/v1/ask", {"question": "Wer?", "stream": True}),
+        ("/v1/search", {"question": "Wer?"}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Wer?"}]}),
+    ],
+)
+def test_an_empty_docs_selection_is_400_not_the_whole_corpus(client, path, body) -> None:
+    """A client that selected no document must not get answers from all of them."""
+    r = client.post(path, json={**body, "docs": []})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "InputError"
+    assert "docs must name at least one document" in r.json()["error"]["message"]
+    assert client.post(path, json=body).status_code == 200  # left out, it means all documents
+
+
+def test_a_413_counts_under_its_route(client) -> None:
+    """An over-long body is a 413 of its route in the metrics, announced or not; unknown paths stay "other"."""
+    big = b"{" + b" " * 70_000 + b"}"
+    headers = {"content-type": "application/json"}
+    assert client.post("/v1/ask", content=big, headers=headers).status_code == 413  # Content-Length says so
+    assert client.post("/v1/ask", content=iter([big[:1000], big[1000:]]), headers=headers).status_code == 413
+    text = client.get("/metrics").text
+    assert 'rag_requests_total{path="/v1/ask",status="413"} 2.0' in text and 'path="other"' not in text
+    client.post("/v1/nope", content=big, headers=headers)
+    assert 'rag_requests_total{path="other"' in client.get("/metrics").text  # a bounded set of labels
+
+
+def test_search_returns_k_hits_when_k_is_above_the_candidates(app_settings) -> None:
+    """`k` may be above RAG_CANDIDATES (search takes up to 50): each side's candidates are then k long."""
+
+    def build(settings):  # type: ignore[no-untyped-def]
+        answerer = fake_answerer(settings)
+        answerer.retriever.settings = replace(answerer.retriever.settings, candidates=1)
+        return answerer
+
+    with TestClient(create_app(app_settings, build=build)) as c:
+        wait_ready(c)
+        chunks = c.get("/health").json()["chunks"]
+        hits = c.post("/v1/search", json={"question": "DeepSeek", "k": chunks}).json()["hits"]
+        assert chunks > 1 and len(hits) == chunks
+        assert len(c.post("/v1/search", json={"question": "DeepSeek", "k": 1}).json()["hits"]) == 1
+
+
+@pytest.mark.parametrize("name", ["ARTICLE2.TXT", "Notes.Md", "page.HTM", "notes.markdown"])
+def test_upload_takes_every_suffix_the_loader_reads_in_any_case(client, app_settings, name) -> None:
+    r = client.post("/v1/documents", files={"file": (name, b"<p>Die Firma Zhipu baute 777 Chips.</p>", "text/plain")})
+    assert r.status_code == 201 and r.json()["doc_id"] == name, r.text
+    assert (app_settings.corpus_dir / name).is_file()
+    assert name in [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]]
+
+
+def test_a_refused_upload_name_lists_exactly_the_accepted_suffixes(client) -> None:
+    from rag.ingest.load import SUPPORTED_SUFFIXES
+
+    r = client.post("/v1/documents", files={"file": ("x.exe", b"hello world", "text/plain")})
+    message = r.json()["error"]["message"]
+    assert r.status_code == 400 and set(re.findall(r"(?<![\w'])\.[a-z]+", message)) == SUPPORTED_SUFFIXES, message

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fakes import fake_answerer, wait_ready
+from fakes import fake_answerer, served_routes, wait_ready
 from fastapi.testclient import TestClient
 
 from rag.serve.app import create_app
@@ -63,3 +63,29 @@ def test_sse_data_survives_clients_that_split_lines_on_unicode_separators(app_se
                 data = [ln[6:] for ln in r.iter_lines() if ln.startswith("data: ") and ln != "data: [DONE]"]
             final = [json.loads(d) for d in data][-1]  # each frame whole, however the client split lines
             assert (final.get("text") or final["rag"]["text"]) == ODD, path
+
+
+def test_no_page_loads_anything_from_another_host(client) -> None:
+    """FastAPI's /docs and /redoc load scripts and fonts from CDNs, on the origin whose page keeps the API key,
+    and machines may be offline: they are off; the OpenAPI document stays."""
+    assert client.get("/docs").status_code == client.get("/redoc").status_code == 404
+    assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
+    for method, path, _ in served_routes(client.app):
+        if method == "GET":
+            text = client.get(path.replace("{doc_id}", "a.txt")).text
+            assert "cdn.jsdelivr.net" not in text and "fonts.googleapis.com" not in text, path
+
+
+def test_head_works_on_every_get_route(client) -> None:
+    """RFC 9110: a GET resource answers HEAD too (``curl -I``, uptime probes): GET's status and headers, no body."""
+    paths = [p.replace("{doc_id}", "a.txt") for method, p, _ in served_routes(client.app) if method == "GET"]
+    assert {"/health", "/", "/v1/models", "/v1/documents", "/v1/documents/a.txt", "/metrics"} <= set(paths)
+    for path in paths:
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == get.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], path
+        if path != "/metrics":  # its counters moved between the two
+            assert head.headers["content-length"] == get.headers["content-length"], path
+    assert 'rag_requests_total{path="/v1/models",status="200"} 2.0' in client.get("/metrics").text  # its route
+    refused = client.head("/v1/ask")  # a POST route: still 405, naming the method it takes
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST" and refused.content == b""

@@ -36,7 +36,7 @@ class RetrievalSettings:
     """
 
     k: int = default("top_k")  # hits returned after fusion and collapsing
-    candidates: int = default("candidates")  # taken from each side before fusion
+    candidates: int = default("candidates")  # taken from each side before fusion (k, when k is more)
     rrf_k: int = default("rrf_k")
     keyword_weight: float = default("keyword_weight")
     keyword_min_relative: float = default("keyword_min_relative")
@@ -156,7 +156,8 @@ class Retriever:
         keyword: list[tuple[int, float]] = []
         placed: list[int] = []
         rows = None if where is None else self.rows_for(where)
-        n = min(s.candidates, len(self.index.chunks) if rows is None else len(rows))
+        # Each side's list at least k long, or k above RAG_CANDIDATES could never come back.
+        n = min(max(s.candidates, k), len(self.index.chunks) if rows is None else len(rows))
         if s.dense and n:
             t = time.perf_counter()
             query = self.embedder.embed([question], "query")

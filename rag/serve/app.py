@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag import __version__, wiring
 from rag.config import Settings
@@ -66,15 +67,24 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
                 await follower
         loader.join(timeout=0)
 
-    app = FastAPI(title="rag", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
+    # No /docs or /redoc: FastAPI's pages load scripts and fonts from CDNs, on the origin whose page keeps the
+    # API key, and nothing may leave the machine. /openapi.json stays.
+    app = FastAPI(
+        title="rag",
+        version=__version__,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.gate = ModelGate(settings.max_queue)
     app.state.metrics = Metrics()
     app.state.started = int(time.time())  # `created` of the model in GET /v1/models
 
     # Added last is outermost: CORS answers preflights (which carry no key) and puts its headers on a
-    # 401 too, so a page on an allowed origin can read why; then the counter (refused requests count
-    # as route "other"); the guard is innermost, as its body counting must raise inside the route.
+    # 401 too, so a page on an allowed origin can read why; then the counter (a 401 counts as route
+    # "other"); the guard is innermost, as its body limit must raise inside the route (a 413 counts there).
     app.add_middleware(
         Guard,
         api_key=settings.api_key,
@@ -99,6 +109,7 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
             # Not CORS-safelisted: without these a page on that origin cannot read when to retry, or which id to quote.
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(HeadAsGet)
     # Outermost: every response, a 401 or a CORS refusal too, carries the request id and is logged.
     app.add_middleware(RequestLog, log_questions=settings.log_questions)
     _install_error_handlers(app)
@@ -106,6 +117,35 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
         app.include_router(router)
     app.include_router(summarize_router)
     return app
+
+
+class HeadAsGet:
+    """ASGI middleware: HEAD on every GET route, as RFC 9110 asks (FastAPI's routes answer it 405); uptime
+    probes and ``curl -I`` send it.
+
+    The request runs as GET and its response goes out without the body (the headers, Content-Length too, as
+    GET sends them). The method is changed in the scope itself and back afterwards, so the middleware around
+    it see the route the router notes there, and the request log says HEAD.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, without_body)
+        finally:
+            scope["method"] = "HEAD"
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -53,9 +53,10 @@ class Guard:
     Every path but ``public`` needs ``Authorization: Bearer <api_key>`` when a key is set (the
     scheme in any case, as RFC 7235 has it; the key compared as bytes in constant time). A body
     over ``limit_for(path)`` bytes gets 413 whether or not Content-Length said so: an announced
-    length is refused before a byte is read, a chunked body is counted as it arrives and reading
-    stops at the limit, so a client cannot fill memory or the disk (uploads spool to temporary
-    files) by leaving the length out.
+    length is refused at the route's first read, before a byte is read, a chunked body is counted as
+    it arrives and reading stops at the limit, so a client cannot fill memory or the disk (uploads
+    spool to temporary files) by leaving the length out. Both are raised inside the route, so the
+    413 carries its route in the metrics and the log.
     """
 
     def __init__(
@@ -78,18 +79,18 @@ class Guard:
             return
         limit = self.limit_for(path)
         length = Headers(scope=scope).get("content-length")
-        refusal = None
         if length is not None and not length.isdigit():
             refusal = error_response(400, "BadRequest", f"Content-Length {length[:40]!r} is not a number")
-        elif length is not None and int(length) > limit:
-            refusal = error_response(413, "PayloadTooLarge", f"request body over {limit} bytes")
-        if refusal is not None:
             await refusal(scope, receive, send)
             return
+        # Refused at the route's first read, not here: a 413 sent here would be counted and logged as route "other".
+        over = length is not None and int(length) > limit
         received = 0
 
         async def counted() -> Message:
             nonlocal received
+            if over:
+                raise PayloadTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

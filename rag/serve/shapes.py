@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import ServerSentEvent
 from starlette.responses import JSONResponse
 
+from rag.errors import InputError
 from rag.retrieval.filters import MAX_DOCS, make_filter
 from rag.types import Filter
 
@@ -36,7 +37,10 @@ class FilterFields(BaseModel):
     )
 
     def where(self) -> Filter | None:
-        """The checked filter (InputError, 400, for a bad date); None when no field restricts anything."""
+        """The checked filter (InputError, 400, for a bad date or an empty ``docs``); None when no field restricts
+        anything."""
+        if self.docs == []:  # not "no restriction": a client that selected nothing must not get the whole corpus
+            raise InputError("docs must name at least one document id, or be left out to use all documents")
         return make_filter(self.docs, self.since, self.until)
 
 

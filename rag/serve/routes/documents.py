@@ -15,7 +15,22 @@ from rag.serve.uploads import add_document, remove_document
 
 router = APIRouter()
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(txt|md|html|htm|pdf)")  # fullmatch: "$" passes "\n"
+_SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")  # fullmatch: "$" passes "\n"
+
+
+def _checked_name(filename: str | None) -> str:
+    """The upload's file name, when it is safe and has a suffix the loader reads (in any case, as the loader
+    takes it); InputError naming those suffixes otherwise."""
+    from rag.ingest.load import SUPPORTED_SUFFIXES  # here: the loader imports pypdf and selectolax
+
+    path = Path(filename or "")
+    name = path.name
+    if name != filename or path.suffix.lower() not in SUPPORTED_SUFFIXES or not _SAFE_STEM.fullmatch(path.stem):
+        suffixes = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise InputError(
+            f"file name {filename!r} not accepted: use letters, digits, . _ - and a suffix {suffixes} (in any case)"
+        )
+    return name
 
 
 def _not_found(doc_id: str) -> DocumentNotFound:
@@ -55,11 +70,7 @@ async def document(doc_id: str, answerer: Ready) -> dict[str, Any]:
 
 @router.post("/v1/documents", status_code=201)
 async def upload(request: Request, answerer: Ready, file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
-    name = Path(file.filename or "").name
-    if not _SAFE_NAME.fullmatch(name) or name != (file.filename or ""):
-        raise InputError(
-            f"file name {file.filename!r} not accepted: use letters, digits, . _ - and a .txt/.md/.html/.pdf suffix"
-        )
+    name = _checked_name(file.filename)
     settings = request.app.state.settings
     limit = settings.max_upload_bytes
     data = await file.read(limit + 1)

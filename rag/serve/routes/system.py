@@ -18,8 +18,7 @@ router = APIRouter()
 WEB_PAGE = Path(__file__).resolve().parent.parent / "web" / "index.html"
 
 
-@router.get("/health")
-@router.head("/health", operation_id="health_head")  # uptime probes that send HEAD, not GET
+@router.get("/health")  # HEAD too, as on every GET route (rag.serve.app.HeadAsGet): uptime probes send it
 async def health(request: Request) -> JSONResponse:
     """503 while the models load (or after loading failed), then 200 with what is loaded.
 
@@ -62,7 +61,6 @@ PAGE_HEADERS = {
 
 
 @router.get("/", response_class=HTMLResponse)
-@router.head("/", operation_id="page_head")
 async def page() -> HTMLResponse:
     html = WEB_PAGE.read_text(encoding="utf-8") if WEB_PAGE.is_file() else "<h1>rag</h1>"
     return HTMLResponse(html, headers=PAGE_HEADERS)
