@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         description="Hits returned by search; answering considers max(top_k, max_passages) hits.",
     )
     candidates: int = Field(
-        default=30, ge=1, le=1000, description="Candidates taken from each search side (k, when a search asks for more)."
+        default=30, ge=1, le=1000, description="Candidates taken from each search side (k when a search wants more)."
     )
     rrf_k: int = Field(
         default=5, ge=1, le=1000, description="Reciprocal rank fusion constant (tuned on eval/gold.jsonl)."
