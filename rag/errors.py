@@ -91,6 +91,12 @@ class InternalError(RagError):
     http_status = 500
 
 
+class ClientGone(RagError):
+    """The HTTP client closed the connection before its answer was ready: the work stopped (nginx's 499)."""
+
+    http_status = 499
+
+
 class Busy(RagError):
     """The model is taken and the queue in front of it is full, or the models are still loading."""
 

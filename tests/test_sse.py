@@ -182,6 +182,41 @@ def test_a_client_that_goes_away_frees_the_model(app_settings) -> None:
     assert gen.most_at_once == 1
 
 
+class _OneLongSentence(SlowGenerator):
+    """No sentence ends for 400 tokens: nothing is checked, so no event is ready for a long while."""
+
+    REPLY = "DeepSeek nutzte viele GPUs und " * 100
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": QUESTION}),
+        ("/v1/ask", {"question": QUESTION, "stream": True}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}]}),
+        ("/v1/summarize", {"doc_id": "a.txt"}),
+        ("/v1/summarize", {"doc_id": "a.txt", "stream": True}),
+    ],
+)
+def test_a_client_that_leaves_before_any_event_frees_the_model(app_settings, path: str, body: dict[str, Any]) -> None:
+    """Without a response started nothing noticed the client leave: a plain request ran to its end, a stream
+    until its first keep-alive (15 s by default), and every request behind it waited."""
+    gen = _OneLongSentence(token_s=0.05)  # 400 tokens: 20 s
+    settings = app_settings.model_copy(update={"max_tokens": 400, "sse_ping_s": 30.0})
+    with serve(settings, lambda s: fake_answerer(s, gen)) as url, httpx.Client(base_url=url, timeout=10) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            http.post(path, json=body, timeout=0.5)  # the client gives up and closes the connection
+        time.sleep(1.5)
+        stopped_at = gen.produced
+        time.sleep(0.5)
+        assert gen.produced == stopped_at and gen.running == 0, "generation went on after the client left"
+        assert stopped_at < 60
+        started = time.monotonic()
+        short = http.post("/v1/ask", json={"question": "🤖🚀"})  # refused at once, once it has the model
+        assert short.status_code == 200 and short.json()["refused"] and time.monotonic() - started < 5
+    assert gen.most_at_once == 1
+
+
 def test_a_reserved_queue_place_counts_until_taken_or_left() -> None:
     """A stream reserves its place before responding; one that never starts gives it back."""
     import asyncio

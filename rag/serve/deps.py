@@ -10,7 +10,9 @@ one renderer per endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from typing import Annotated, Any
@@ -20,12 +22,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from rag.errors import Busy, InternalError, RagError
+from rag.errors import Busy, ClientGone, InternalError, RagError
 from rag.serve.gate import ModelGate, Place
 from rag.serve.logs import bug_fields
 from rag.serve.metrics import Metrics
 from rag.serve.shapes import SSE_SEP
-from rag.serve.stream import prepend, stream_answer
+from rag.serve.stream import Cancelled, prepend, stream_answer
 from rag.types import Answer
 from rag.wiring import Answerer
 
@@ -52,12 +54,45 @@ Events = AsyncGenerator[tuple[str, Any], None]
 
 
 async def answer_once(request: Request, answerer: Answerer, question: str, **kw: Any) -> Answer:
-    """Answer in a worker thread once the model is free."""
+    """Answer in a worker thread once the model is free. A client that leaves stops the work at the model's next
+    token (`ClientGone`); it ran to the end before, holding the model from every request behind it."""
     gate: ModelGate = request.app.state.gate
+    stop = threading.Event()
+
+    def on_token(piece: Any) -> None:
+        if stop.is_set():
+            raise Cancelled
+
     async with gate:
-        result = await run_in_threadpool(lambda: answerer(question, **kw))
+        work = asyncio.ensure_future(run_in_threadpool(lambda: answerer(question, on_token=on_token, **kw)))
+        gone = asyncio.ensure_future(client_gone(request))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                stop.set()
+            result = await work
+        except Cancelled:
+            raise ClientGone("the client closed the connection before the answer was ready") from None
+        finally:
+            await _stop(gone)
     _observe(request, result)
     return result
+
+
+async def _stop(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def client_gone(request: Request) -> None:
+    """Returns once the client has closed the connection; for a request whose body was read.
+
+    A waiting receive, as sse-starlette listens: `Request.is_disconnected` looks without waiting, and
+    behind the counting middleware that never lets uvicorn read the socket again, so it never saw the client go.
+    """
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def stream_events(
@@ -91,7 +126,17 @@ async def stream_events(
         # Model free: `take` does not wait, so the first event is awaited here and an error before it (a bug,
         # or an input the pipeline rejects, such as a prompt over the model's context) is an HTTP status too.
         pending = asyncio.ensure_future(anext(events))
-        done, _ = await asyncio.wait({pending}, timeout=ping)
+        gone = asyncio.ensure_future(client_gone(request))
+        try:
+            done, _ = await asyncio.wait({pending, gone}, timeout=ping, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await _stop(gone)
+        if gone in done and pending not in done:  # left while it waited: stop the work now, not at the first ping
+            with contextlib.suppress(RagError):
+                await _stop(pending)
+            await events.aclose()  # the worker stops at its next token and the model gate is free again
+            place.leave()
+            raise ClientGone("the client closed the connection before the first event")
         if pending not in done:  # long work before the first event: start, so that keep-alives go out
             events = _errors_as_events(_after(pending, events), request)
         else:
