@@ -287,3 +287,18 @@ def test_index_built_before_metadata_loads_with_empty_fields_and_is_rebuilt(tmp_
     report = run(tmp_path, [dated])  # same content hash, but the next `rag index` redoes every document
     assert report.embedded_chunks == len(index.chunks)
     assert load_index(tmp_path, CONFIG).chunks[0].published == "2025-01-28"
+
+
+def test_a_date_read_differently_by_a_newer_program_is_corrected_by_the_next_index(tmp_path: Path) -> None:
+    """Same text, another date (an older program read "2025-05-02" day first): the article is indexed again with
+    the date read now, its chunks too; an article whose text and metadata are the same stays as it is."""
+    wrong = type(doc("a.txt", BODY))(**{**asdict(doc("a.txt", BODY)), "published": "2025-02-05"})
+    other = doc("b.txt", "Titel\n\nNvidia verlor 600 Milliarden Dollar an einem Tag.")
+    run(tmp_path, [wrong, other])
+    right = type(wrong)(**{**asdict(wrong), "published": "2025-05-02"})
+    report = run(tmp_path, [right, other])
+    assert report.changed == ["a.txt"] and report.unchanged == ["b.txt"]
+    index = load_index(tmp_path, CONFIG)
+    assert index.documents["a.txt"].published == "2025-05-02"
+    assert {c.published for c in index.chunks if c.doc_id == "a.txt"} == {"2025-05-02"}
+    assert run(tmp_path, [right, other]).nothing_to_do

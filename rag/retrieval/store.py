@@ -49,7 +49,7 @@ FORMAT_VERSION = 1
 # Version of the article metadata extraction (rag/ingest/meta.py). Part of the chunker settings: an
 # index built before it (no dates, authors, URLs) still loads with those fields None, and the next
 # `rag index` chunks and embeds every document again (a title from front matter or HTML changes vectors).
-METADATA_VERSION = 2  # 2: year-first dates ("2025-05-02") were read day-first
+METADATA_VERSION = 1
 _POINTER = "CURRENT"
 _KEEP_VERSIONS = 2  # the live one and its predecessor, for readers that just read the pointer
 
@@ -268,6 +268,13 @@ def _document(row: dict[str, Any]) -> Document:
         author=row.get("author"),
         url=row.get("url"),
     )
+
+
+def _same_document(stored: Document, loaded: Document) -> bool:
+    """Same text and same metadata: a date or title read differently by a newer program is a change too (its
+    chunks carry them, and the title is embedded), so the next `rag index` corrects what an older one stored."""
+    fields = ("content_hash", "title", "published", "author", "url")
+    return all(getattr(stored, f) == getattr(loaded, f) for f in fields)
 
 
 def _stored_documents(index_dir: Path) -> dict[str, Document]:
@@ -510,7 +517,7 @@ def update_index(
             )
         fresh: list[Document] = []
         for doc_id, doc in seen.items():
-            if doc_id in kept and kept[doc_id].content_hash == doc.content_hash:
+            if doc_id in kept and _same_document(kept[doc_id], doc):
                 report.unchanged.append(doc_id)
                 if os.path.realpath(kept[doc_id].path) != os.path.realpath(doc.path):  # where a deletion is looked for
                     report.moved.append(doc_id)
