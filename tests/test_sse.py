@@ -217,6 +217,61 @@ def test_a_client_that_leaves_before_any_event_frees_the_model(app_settings, pat
     assert gen.most_at_once == 1
 
 
+def test_a_client_that_leaves_while_queued_never_takes_the_model(app_settings) -> None:
+    """It kept its queue place (a live client got 503 Busy) and, at its turn, still ran the check and a token."""
+    gen = SlowGenerator(token_s=0.01)  # 200 tokens: 2 s an answer
+    settings = app_settings.model_copy(update={"max_tokens": 200, "max_queue": 1})
+    with serve(settings, lambda s: fake_answerer(s, gen)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        first, out = _in_thread(lambda: http.post("/v1/ask", json={"question": QUESTION}))
+        time.sleep(0.3)  # the first has the model
+        with pytest.raises(httpx.ReadTimeout):
+            http.post("/v1/ask", json={"question": "Wer gründete DeepSeek?"}, timeout=0.5)  # queued, then gone
+        time.sleep(0.2)
+        third = http.post("/v1/ask", json={"question": "Was kostete das Training?"})
+        first.join(10)
+    assert out[0].status_code == 200 and third.status_code == 200, third.text  # its place was free again
+    asked = [m[-1]["content"] for m in gen.checks]
+    assert len(asked) == 2 and not any("gründete" in a for a in asked)
+
+
+def test_the_gate_opens_only_after_the_worker_of_a_closed_stream_stopped() -> None:
+    """Closed at a yield (sse-starlette closes the response's frames when a send fails), the wrappers left the
+    stream beneath them to the collector: the gate was released while llama.cpp still generated."""
+    import asyncio
+    from contextlib import aclosing
+    from types import SimpleNamespace
+
+    from rag.serve import deps
+    from rag.serve.gate import ModelGate
+
+    log: list[str] = []
+
+    def answerer(question: str, on_token: Any, **kw: Any) -> None:
+        try:
+            for i in range(100):
+                time.sleep(0.02)  # one token
+                on_token(f"t{i} ")
+        finally:
+            log.append("worker stopped")
+
+    async def run() -> None:
+        gate = ModelGate(1)
+        release = gate.release
+        gate.release = lambda: log.append("gate released") or release()  # type: ignore[method-assign]
+        state = SimpleNamespace(gate=gate, metrics=None, settings=SimpleNamespace(log_questions=False))
+        request = SimpleNamespace(app=SimpleNamespace(state=state), state=SimpleNamespace())
+        inner = deps._events(request, answerer, "q", gate.reserve())  # type: ignore[arg-type]
+        events = deps._errors_as_events(deps.prepend(await anext(inner), inner), request)  # type: ignore[arg-type]
+        del inner
+        async with aclosing(events):
+            async for _ in events:
+                break  # the client went away at a yield
+        log.append("closed")
+
+    asyncio.run(run())
+    assert log == ["worker stopped", "gate released", "closed"]
+
+
 def test_a_reserved_queue_place_counts_until_taken_or_left() -> None:
     """A stream reserves its place before responding; one that never starts gives it back."""
     import asyncio

@@ -10,13 +10,13 @@ one renderer per endpoint.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -54,8 +54,9 @@ Events = AsyncGenerator[tuple[str, Any], None]
 
 
 async def answer_once(request: Request, answerer: Answerer, question: str, **kw: Any) -> Answer:
-    """Answer in a worker thread once the model is free. A client that leaves stops the work at the model's next
-    token (`ClientGone`); it ran to the end before, holding the model from every request behind it."""
+    """Answer in a worker thread once the model is free. A client that leaves stops the work: while it waits its
+    turn it never takes the model, and once it has it at the model's next token (`ClientGone`). Before, it ran
+    to its end and held the model from every request behind it."""
     gate: ModelGate = request.app.state.gate
     stop = threading.Event()
 
@@ -63,26 +64,49 @@ async def answer_once(request: Request, answerer: Answerer, question: str, **kw:
         if stop.is_set():
             raise Cancelled
 
-    async with gate:
-        work = asyncio.ensure_future(run_in_threadpool(lambda: answerer(question, on_token=on_token, **kw)))
-        gone = asyncio.ensure_future(client_gone(request))
+    place = gate.reserve()  # Busy (503) when the queue is full
+    gone = asyncio.ensure_future(client_gone(request))
+    try:
+        take = asyncio.ensure_future(place.take())
+        await asyncio.wait({take, gone}, return_when=asyncio.FIRST_COMPLETED)
+        await _stop(take)
+        if take.cancelled():
+            raise ClientGone("the client closed the connection while its request waited for the model")
+        take.result()  # the model is ours from here
         try:
-            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if not work.done():
-                stop.set()
-            result = await work
-        except Cancelled:
-            raise ClientGone("the client closed the connection before the answer was ready") from None
+            if gone.done():
+                raise ClientGone("the client closed the connection while its request waited for the model")
+            work = asyncio.ensure_future(run_in_threadpool(lambda: answerer(question, on_token=on_token, **kw)))
+            try:
+                await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.set()  # a no-op once the work is done; else it stops at the next token
+                with anyio.CancelScope(shield=True):  # llama.cpp is not re-entrant: free only once the thread ends
+                    await asyncio.wait({work})
+            try:
+                result = work.result()
+            except Cancelled:
+                raise ClientGone("the client closed the connection before the answer was ready") from None
         finally:
-            await _stop(gone)
+            gate.release()
+    finally:
+        place.leave()
+        await _stop(gone)
     _observe(request, result)
     return result
 
 
 async def _stop(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it ended; a cancellation of the caller itself still propagates."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:  # its outcome is read where it matters (`take.result()`), not here
+        pass
 
 
 async def client_gone(request: Request) -> None:
@@ -132,8 +156,7 @@ async def stream_events(
         finally:
             await _stop(gone)
         if gone in done and pending not in done:  # left while it waited: stop the work now, not at the first ping
-            with contextlib.suppress(RagError):
-                await _stop(pending)
+            await _stop(pending)
             await events.aclose()  # the worker stops at its next token and the model gate is free again
             place.leave()
             raise ClientGone("the client closed the connection before the first event")
@@ -185,26 +208,31 @@ async def _events(request: Request, answerer: Answerer, question: str, place: Pl
     gate: ModelGate = request.app.state.gate
     await place.take()
     try:
-        async for kind, value in stream_answer(lambda on_token: answerer(question, on_token=on_token, **kw)):
-            if kind == "answer":
-                _observe(request, value)
-            yield kind, value
+        # aclosing: closed at a `yield`, the stream stops its worker before the gate below is released (left to
+        # the collector, the gate was free while llama.cpp still ran, and a queued request could enter it).
+        async with aclosing(stream_answer(lambda on_token: answerer(question, on_token=on_token, **kw))) as stream:
+            async for kind, value in stream:
+                if kind == "answer":
+                    _observe(request, value)
+                yield kind, value
     finally:
         gate.release()
 
 
 async def _after(first: asyncio.Future[tuple[str, Any]], rest: Events) -> Events:
     """The event ``first`` will be, then (when it was a token or progress) the rest of the stream."""
-    async for item in prepend(await first, rest):
-        yield item
+    async with aclosing(rest), aclosing(prepend(await first, rest)) as events:
+        async for item in events:
+            yield item
 
 
 async def _errors_as_events(events: Events, request: Request) -> Events:
     """Errors once the response has started: an ``error`` event. A bug is logged as the request log logs one:
     type and stack, its message only with RAG_LOG_QUESTIONS (it may quote the question)."""
     try:
-        async for item in events:
-            yield item
+        async with aclosing(events):  # closed here, the stream beneath stops its worker now (see `_events`)
+            async for item in events:
+                yield item
     except RagError as exc:
         yield "error", exc
     except Exception as exc:

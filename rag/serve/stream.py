@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,10 +91,12 @@ async def stream_answer(
 
 
 async def prepend(
-    first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
+    first: tuple[str, Any], rest: AsyncGenerator[tuple[str, Any], None]
 ) -> AsyncGenerator[tuple[str, Any], None]:
-    """``first`` then, when it was a token or progress, the rest of the stream (awaited once to learn the status)."""
-    yield first
-    if first[0] in ONGOING:
-        async for item in rest:
-            yield item
+    """``first`` then, when it was a token or progress, the rest of the stream (awaited once to learn the status).
+    Closing it closes ``rest``."""
+    async with aclosing(rest):
+        yield first
+        if first[0] in ONGOING:
+            async for item in rest:
+                yield item
