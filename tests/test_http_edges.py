@@ -89,3 +89,27 @@ def test_head_works_on_every_get_route(client) -> None:
     assert 'rag_requests_total{path="/v1/models",status="200"} 2.0' in client.get("/metrics").text  # its route
     refused = client.head("/v1/ask")  # a POST route: still 405, naming the method it takes
     assert refused.status_code == 405 and refused.headers["allow"] == "POST" and refused.content == b""
+
+
+def test_head_leaves_the_server_s_scope_a_head_request() -> None:
+    """The server reads its own scope when it sends: a method changed there to GET made uvicorn's httptools
+    backend expect the body and fail ("Response content shorter than Content-Length")."""
+    import asyncio
+
+    from rag.serve.app import HeadAsGet
+
+    seen: list[str] = []
+    scope: dict[str, Any] = {"type": "http", "method": "HEAD", "path": "/health"}
+
+    async def app(inner: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(inner["method"])
+        inner["route"] = "the route"
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def send(message: dict[str, Any]) -> None:
+        seen.append(f"{message['type']} {scope['method']} {message.get('body', b'')!r}")
+
+    asyncio.run(HeadAsGet(app)(scope, None, send))  # type: ignore[arg-type]
+    assert seen == ["GET", "http.response.start HEAD b''", "http.response.body HEAD b''"]
+    assert scope["method"] == "HEAD" and scope["route"] == "the route"  # the log's route, the method unchanged

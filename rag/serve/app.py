@@ -123,9 +123,10 @@ class HeadAsGet:
     """ASGI middleware: HEAD on every GET route, as RFC 9110 asks (FastAPI's routes answer it 405); uptime
     probes and ``curl -I`` send it.
 
-    The request runs as GET and its response goes out without the body (the headers, Content-Length too, as
-    GET sends them). The method is changed in the scope itself and back afterwards, so the middleware around
-    it see the route the router notes there, and the request log says HEAD.
+    The request runs as GET in a copy of the scope and its response goes out without the body (the headers,
+    Content-Length too, as GET sends them). The server keeps its own scope, which still says HEAD, so it sends
+    no body either (uvicorn's httptools backend failed "shorter than Content-Length" when the method was
+    changed in place); the route the router notes is copied back for the request log.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -141,11 +142,11 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        scope["method"] = "GET"
+        inner = {**scope, "method": "GET"}
         try:
-            await self.app(scope, receive, without_body)
+            await self.app(inner, receive, without_body)
         finally:
-            scope["method"] = "HEAD"
+            scope.update({k: v for k, v in inner.items() if k != "method"})
 
 
 def _install_error_handlers(app: FastAPI) -> None:
