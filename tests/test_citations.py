@@ -325,26 +325,33 @@ def test_the_article_s_date_and_author_in_the_passage_header_count_as_support() 
 
 
 @pytest.mark.parametrize(
-    ("claim", "lang", "supported"),
+    ("claim", "lang", "supported", "question"),
     [
-        ("R1 wurde von Silke Mayr entwickelt.", "de", False),  # the byline is no developer
-        ("R1 is a model developed by Silke Mayr.", "en", False),
-        ("Zu den Politikern gehört Silke Mayr.", "de", False),
-        ("Silke Mayr schrieb den Artikel.", "de", True),
-        ("The article was written by Silke Mayr.", "en", True),
-        ("Laut Silke Mayr nutzte DeepSeek 2.048 GPUs.", "de", True),
-        ("According to Silke Mayr, the training used 2,048 GPUs.", "en", True),
+        ("R1 wurde von Silke Mayr entwickelt.", "de", False, ""),  # the byline is no developer
+        ("R1 is a model developed by Silke Mayr.", "en", False, ""),
+        ("Zu den Politikern gehört Silke Mayr.", "de", False, ""),
+        ("DeepSeek's post-training was led by Silke Mayr.", "en", False, ""),  # no word of a sentence about the
+        ("According to DeepSeek, R1 was built by Silke Mayr.", "en", False, ""),  # article: "post-training",
+        ("Nvidia reported that Silke Mayr is its CEO.", "en", False, ""),  # an attribution to someone else,
+        ("Der Verfassungsschutz beobachtet Silke Mayr.", "de", False, ""),  # "Verfassung" …
+        ("Laut Silke Mayr nutzte DeepSeek 2.048 GPUs.", "de", False, "Wie viele GPUs nutzte DeepSeek?"),
+        ("Silke Mayr schrieb den Artikel.", "de", True, ""),
+        ("The article was written by Silke Mayr.", "en", True, ""),
+        ("The blog post's author is Silke Mayr.", "en", True, ""),
+        ("Von Silke Mayr.", "de", True, "Wer hat den Artikel geschrieben?"),  # the question asks for the author
+        ("It was Silke Mayr.", "en", True, "Who wrote the article about DeepSeek's costs?"),
     ],
 )
 def test_the_author_in_a_passage_header_backs_only_a_sentence_about_the_article(
-    claim: str, lang: str, supported: bool
+    claim: str, lang: str, supported: bool, question: str
 ) -> None:
     """The header names who wrote the article; a sentence that makes the author do something else is unsupported
     (a new user got "DeepSeek-V3 is a deep learning model developed by Silke Mayr [1]")."""
     chunk = replace(chunk_of("a.txt", "Für das Training", "GPUs."), author="Silke Mayr")
-    assert check_claim(claim, [1], prepare([passage(1, chunk)]), lang).supported is supported
+    check = check_claim(claim, [1], prepare([passage(1, chunk)]), lang, given=question)
+    assert check.supported is supported
     named = replace(chunk, text=chunk.text + " Silke Mayr entwickelte es.")  # a passage that names her itself
-    assert check_claim(claim, [1], prepare([passage(1, named)]), lang).supported
+    assert check_claim(claim, [1], prepare([passage(1, named)]), lang, given=question).supported
 
 
 def test_check_support_reports_each_sentence(passages: list[Passage]) -> None:

@@ -26,11 +26,13 @@ _ACRONYM = re.compile(r"[A-ZÄÖÜ0-9\-]+s?")
 _NEW_START = re.compile(r"[:.!?\"“„«»*(]")
 # Punctuation between two capitalised words ends an English name: "Liang, Musk and Altman" names no "Liang Musk".
 _APART = re.compile(r"[,;)\]/–—]")
-# A sentence about an article or its author: only such a sentence may take a name from a passage's header, which
-# names the article's author ("DeepSeek-V3 was developed by Silke Mayr" took the byline as a developer).
+# A sentence about an article or its author, or a question asking for them: only then may a name come from a
+# passage's header, which names the article's author ("DeepSeek-V3 was developed by Silke Mayr" took the byline
+# as a developer). Whole words, so "post-training", "authorities", "Verfassung" and "Beitritt" do not count.
 _ABOUT_ARTICLE = re.compile(
-    r"(?i)\b(?:artikel|autor|beitr|blog|bericht|schreib|schrieb|geschrieben|verfass|journalist|kommentar|article|"
-    r"author|writ|wrote|report|byline|post\b|posts\b|laut\b|zufolge\b|according\b|piece\b|story\b)"
+    r"(?i)(?<![\w-])(?:artikel\w*|autor(?:in|innen|en|s)?|beitr(?:ag|ags|äge|ägen)|blog\w*|schreib(?:t|en|er|erin)?|"
+    r"schrieb(?:en)?|geschrieben|verfass(?:t|te|ten|er|erin)|journalist\w*|kommentar\w*|text|"
+    r"articles?|authors?|authored|writ(?:es|er|ers|ten|ing)|wrote|byline|posts?|piece|story)(?![\w-])"
 )
 # "Passage 2", "Quelle 1": the model naming a passage, not a number to check.
 _REFERENCE = re.compile(r"(?i)\b(?:passagen?|quellen?|sources?|artikel|articles?|abschnitt)\s+\d{1,2}\b")
@@ -379,9 +381,10 @@ class Source:
     kinds: Mapping[str, frozenset[str | None]] = field(default_factory=dict)
     header: str = ""  # the article's date and author shown above the passage (part of ``text`` too)
 
-    def names(self, name: Name, claim: str) -> bool:
-        """Whether the passage states ``name`` for ``claim``: its author only for a sentence about the article."""
-        if not self.header or _ABOUT_ARTICLE.search(claim):
+    def names(self, name: Name, claim: str, question: str = "") -> bool:
+        """Whether the passage states ``name`` for ``claim``: its author only for a sentence about the article
+        or an answer to a question about it ("Wer hat den Artikel geschrieben?" -> "Von Silke Mayr.")."""
+        if not self.header or _ABOUT_ARTICLE.search(claim) or _ABOUT_ARTICLE.search(question):
             return name_in(name, self.text)
         return name_in(name, self.text.replace(self.header, "", 1))
 
@@ -532,7 +535,7 @@ def check_claim(
         kind = _claimed_kind(quantity, claim, lang)
         facts.append((quantity.surface, {s.number for s in backing if s.counts(stated, kind) and noun <= s.stems}))
     for name in names:
-        facts.append((name.surface, {s.number for s in backing if s.names(name, claim)}))
+        facts.append((name.surface, {s.number for s in backing if s.names(name, claim, given)}))
     claim_stems = stems(claim)
     overlap = {s.number: len(claim_stems & s.stems) for s in sources}
     surfaces = tuple(surface for surface, _ in facts)
