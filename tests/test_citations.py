@@ -379,6 +379,38 @@ def test_a_passage_cited_by_two_sentences_quotes_what_backs_each() -> None:
     assert one.citations[0].quote == "Für das Training von R1 nutzte DeepSeek nur 2.048 GPUs."
 
 
+def test_sentences_far_apart_in_a_long_chunk_are_quoted_at_the_best_one(capsys: pytest.CaptureFixture[str]) -> None:
+    """The span from the first backing sentence to the last took in the whole 500-character chunk, headings
+    and unrelated paragraphs too (review); then the quote is the sentence that backs one of them best. Two
+    sentences side by side stay one quote, printed by `rag ask` with its second line indented."""
+    from rag.cli.main import _print_sources
+    from rag.types import Answer
+
+    paras = [
+        "DeepSeek wurde 2023 von Liang Wenfeng in Hangzhou gegründet.", "## Die Chips",
+        "Die Börsen reagierten heftig. Nvidia verlor an einem Tag 589 Milliarden Dollar an Wert.",
+        "Analysten in New York und London zeigten sich überrascht. Viele hatten mit höheren Kosten gerechnet.",
+        "Das Modell ist unter einer offenen Lizenz verfügbar und kann von jedem genutzt werden.",
+        "Die Entwicklungskosten lagen laut DeepSeek bei 5,6 Millionen US-Dollar.",
+    ]  # fmt: skip
+    text = "\n\n".join(paras)
+    long = Passage(1, Hit(Chunk("x#0", "x.txt", "T", 0, len(text), text, 200), 1.0, 1), text, 0, len(text))
+    answer = "DeepSeek wurde von Liang Wenfeng gegründet [1]. Die Kosten lagen bei 5,6 Millionen Dollar [1]."
+    (quote,) = [c.quote for c in ground(answer, [long]).citations]
+    assert quote in (paras[0], paras[-1])
+    near = "\n".join(paras[2:4])  # two paragraphs, one line apart
+    close = Passage(1, Hit(Chunk("y#0", "y.txt", "T", 0, len(near), near, 60), 1.0, 1), near, 0, len(near))
+    both = "Nvidia verlor 589 Milliarden Dollar [1]. Analysten zeigten sich überrascht [1]."
+    g = ground(both, [close])
+    assert g.citations[0].quote == "Nvidia verlor an einem Tag 589 Milliarden Dollar an Wert.\nAnalysten in New York " \
+        "und London zeigten sich überrascht."  # fmt: skip
+    _print_sources(Answer("?", both, "de", False, citations=g.citations, passages=(close,)))
+    assert capsys.readouterr().out.splitlines()[1:3] == [
+        "      \u201eNvidia verlor an einem Tag 589 Milliarden Dollar an Wert.",
+        "       Analysten in New York und London zeigten sich überrascht.\u201c",
+    ]
+
+
 def test_ground_resolves_to_exact_sentence_spans(passages: list[Passage]) -> None:
     g = ground("DeepSeek nutzte 2.048 GPUs [1]. Die Kosten lagen bei 6 Millionen Dollar [2].", passages)
     assert g.grounded and g.lang == "de" and g.repairs == () and g.unsupported == ()

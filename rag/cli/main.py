@@ -292,7 +292,8 @@ def _print_sources(answer: Answer) -> None:
         typer.echo(f"  {head}")
         if c.url:
             typer.echo(f"      {c.url}")
-        typer.echo(f"      \u201e{c.quote}\u201c")
+        quote = c.quote.replace("\n", "\n       ")  # a quote over two paragraphs stays indented
+        typer.echo(f"      \u201e{quote}\u201c")
     for conflict in answer.conflicts:
         typer.echo(f"  ! the articles disagree: {conflict}")
     if answer.unsupported:

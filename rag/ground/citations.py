@@ -199,10 +199,14 @@ def _scored_quote(claim: str, text: str, lang: str) -> tuple[int, int, int]:
 
 def _citation(number: int, chunk: Chunk, claims: Sequence[str], text: str, offset: int, lang: str) -> Citation:
     # A passage cited by several sentences is quoted from the first to the last of the sentences that back them
-    # (one span of the article): each sentence's [n] shows what backs it, not only what backs the best-backed one.
+    # (one span of the article), so each sentence's [n] shows what backs it; when unrelated text lies
+    # between them (a long chunk), at the sentence that backs one of them best.
     scored = [_scored_quote(claim, text, lang) for claim in claims]
-    backing = [s for s in scored if s[0] > 0] or [max(scored, key=lambda s: s[0])]
-    start, end = min(s[1] for s in backing), max(s[2] for s in backing)
+    best = max(scored, key=lambda s: s[0])
+    backing = {(a, b) for score, a, b in scored if score >= 2} or {best[1:]}  # one shared word backs nothing
+    start, end = min(a for a, _ in backing), max(b for _, b in backing)
+    if 2 * (end - start) > 3 * sum(b - a for a, b in backing):
+        _, start, end = best
     return Citation(
         number, chunk.doc_id, chunk.title, chunk.chunk_id, offset + start, offset + end, text[start:end],
         published=chunk.published, author=chunk.author, url=chunk.url,
