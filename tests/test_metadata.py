@@ -133,6 +133,7 @@ def test_a_year_first_date_keeps_its_month_before_its_day(tmp_path: Path) -> Non
     """dateutil's day-first reading made "2025-05-02" the 5th of February (every test date was the 28th)."""
     assert iso_date("2025-05-02") == iso_date("2025/05/02") == iso_date("02.05.2025") == "2025-05-02"
     assert iso_date("2025-12-01T08:00:00.000Z") == "2025-12-01" and iso_date("2025-13-01") is None
+    assert iso_date("20250502") == iso_date("2025 05 02") == "2025-05-02"  # no separator, or spaces (review)
     assert text_metadata(f"Titel\n\n2025-05-02\n{BODY}").published == "2025-05-02"
     html = tmp_path / "a.html"
     html.write_text(PAGE.replace("2025-01-28T06:00:00+01:00", "2025-05-02").format(body=BODY), encoding="utf-8")

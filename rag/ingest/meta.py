@@ -106,6 +106,8 @@ def iso_date(value: object) -> str | None:
     ['2025-01-28', '2025-01-28', '2025-01-28', '2025-01-28']
     >>> [iso_date(v) for v in ("2025-05-02", "2025/05/02", "2025-12-01T08:00:00.000Z", "02.05.2025", "05/02/2025")]
     ['2025-05-02', '2025-05-02', '2025-12-01', '2025-05-02', '2025-02-05']
+    >>> [iso_date(v) for v in ("20250502", "2025 05 02", "20250502T0800")]
+    ['2025-05-02', '2025-05-02', '2025-05-02']
     >>> [iso_date(v) for v in ("Januar 2025", "2025", "31.02.2025", "3 Minuten Lesezeit", "")]
     [None, None, None, None, None]
     """
@@ -116,7 +118,9 @@ def iso_date(value: object) -> str | None:
     if not isinstance(value, str) or not re.search(r"\d{4}", value) or len(value) > 80:
         return None
     text = re.sub(r"(\d)\.(?=[^\W\d_])", r"\1. ", value.strip())  # "28.Januar" -> "28. Januar"
-    info = _YEAR_FIRST if re.match(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}(?!\d)", text) else _PARSERINFO
+    # Year first, with or without separators ("2025-05-02", "2025/05/02", "2025 05 02", "20250502").
+    year_first = re.match(r"\d{4}(?:\s*[-/.]\s*|\s+)\d{1,2}(?:\s*[-/.]\s*|\s+)\d{1,2}(?!\d)|\d{8}(?!\d)", text)
+    info = _YEAR_FIRST if year_first else _PARSERINFO
     try:
         # Two defaults that differ in year, month and day: a part the text lacks shows as a difference.
         first = dateparser.parse(text, parserinfo=info, default=dt.datetime(2000, 1, 1))
