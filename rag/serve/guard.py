@@ -52,11 +52,12 @@ class Guard:
 
     Every path but ``public`` needs ``Authorization: Bearer <api_key>`` when a key is set (the
     scheme in any case, as RFC 7235 has it; the key compared as bytes in constant time). A body
-    over ``limit_for(path)`` bytes gets 413 whether or not Content-Length said so: an announced
-    length is refused at the route's first read, before a byte is read, a chunked body is counted as
-    it arrives and reading stops at the limit, so a client cannot fill memory or the disk (uploads
-    spool to temporary files) by leaving the length out. Both are raised inside the route, so the
-    413 carries its route in the metrics and the log.
+    over ``limit_for(path)`` bytes that a route reads gets 413 whether or not Content-Length said so:
+    an announced length is refused at the route's first read, before a byte is read, a chunked body
+    is counted as it arrives and reading stops at the limit, so a client cannot fill memory or the
+    disk (uploads spool to temporary files) by leaving the length out. Both are raised inside the
+    route, so the 413 carries its route in the metrics and the log; a route that reads no body (a GET,
+    a DELETE) is served whatever length is announced, and the server reads none of it.
     """
 
     def __init__(
