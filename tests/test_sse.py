@@ -272,6 +272,74 @@ def test_the_gate_opens_only_after_the_worker_of_a_closed_stream_stopped() -> No
     assert log == ["worker stopped", "gate released", "closed"]
 
 
+class _SlowFirstToken(FakeGenerator):
+    """A long prompt evaluation: no token, so no call that could stop it, for ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(answerable=0.9)
+        self.delay = delay
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+
+    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            time.sleep(self.delay)
+            yield from super().stream(messages, settings)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_a_client_that_leaves_after_a_keep_alive_never_shares_the_model(app_settings) -> None:
+    """The response had started (a keep-alive went out) and waited for its first event; each repeated cancel of
+    the leaving response went on into the task evaluating it, through its shielded wait for the worker, and
+    the next request entered the model beside it (second review)."""
+    gen = _SlowFirstToken(delay=1.0)
+    settings = app_settings.model_copy(update={"sse_ping_s": 0.1})
+    with serve(settings, lambda s: fake_answerer(s, gen)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        with http.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith(":"):
+                    break  # a keep-alive: the response started and waits for its first event; the client leaves
+        second = http.post("/v1/ask", json={"question": QUESTION})
+    assert second.status_code == 200 and gen.most_at_once == 1
+
+
+def test_a_request_cancelled_while_queued_leaves_the_model_free() -> None:
+    """Its wait for the model went on alone, took the model once it came free and kept it for good."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from rag.serve import deps
+    from rag.serve.gate import ModelGate
+
+    async def run() -> bool:
+        gate = ModelGate(4)
+
+        async def receive() -> dict[str, str]:
+            await asyncio.Event().wait()  # a client that stays
+            return {}
+
+        state = SimpleNamespace(gate=gate, metrics=None, settings=None)
+        request = SimpleNamespace(app=SimpleNamespace(state=state), state=SimpleNamespace(), receive=receive)
+        holder = gate.reserve()
+        await holder.take()  # another request has the model
+        task = asyncio.ensure_future(deps.answer_once(request, lambda q, **kw: None, "q"))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.release()  # the other request ends
+        await asyncio.sleep(0.05)
+        return gate.free and gate.waiting == 0
+
+    assert asyncio.run(run())
+
+
 def test_a_reserved_queue_place_counts_until_taken_or_left() -> None:
     """A stream reserves its place before responding; one that never starts gives it back."""
     import asyncio

@@ -68,11 +68,18 @@ async def answer_once(request: Request, answerer: Answerer, question: str, **kw:
     gone = asyncio.ensure_future(client_gone(request))
     try:
         take = asyncio.ensure_future(place.take())
-        await asyncio.wait({take, gone}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({take, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled: never leave `take` waiting alone, it would take the model for good
+            try:
+                await _stop(take)
+            finally:
+                if _took(take):
+                    gate.release()
+            raise
         await _stop(take)
-        if take.cancelled():
+        if not _took(take):
             raise ClientGone("the client closed the connection while its request waited for the model")
-        take.result()  # the model is ours from here
         try:
             if gone.done():
                 raise ClientGone("the client closed the connection while its request waited for the model")
@@ -97,16 +104,32 @@ async def answer_once(request: Request, answerer: Answerer, question: str, **kw:
 
 
 async def _stop(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait until it ended; a cancellation of the caller itself still propagates."""
+    """Cancel ``task`` once and wait until it ended; a cancellation of the caller still propagates, after.
+
+    Never ``await task`` here: a caller that is cancelled again and again (anyio repeats the cancel of a task
+    group's tasks every loop turn) would pass each cancel on into ``task``, through a shielded wait for the
+    worker thread in its `finally`, and the model gate would open while llama.cpp still ran.
+    """
     task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
-    except Exception:  # its outcome is read where it matters (`take.result()`), not here
-        pass
+    await finished(task)
+    if not task.cancelled():
+        task.exception()  # read here, where it matters (`take`) the caller reads the outcome itself
+
+
+def _took(take: asyncio.Future[Any]) -> bool:
+    return take.done() and not take.cancelled() and take.exception() is None
+
+
+async def finished(task: asyncio.Future[Any]) -> None:
+    """Wait until ``task`` is done without passing a cancellation of the caller on to it; re-raised after."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def client_gone(request: Request) -> None:
@@ -220,10 +243,20 @@ async def _events(request: Request, answerer: Answerer, question: str, place: Pl
 
 
 async def _after(first: asyncio.Future[tuple[str, Any]], rest: Events) -> Events:
-    """The event ``first`` will be, then (when it was a token or progress) the rest of the stream."""
-    async with aclosing(rest), aclosing(prepend(await first, rest)) as events:
-        async for item in events:
-            yield item
+    """The event ``first`` will be, then (when it was a token or progress) the rest of the stream.
+
+    A client that leaves before it stops ``first`` once and waits for it (`_stop`): awaited directly, every
+    repeated cancel of the response's task group went on into it, through its shielded wait for the worker.
+    """
+    async with aclosing(rest):
+        try:
+            await asyncio.wait({first})
+        except asyncio.CancelledError:
+            await _stop(first)
+            raise
+        async with aclosing(prepend(first.result(), rest)) as events:
+            async for item in events:
+                yield item
 
 
 async def _errors_as_events(events: Events, request: Request) -> Events:
