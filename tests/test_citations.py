@@ -340,6 +340,13 @@ def test_the_article_s_date_and_author_in_the_passage_header_count_as_support() 
         ("The blog post's author is Silke Mayr.", "en", True, ""),
         ("Von Silke Mayr.", "de", True, "Wer hat den Artikel geschrieben?"),  # the question asks for the author
         ("It was Silke Mayr.", "en", True, "Who wrote the article about DeepSeek's costs?"),
+        ("Der Bericht stammt von Silke Mayr.", "de", True, ""),
+        ("The report is by Silke Mayr.", "en", True, ""),
+        ("Der Name des Verfassers ist Silke Mayr.", "de", True, ""),
+        ("The text generator was built by Silke Mayr.", "en", False, ""),
+        # a question that names the article but asks for something else lets nothing through (second review)
+        ("R1 wurde von Silke Mayr entwickelt.", "de", False, "Wer hat R1 laut dem Artikel entwickelt?"),
+        ("R1 was developed by Silke Mayr.", "en", False, "According to the article, who developed R1?"),
     ],
 )
 def test_the_author_in_a_passage_header_backs_only_a_sentence_about_the_article(

@@ -286,3 +286,16 @@ def test_a_pattern_is_read_once_and_refused_for_watching(rag: Any, tmp_path: Pat
     assert result.exit_code == 0 and "x.txt" in indexed(rag.settings), result.output
     watched = rag("index", "--watch", str(folder / "*.txt"))
     assert watched.exit_code == 2 and "--watch needs folders or files, not patterns" in watched.output
+
+
+def test_a_quote_over_paragraphs_prints_indented_without_blank_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """A quote spanning two paragraphs printed a line of spaces for the blank line between them (review)."""
+    from rag.cli.main import _print_sources
+    from rag.types import Answer, Citation
+
+    quote = "Die Kosten lagen bei 5,6 Millionen Dollar.\n\nAnalysten waren überrascht."
+    _print_sources(Answer("?", "x [1].", "de", False, citations=(Citation(1, "a.txt", "A", "a#0", 0, 70, quote),)))
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "      \u201eDie Kosten lagen bei 5,6 Millionen Dollar.",
+        "       Analysten waren überrascht.\u201c",
+    ]

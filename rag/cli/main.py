@@ -292,7 +292,7 @@ def _print_sources(answer: Answer) -> None:
         typer.echo(f"  {head}")
         if c.url:
             typer.echo(f"      {c.url}")
-        quote = c.quote.replace("\n", "\n       ")  # a quote over two paragraphs stays indented
+        quote = "\n       ".join(line for line in c.quote.splitlines() if line.strip())  # indented, no blank lines
         typer.echo(f"      \u201e{quote}\u201c")
     for conflict in answer.conflicts:
         typer.echo(f"  ! the articles disagree: {conflict}")

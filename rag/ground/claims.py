@@ -26,13 +26,19 @@ _ACRONYM = re.compile(r"[A-ZÄÖÜ0-9\-]+s?")
 _NEW_START = re.compile(r"[:.!?\"“„«»*(]")
 # Punctuation between two capitalised words ends an English name: "Liang, Musk and Altman" names no "Liang Musk".
 _APART = re.compile(r"[,;)\]/–—]")
-# A sentence about an article or its author, or a question asking for them: only then may a name come from a
-# passage's header, which names the article's author ("DeepSeek-V3 was developed by Silke Mayr" took the byline
-# as a developer). Whole words, so "post-training", "authorities", "Verfassung" and "Beitritt" do not count.
+# A sentence about an article or its author: only then may a name come from a passage's header, which names the
+# article's author ("DeepSeek-V3 was developed by Silke Mayr" took the byline as a developer). Whole words, so
+# "post-training", "authorities", "Verfassung", "Beitritt" and "reported" do not count.
 _ABOUT_ARTICLE = re.compile(
-    r"(?i)(?<![\w-])(?:artikel\w*|autor(?:in|innen|en|s)?|beitr(?:ag|ags|äge|ägen)|blog\w*|schreib(?:t|en|er|erin)?|"
-    r"schrieb(?:en)?|geschrieben|verfass(?:t|te|ten|er|erin)|journalist\w*|kommentar\w*|text|"
-    r"articles?|authors?|authored|writ(?:es|er|ers|ten|ing)|wrote|byline|posts?|piece|story)(?![\w-])"
+    r"(?i)(?<![\w-])(?:artikel\w*|autor(?:in|innen|en|s)?|beitr(?:ag|ags|äge|ägen)|blog\w*|bericht(?:e|s)?|"
+    r"schreib(?:t|en|er|erin)?|schrieb(?:en)?|geschrieben|verfass(?:t|te|ten|en|er|ers|erin)|journalist\w*|"
+    r"kommentar\w*|reporter(?:in|s)?|articles?|authors?|authored|writ(?:e|es|er|ers|ten|ing)|wrote|byline|"
+    r"report|posts?|piece|story)(?![\w-])"
+)
+# A question that asks who wrote: its short answer ("Von Silke Mayr.") may name the author from the header too.
+_ASKS_AUTHOR = re.compile(
+    r"(?i)(?<![\w-])(?:autor(?:in|en)?|verfass(?:t|te|er|erin)|geschrieben|schrieb|authors?|authored|wrote|"
+    r"written|writer|byline)(?![\w-])"
 )
 # "Passage 2", "Quelle 1": the model naming a passage, not a number to check.
 _REFERENCE = re.compile(r"(?i)\b(?:passagen?|quellen?|sources?|artikel|articles?|abschnitt)\s+\d{1,2}\b")
@@ -383,8 +389,9 @@ class Source:
 
     def names(self, name: Name, claim: str, question: str = "") -> bool:
         """Whether the passage states ``name`` for ``claim``: its author only for a sentence about the article
-        or an answer to a question about it ("Wer hat den Artikel geschrieben?" -> "Von Silke Mayr.")."""
-        if not self.header or _ABOUT_ARTICLE.search(claim) or _ABOUT_ARTICLE.search(question):
+        or an answer to a question that asks who wrote it ("Wer hat den Artikel geschrieben?" -> "Von Silke
+        Mayr.")."""
+        if not self.header or _ABOUT_ARTICLE.search(claim) or _ASKS_AUTHOR.search(question):
             return name_in(name, self.text)
         return name_in(name, self.text.replace(self.header, "", 1))
 
