@@ -309,6 +309,52 @@ def test_a_client_that_leaves_after_a_keep_alive_never_shares_the_model(app_sett
     assert second.status_code == 200 and gen.most_at_once == 1
 
 
+def test_a_stream_closed_at_its_head_frame_stops_its_worker_before_the_gate_opens() -> None:
+    """Chat's role chunk goes out before any event: closed there, nothing beneath was closed, and the worker
+    generated the whole answer with the model held until the collector came (second review)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from sse_starlette import ServerSentEvent
+
+    from rag.serve import deps
+    from rag.serve.gate import ModelGate
+
+    log: list[str] = []
+
+    def answerer(question: str, on_token: Any, **kw: Any) -> None:
+        try:
+            for i in range(100):
+                time.sleep(0.02)
+                on_token(f"t{i}. ")
+        finally:
+            log.append("worker stopped")
+
+    async def run() -> None:
+        gate = ModelGate(1)
+        release = gate.release
+        gate.release = lambda: log.append("gate released") or release()  # type: ignore[method-assign]
+
+        async def receive() -> dict[str, str]:
+            await asyncio.Event().wait()  # the client is still there while the first event comes
+            return {}
+
+        settings = SimpleNamespace(sse_ping_s=5.0, log_questions=False)
+        state = SimpleNamespace(gate=gate, metrics=SimpleNamespace(observe=lambda a: None), settings=settings)
+        request = SimpleNamespace(app=SimpleNamespace(state=state), state=SimpleNamespace(), receive=receive)
+        response = await deps.stream_events(
+            request, answerer, "q", lambda kind, value: [ServerSentEvent(kind)],  # type: ignore[arg-type]
+            head=[ServerSentEvent("head")],
+        )  # fmt: skip
+        body = response.body_iterator
+        await anext(body)  # the head frame went out, and its send failed: the response closes its body
+        await body.aclose()  # type: ignore[attr-defined]
+        log.append("closed" + (", gate free" if gate.free else ", gate held"))
+
+    asyncio.run(run())
+    assert log == ["worker stopped", "gate released", "closed, gate free"]
+
+
 def test_a_request_cancelled_while_queued_leaves_the_model_free() -> None:
     """Its wait for the model went on alone, took the model once it came free and kept it for good."""
     import asyncio

@@ -166,7 +166,9 @@ async def stream_events(
     ping = request.app.state.settings.sse_ping_s
     waiting = not gate.free
     place = gate.reserve()  # Busy now, while the status can still say so
-    events: Events = _events(request, answerer, question, place, **kw)
+    source: Events = _events(request, answerer, question, place, **kw)
+    events = source
+    pending: asyncio.Future[tuple[str, Any]] | None = None
     if waiting:
         events = _errors_as_events(events, request)
     else:
@@ -200,12 +202,19 @@ async def stream_events(
 
     async def frames() -> AsyncIterator[ServerSentEvent]:
         # aclosing: a stream closed at a `yield` (client gone) frees the model now, not when collected.
-        async with aclosing(events):
-            for frame in head:
-                yield frame
-            async for kind, value in events:
-                for frame in render(kind, value):
+        try:
+            async with aclosing(events):
+                for frame in head:
                     yield frame
+                async for kind, value in events:
+                    for frame in render(kind, value):
+                        yield frame
+        finally:
+            # Closed at a head frame (chat's role chunk), `events` had not started and closed nothing beneath it:
+            # the first event's task is stopped and the stream beneath closed here (a no-op once they are done).
+            if pending is not None:
+                await _stop(pending)
+            await source.aclose()
         for frame in tail:
             yield frame
 
