@@ -96,6 +96,7 @@ def test_the_replica_that_cannot_take_the_lock_answers_409(app_settings) -> None
         assert r.status_code == 409, r.text
         assert r.json()["error"]["type"] == "IndexLockedError" and "another process" in r.json()["error"]["message"]
         assert r.headers["Retry-After"]
+        assert str(settings.index_dir) not in r.text  # the lock file's server path stays in the server's log
         assert one.delete(f"/v1/documents/{A.doc_id}").status_code == 409
         assert _version(one) == before
         # Nothing half-done: no staged upload, the document still there.

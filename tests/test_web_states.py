@@ -653,3 +653,22 @@ def test_the_sources_id_stays_on_the_last_drawn_sources_after_a_failed_draw(brow
         browser.refresh()  # drawn again from the kept chat: the same
         wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".turn")) == 2, "the kept turns")
         assert sources_turn() == 0
+
+
+def test_the_wait_of_a_refused_upload_counts_down(browser, app_settings) -> None:
+    """An upload refused while another process writes the index (409, Retry-After: 10) showed "(retry in 10 s)"
+    for good, as a chat turn did before."""
+    from fakes import index_lock_held_elsewhere
+    from selenium.webdriver.common.by import By
+
+    with serve(app_settings, fake_answerer) as url, index_lock_held_elsewhere(app_settings.index_dir):
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        browser.execute_script(DROP, "neu.txt", "Zhipu baute den Rechner Orion mit 4.096 Chips.")
+        row = wait_for(browser, lambda d: upload_rows(d, ("failed",)) and upload_rows(d, ("failed",))[0], "refusal")
+        first = row.find_element(By.CSS_SELECTOR, ".error").text
+        assert first.startswith("409 IndexLockedError: ") and first.endswith(" (retry in 10 s)"), first
+        failure = first.rsplit(" (retry in ", 1)[0]
+        time.sleep(2.2)
+        later = row.find_element(By.CSS_SELECTOR, ".error").text
+        assert later in (f"{failure} (retry in 8 s)", f"{failure} (retry in 7 s)"), later

@@ -154,7 +154,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
         retry = exc.http_status == 503 or isinstance(exc, IndexLockedError)
         headers = {"Retry-After": str(RETRY_AFTER_S)} if retry else None
-        return error_response(exc.http_status, type(exc).__name__, str(exc), headers)
+        message = str(exc)
+        if isinstance(exc, IndexLockedError):  # it names the lock file's path: for the server's operator, not a client
+            message = "another process is writing the index; retry after Retry-After seconds"
+        return error_response(exc.http_status, type(exc).__name__, message, headers)
 
     @app.exception_handler(PayloadTooLarge)
     async def too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
