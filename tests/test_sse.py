@@ -161,15 +161,20 @@ def test_a_bug_after_the_queue_is_an_error_event(app_settings) -> None:
     assert "quoting" not in r.text
 
 
+def _leave_at(http: httpx.Client, prefix: str) -> None:
+    """Stream an answer and close the connection at its first line that starts with ``prefix``."""
+    with http.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as r:
+        for line in r.iter_lines():
+            if line.startswith(prefix):
+                break  # leaving the block closes the connection
+
+
 def test_a_client_that_goes_away_frees_the_model(app_settings) -> None:
     """Generation stops within a token; the model is free only once it stopped (never two at once)."""
     gen = SlowGenerator(token_s=0.1)
     settings = app_settings.model_copy(update={"max_tokens": 400})
     with serve(settings, lambda s: fake_answerer(s, gen)) as url, httpx.Client(base_url=url, timeout=10) as http:
-        with http.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as r:
-            for line in r.iter_lines():
-                if line.startswith("event: token"):
-                    break  # leaving the block closes the connection
+        _leave_at(http, "event: token")
         stopped_at = gen.produced
         # At once: the next answer must wait until the abandoned one has stopped, not start beside it.
         started = time.monotonic()
@@ -234,6 +239,30 @@ def test_a_client_that_leaves_while_queued_never_takes_the_model(app_settings) -
     assert len(asked) == 2 and not any("gründete" in a for a in asked)
 
 
+def _logged_worker(log: list[str]) -> Any:
+    """An answerer that writes a token every 20 ms through ``on_token`` and notes in ``log`` when it stopped."""
+
+    def answerer(question: str, on_token: Any, **kw: Any) -> None:
+        try:
+            for i in range(100):
+                time.sleep(0.02)  # one token
+                on_token(f"t{i}. ")
+        finally:
+            log.append("worker stopped")
+
+    return answerer
+
+
+def _logged_gate(log: list[str]) -> Any:
+    """A model gate that notes in ``log`` when it is released."""
+    from rag.serve.gate import ModelGate
+
+    gate = ModelGate(1)
+    release = gate.release
+    gate.release = lambda: log.append("gate released") or release()  # type: ignore[method-assign]
+    return gate
+
+
 def test_the_gate_opens_only_after_the_worker_of_a_closed_stream_stopped() -> None:
     """Closed at a yield (sse-starlette closes the response's frames when a send fails), the wrappers left the
     stream beneath them to the collector: the gate was released while llama.cpp still generated."""
@@ -242,22 +271,12 @@ def test_the_gate_opens_only_after_the_worker_of_a_closed_stream_stopped() -> No
     from types import SimpleNamespace
 
     from rag.serve import deps
-    from rag.serve.gate import ModelGate
 
     log: list[str] = []
-
-    def answerer(question: str, on_token: Any, **kw: Any) -> None:
-        try:
-            for i in range(100):
-                time.sleep(0.02)  # one token
-                on_token(f"t{i} ")
-        finally:
-            log.append("worker stopped")
+    answerer = _logged_worker(log)
 
     async def run() -> None:
-        gate = ModelGate(1)
-        release = gate.release
-        gate.release = lambda: log.append("gate released") or release()  # type: ignore[method-assign]
+        gate = _logged_gate(log)
         state = SimpleNamespace(gate=gate, metrics=None, settings=SimpleNamespace(log_questions=False))
         request = SimpleNamespace(app=SimpleNamespace(state=state), state=SimpleNamespace())
         inner = deps._events(request, answerer, "q", gate.reserve())  # type: ignore[arg-type]
@@ -301,10 +320,7 @@ def test_a_client_that_leaves_after_a_keep_alive_never_shares_the_model(app_sett
     gen = _SlowFirstToken(delay=1.0)
     settings = app_settings.model_copy(update={"sse_ping_s": 0.1})
     with serve(settings, lambda s: fake_answerer(s, gen)) as url, httpx.Client(base_url=url, timeout=30) as http:
-        with http.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as r:
-            for line in r.iter_lines():
-                if line.startswith(":"):
-                    break  # a keep-alive: the response started and waits for its first event; the client leaves
+        _leave_at(http, ":")  # a keep-alive: the response started and waits for its first event
         second = http.post("/v1/ask", json={"question": QUESTION})
     assert second.status_code == 200 and gen.most_at_once == 1
 
@@ -318,22 +334,12 @@ def test_a_stream_closed_at_its_head_frame_stops_its_worker_before_the_gate_open
     from sse_starlette import ServerSentEvent
 
     from rag.serve import deps
-    from rag.serve.gate import ModelGate
 
     log: list[str] = []
-
-    def answerer(question: str, on_token: Any, **kw: Any) -> None:
-        try:
-            for i in range(100):
-                time.sleep(0.02)
-                on_token(f"t{i}. ")
-        finally:
-            log.append("worker stopped")
+    answerer = _logged_worker(log)
 
     async def run() -> None:
-        gate = ModelGate(1)
-        release = gate.release
-        gate.release = lambda: log.append("gate released") or release()  # type: ignore[method-assign]
+        gate = _logged_gate(log)
 
         async def receive() -> dict[str, str]:
             await asyncio.Event().wait()  # the client is still there while the first event comes
