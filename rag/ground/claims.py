@@ -385,15 +385,16 @@ class Source:
     stems: frozenset[str]
     # What each number key counts where the passage gives it: "money", "chips", "percent" or None (unknown).
     kinds: Mapping[str, frozenset[str | None]] = field(default_factory=dict)
-    header: str = ""  # the article's date and author shown above the passage (part of ``text`` too)
+    # ``text`` without the article's date and author shown above the passage; None when it shows neither.
+    body: str | None = None
 
     def names(self, name: Name, claim: str, question: str = "") -> bool:
         """Whether the passage states ``name`` for ``claim``: its author only for a sentence about the article
         or an answer to a question that asks who wrote it ("Wer hat den Artikel geschrieben?" -> "Von Silke
         Mayr.")."""
-        if not self.header or _ABOUT_ARTICLE.search(claim) or _ASKS_AUTHOR.search(question):
+        if self.body is None or _ABOUT_ARTICLE.search(claim) or _ASKS_AUTHOR.search(question):
             return name_in(name, self.text)
-        return name_in(name, self.text.replace(self.header, "", 1))
+        return name_in(name, self.body)
 
     def counts(self, keys: frozenset[str], kind: str | None) -> bool:
         """Whether the passage gives one of ``keys`` as an amount of ``kind`` (None: of anything; "other": of
@@ -427,7 +428,12 @@ def _kinds(quantities: Sequence[Quantity]) -> Mapping[str, frozenset[str | None]
 def source_text(passage: Passage) -> str:
     """What a passage states: its header (date, author: shown with the passage, so a sentence may state it),
     its text and its near-duplicates' texts (they say the same)."""
-    return "\n".join([passage.hit.chunk.header(), passage.text, *(d.text for d in passage.hit.duplicates)])
+    return "\n".join([passage.hit.chunk.header(), _body(passage)])
+
+
+def _body(passage: Passage) -> str:
+    """A passage's text and its near-duplicates' texts, without the header `source_text` puts above them."""
+    return "\n".join([passage.text, *(d.text for d in passage.hit.duplicates)])
 
 
 def prepare(passages: Sequence[Passage]) -> list[Source]:
@@ -436,8 +442,8 @@ def prepare(passages: Sequence[Passage]) -> list[Source]:
     for passage in passages:
         text = source_text(passage)
         quantities = extract_quantities(text)
-        header = passage.hit.chunk.header()
-        sources.append(Source(passage.number, text, keys_of(quantities), stems(text), _kinds(quantities), header))
+        body = _body(passage) if passage.hit.chunk.header() else None
+        sources.append(Source(passage.number, text, keys_of(quantities), stems(text), _kinds(quantities), body))
     return sources
 
 
