@@ -53,6 +53,9 @@ Render = Callable[[str, Any], Iterable[ServerSentEvent]]
 Events = AsyncGenerator[tuple[str, Any], None]
 
 
+_LEFT_QUEUED = "the client closed the connection while its request waited for the model"
+
+
 async def answer_once(request: Request, answerer: Answerer, question: str, **kw: Any) -> Answer:
     """Answer in a worker thread once the model is free. A client that leaves stops the work: while it waits its
     turn it never takes the model, and once it has it at the model's next token (`ClientGone`). Before, it ran
@@ -79,10 +82,10 @@ async def answer_once(request: Request, answerer: Answerer, question: str, **kw:
             raise
         await _stop(take)
         if not _took(take):
-            raise ClientGone("the client closed the connection while its request waited for the model")
+            raise ClientGone(_LEFT_QUEUED)
         try:
             if gone.done():
-                raise ClientGone("the client closed the connection while its request waited for the model")
+                raise ClientGone(_LEFT_QUEUED)
             work = asyncio.ensure_future(run_in_threadpool(lambda: answerer(question, on_token=on_token, **kw)))
             try:
                 await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -113,7 +116,7 @@ async def _stop(task: asyncio.Future[Any]) -> None:
     task.cancel()
     await finished(task)
     if not task.cancelled():
-        task.exception()  # read here, where it matters (`take`) the caller reads the outcome itself
+        task.exception()  # marked as read (no "never retrieved" warning); where it matters, `_took` looks at it
 
 
 def _took(take: asyncio.Future[Any]) -> bool:
