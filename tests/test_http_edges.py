@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pytest
 from fakes import fake_answerer, served_routes, wait_ready
 from fastapi.testclient import TestClient
 
@@ -19,6 +20,49 @@ def test_a_wrong_method_is_405_naming_the_allowed_ones(client) -> None:
         r = client.request(method, path)
         assert r.status_code == 405 and r.json()["error"]["type"] == "HTTPError"
         assert allowed in r.headers.get("allow", ""), (method, path, dict(r.headers))
+
+
+@pytest.mark.parametrize("path", ["/v1/ask", "/v1/chat/completions"])
+def test_json_nested_too_deep_is_malformed_json_like_any_other(client, path: str) -> None:
+    """json.loads fails with RecursionError past about 1000 levels, which FastAPI answered 400 HTTPError "There was
+    an error parsing the body", not the 422 of every other malformed JSON body."""
+    json_body = {"content-type": "application/json"}
+    broken = client.post(path, content=b"{", headers=json_body)
+    for body in (b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000):
+        r = client.post(path, content=body, headers=json_body)
+        assert r.status_code == broken.status_code == 422, r.text
+        assert r.json()["error"]["type"] == broken.json()["error"]["type"] == "ValidationError"
+        assert r.json()["error"]["message"].startswith("body: JSON nested too deep"), r.text
+
+
+@pytest.mark.parametrize(
+    ("origin", "asked", "refused"),
+    [
+        ("https://evil.example", {}, "origin 'https://evil.example' is not in RAG_CORS_ORIGINS"),
+        ("https://app.example", {"Access-Control-Request-Method": "TRACE"}, "method 'TRACE' is not allowed"),
+        (
+            "https://evil.example",
+            {"Access-Control-Request-Method": "TRACE"},
+            "origin 'https://evil.example' is not in RAG_CORS_ORIGINS; method 'TRACE' is not allowed",
+        ),
+        (
+            "https://app.example",
+            {"Access-Control-Request-Private-Network": "true"},
+            "private network access (Access-Control-Request-Private-Network) is not allowed",
+        ),
+    ],
+    ids=["origin", "method", "origin and method", "private network"],
+)
+def test_a_refused_cors_preflight_is_in_the_error_shape(app_settings, origin, asked, refused) -> None:
+    """Starlette refused a preflight in plain text ("Disallowed CORS origin"); its status and CORS headers stay."""
+    settings = app_settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    with TestClient(create_app(settings, build=fake_answerer)) as c:
+        wait_ready(c)
+        r = c.options("/v1/ask", headers={"Origin": origin, "Access-Control-Request-Method": "POST", **asked})
+        assert r.status_code == 400
+        assert r.json() == {"error": {"type": "CORSRefused", "message": f"CORS preflight refused: {refused}"}}
+        assert "access-control-allow-methods" in r.headers and "x-request-id" in r.headers
+        assert (r.headers.get("access-control-allow-origin") == origin) is (origin == "https://app.example")
 
 
 def test_the_page_cannot_be_framed_by_another_site(client) -> None:

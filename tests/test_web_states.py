@@ -3,7 +3,8 @@
 The focus after "Ask" and "Stop", around the article panel and after a delete, a question that got no answer
 kept in the box, Retry-After on any status (its wait counted down, and stopped by the next question or "New
 chat"), a final event the page cannot read, the live region while an answer streams, the contrast of key text
-in both colour schemes, titles with a right-to-left override, a delete while the service is gone, a documents
+in both colour schemes, titles with a right-to-left override, a delete while the service is gone or refused
+for a while (its wait counted down, and stopped by the next delete), a documents
 list that failed to load read again (its wait counted down), one list request per typed API key, the filter's
 boxes keeping the focus when the list is read again, progress events the page cannot read, and the `#sources`
 id after a final event that could not be drawn. The browser and the helpers are those of `test_web_ui.py`.
@@ -672,3 +673,32 @@ def test_the_wait_of_a_refused_upload_counts_down(browser, app_settings) -> None
         time.sleep(2.2)
         later = row.find_element(By.CSS_SELECTOR, ".error").text
         assert later in (f"{failure} (retry in 8 s)", f"{failure} (retry in 7 s)"), later
+
+
+def test_the_wait_of_a_refused_delete_counts_down_until_the_next_delete(browser, app_settings) -> None:
+    """A delete refused while another process writes the index (409, Retry-After: 10) showed "(retry in 10 s)"
+    for good, as an upload did before; the next delete stops the count, which must not write over its result."""
+    from fakes import index_lock_held_elsewhere
+    from selenium.webdriver.common.by import By
+
+    def delete(doc_id: str) -> None:
+        entry(browser, doc_id).find_element(By.CSS_SELECTOR, ".doc-delete").click()
+        browser.find_element(By.ID, "confirm-yes").click()
+
+    with serve(app_settings, fake_answerer) as url:
+        open_page(browser, url)
+        documents_listed(browser, 3)
+        status = browser.find_element(By.ID, "lib-status")
+        with index_lock_held_elsewhere(app_settings.index_dir):
+            delete("b.txt")
+            first = wait_for(browser, lambda d: status.text.startswith("Not deleted: ") and status.text, "refusal")
+            assert first.startswith("Not deleted: 409 IndexLockedError: ") and first.endswith(" (retry in 10 s)"), first
+            failure = first.rsplit(" (retry in ", 1)[0]
+            time.sleep(2.2)
+            assert status.text in (f"{failure} (retry in 8 s)", f"{failure} (retry in 7 s)"), status.text
+        browser.execute_script(COUNT_TIMEOUTS)
+        delete("b.txt")
+        wait_for(browser, lambda d: status.text == "Deleted b.txt.", "the delete")
+        ticks = browser.execute_script("return window.__timeouts")
+        time.sleep(1.5)
+        assert status.text == "Deleted b.txt." and browser.execute_script("return window.__timeouts") == ticks

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,7 +104,7 @@ def create_app(settings: Settings, build: Callable[[Settings], Answerer] | None 
 
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            CORSWithErrorShape,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
@@ -149,6 +151,33 @@ class HeadAsGet:
             scope.update({k: v for k, v in inner.items() if k != "method"})
 
 
+class CORSWithErrorShape(CORSMiddleware):
+    """Starlette's CORS middleware, whose refused preflight leaves in the service's error shape (its own is
+    the plain text "Disallowed CORS origin").
+
+    Starlette still decides, with the same status (400) and CORS headers; the message names each refused
+    value. Starlette names what it refused only in that text ("Disallowed CORS origin, method"), so the names
+    are read from there; one this does not know is passed on as it is.
+    """
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
+        origin, method = request_headers["origin"], request_headers["access-control-request-method"]
+        asked = request_headers.get("access-control-request-headers", "")
+        clauses = {
+            "origin": f"origin {origin[:200]!r} is not in RAG_CORS_ORIGINS",
+            "method": f"method {method[:40]!r} is not allowed",
+            "headers": f"headers {asked[:200]!r} are not allowed",
+            "private-network": "private network access (Access-Control-Request-Private-Network) is not allowed",
+        }
+        message = "CORS preflight refused: " + "; ".join(clauses.get(name, name) for name in refused)
+        cors = {k: v for k, v in response.headers.items() if k.startswith("access-control-") or k == "vary"}
+        return error_response(response.status_code, "CORSRefused", message, cors)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
@@ -170,5 +199,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI reports any failure to read a JSON body but a JSONDecodeError as 400 "There was an error parsing
+        # the body"; json.loads fails with RecursionError on arrays or objects nested past Python's recursion
+        # limit, and that is malformed JSON like any other.
+        if isinstance(exc.__cause__, RecursionError):
+            limit = sys.getrecursionlimit()
+            return error_response(422, "ValidationError", f"body: JSON nested too deep (at most about {limit} levels)")
         # Its headers too: a 405 must name the methods the route allows (RFC 9110 `Allow`).
         return error_response(exc.status_code, "HTTPError", str(exc.detail), exc.headers)
