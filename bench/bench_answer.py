@@ -41,7 +41,7 @@ from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.evaluation.gold import GoldItem, load_gold  # noqa: E402
 from rag.models import fetch  # noqa: E402
-from rag.models.generate import GenerationSettings, LlamaCppGenerator, Message  # noqa: E402
+from rag.models.generate import Between, GenerationSettings, LlamaCppGenerator, Message  # noqa: E402
 
 
 class Recording:
@@ -56,12 +56,21 @@ class Recording:
     def last_usage(self) -> Any:
         return self.inner.last_usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
         self.messages = list(messages)
-        return self.inner.stream(messages, settings, prefix=prefix)
+        return self.inner.stream(messages, settings, prefix=prefix, between=between)
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
-        return self.inner.yes_probability(messages, words=words)
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float | None:
+        return self.inner.yes_probability(messages, words=words, between=between)
 
 
 def pick_questions(items: list[GoldItem], limit: int) -> list[GoldItem]:

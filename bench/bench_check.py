@@ -47,17 +47,21 @@ def pick_questions(items: list[GoldItem], limit: int) -> list[GoldItem]:
     return mixed[:limit] if limit else mixed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def alternating_setup(description: str | None) -> tuple[argparse.Namespace, Settings, Any, list[GoldItem]]:
+    """The options of a bench that alternates two settings over gold questions, and the pipeline it times: the
+    answer cache off and the threshold 0, so every question is checked and answered."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gold", type=Path, default=ROOT / "eval" / "gold.jsonl")
     parser.add_argument("--limit", type=int, default=16, help="questions (0 = all standalone ones)")
     parser.add_argument("--passes", type=int, default=2, help="passes per setting, alternating")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-
     settings = Settings(answer_cache=0, answerable_thresholds={"de": 0.0, "en": 0.0})
-    answerer = wiring.answerer(settings)
-    questions = pick_questions(load_gold(args.gold), args.limit)
+    return args, settings, wiring.answerer(settings), pick_questions(load_gold(args.gold), args.limit)
+
+
+def main() -> None:
+    args, settings, answerer, questions = alternating_setup(__doc__)
     on, off = answerer.settings, replace(answerer.settings, answerable_check=False)
     answerer(questions[-1].question, settings=on)  # warm both contexts' instructions before timing
     answerer(questions[-2].question, settings=on)

@@ -44,7 +44,7 @@ from _common import machine, table, write_result  # noqa: E402
 from rag import wiring  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.language import is_refusal, word_votes  # noqa: E402
-from rag.models.generate import GenerationSettings, Generator, Message  # noqa: E402
+from rag.models.generate import Between, GenerationSettings, Generator, Message  # noqa: E402
 from rag.models.sanitize import neutralize_messages  # noqa: E402
 from rag.types import Answer  # noqa: E402
 
@@ -124,11 +124,20 @@ class SanitizingGenerator:
     def last_usage(self) -> Any:
         return self._inner.last_usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
-        return self._inner.stream(neutralize_messages(messages), settings, prefix=prefix)
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
+        return self._inner.stream(neutralize_messages(messages), settings, prefix=prefix, between=between)
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
-        return self._inner.yes_probability(neutralize_messages(messages), words=words)
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float | None:
+        return self._inner.yes_probability(neutralize_messages(messages), words=words, between=between)
 
 
 class DraftRecorder:
@@ -143,13 +152,22 @@ class DraftRecorder:
     def last_usage(self) -> Any:
         return self._inner.last_usage
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
-        for piece in self._inner.stream(messages, settings, prefix=prefix):
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
+        for piece in self._inner.stream(messages, settings, prefix=prefix, between=between):
             self.text += piece
             yield piece
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
-        return self._inner.yes_probability(messages, words=words)
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float | None:
+        return self._inner.yes_probability(messages, words=words, between=between)
 
 
 def build_index(settings: Settings, docs_dir: Path) -> dict[str, Any]:

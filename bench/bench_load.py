@@ -94,8 +94,8 @@ def serve_fake(port: int, token_ms: float) -> None:
     from rag.serve.app import create_app
 
     class SlowGenerator(FakeGenerator):
-        def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
-            for piece in super().stream(messages, settings, prefix=prefix):
+        def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
+            for piece in super().stream(messages, settings, prefix=prefix, between=between):
                 time.sleep(token_ms / 1000)
                 yield piece
 

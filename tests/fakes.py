@@ -63,6 +63,13 @@ class FakeEmbedder:
         return len(_WORD.findall(text))
 
 
+def _read(messages: Sequence[dict[str, str]], between: Any) -> None:
+    """Call ``between`` before each batch of 128 words of the prompt, as the real model reads 128 tokens."""
+    if between is not None:
+        for _ in range(0, sum(len(m["content"].split()) for m in messages), 128):
+            between()
+
+
 class FakeGenerator:
     """Answers by copying the first sentence of the passage sharing most words with the question.
 
@@ -80,11 +87,13 @@ class FakeGenerator:
         self.checks: list[list[dict[str, str]]] = []
         self.prefixes: list[str] = []  # the reply's beginning each `stream` call was given
         self.words: list[tuple[str, str]] = []  # the yes-word and no-word each check read
+        self.yielded = 0  # pieces written, over all `stream` calls
         self.last_usage = Usage()
 
-    def yes_probability(self, messages, *, words=("Yes", "No")):  # type: ignore[no-untyped-def]
+    def yes_probability(self, messages, *, words=("Yes", "No"), between=None):  # type: ignore[no-untyped-def]
         self.checks.append(list(messages))
         self.words.append(words)
+        _read(messages, between)
         if self.answerable is not None:
             return self.answerable
         user = next(m["content"] for m in messages if m["role"] == "user")  # the passages and the question
@@ -93,15 +102,18 @@ class FakeGenerator:
         words = {w for w in _WORD.findall((question.group(1) if question else "").lower()) if len(w) >= 4}
         return 0.9 if any(words & set(_WORD.findall(text.lower())) for _, text in blocks) else 0.1
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         self.calls.append(list(messages))
         self.prefixes.append(prefix)
         self.last_usage = Usage()
+        _read(messages, between)
         reply = self.script.pop(0) if self.script else self._copy_best(messages[-1]["content"])
         for stop in settings.stop:  # like llama.cpp: the text ends before the first stop string
             reply = reply.split(stop, 1)[0]
         pieces = re.findall(r"\S+\s*", reply)[: settings.max_tokens]
-        yield from pieces
+        for piece in pieces:
+            self.yielded += 1
+            yield piece
         self.last_usage = Usage(sum(len(m["content"].split()) for m in messages), len(pieces))
 
     @staticmethod

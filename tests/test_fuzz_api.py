@@ -190,7 +190,7 @@ def test_uploads_of_arbitrary_bytes(client, app_settings, suffix: str, data: byt
 class BuggyGenerator(FakeGenerator):
     """Fails like a programming error (not a RagError) when the prompt holds BOOM."""
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         if "BOOM" in messages[-1]["content"]:
             raise ValueError("a bug, with words from the question: BOOM")
         yield from super().stream(messages, settings)

@@ -88,3 +88,37 @@ def test_a_model_without_a_chat_template_is_a_clear_error() -> None:
     llm.metadata = {}
     with pytest.raises(ModelError, match="no chat template"):
         ask(gen, "rules")
+
+
+def test_a_long_prompt_is_read_in_batches_and_a_stop_keeps_what_was_read() -> None:
+    """`between` runs before each batch of `PROMPT_BATCH` tokens; an exception there stops the reading, the
+    batches read stay cached, and the next call reads only the rest."""
+    from rag.models.generate import PROMPT_BATCH
+
+    gen, (llm,) = stub_generator(1)
+    messages = [{"role": "system", "content": "Rules"}, {"role": "user", "content": "passages " * 400}]
+    calls: list[int] = []
+
+    def leave_at_third() -> None:
+        calls.append(llm.n_tokens)
+        if len(calls) == 3:
+            raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        gen.yes_probability(messages, between=leave_at_third)
+    assert llm.decoded == [PROMPT_BATCH, PROMPT_BATCH] and llm.n_tokens == 2 * PROMPT_BATCH
+    assert calls == [0, PROMPT_BATCH, 2 * PROMPT_BATCH]  # before each batch
+    gen.yes_probability(messages, between=lambda: None)
+    total = len(llm.cache)
+    assert sum(llm.decoded) == total and all(n <= PROMPT_BATCH for n in llm.decoded)
+
+    llm.n_tokens, llm.decoded = 0, []
+    with pytest.raises(InterruptedError):
+        next(gen.stream(messages, GenerationSettings(), between=_raise))
+    assert llm.decoded == [] and llm.n_tokens == 0  # stopped before the first batch: nothing generated
+    assert "".join(gen.stream(messages, GenerationSettings(), between=lambda: None)) == "ok"
+    assert all(n <= PROMPT_BATCH for n in llm.decoded[:-1]) and llm.decoded[-1] == 1  # the completion: last token
+
+
+def _raise() -> None:
+    raise InterruptedError

@@ -111,7 +111,7 @@ def test_questions_are_logged_when_asked_to(app_settings, lines) -> None:
 
 
 class _Buggy(FakeGenerator):
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         raise ValueError(f"a bug quoting the prompt: {messages[-1]['content'][-60:]}")
 
 
@@ -130,7 +130,7 @@ def test_a_bug_is_logged_without_its_message(app_settings, lines) -> None:
 
 
 class _BuggyAfterASentence(FakeGenerator):
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         yield "DeepSeek nutzte 2.048 GPUs [1]. "
         yield "Dann"
         raise ValueError(f"a bug quoting the prompt: {messages[-1]['content'][-60:]}")

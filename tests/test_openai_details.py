@@ -198,7 +198,7 @@ def test_stop_sequences_and_max_completion_tokens_reach_the_generator(app_settin
     seen: list[Any] = []
 
     class Recording(FakeGenerator):
-        def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+        def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
             seen.append(settings)
             return super().stream(messages, settings, prefix=prefix)
 

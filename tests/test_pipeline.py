@@ -266,6 +266,21 @@ def test_the_check_is_the_answer_prompt_plus_one_turn(parts) -> None:
     assert not a.refused and a.answerable_p == 0.9 and gen.prefixes == [""] and gen.words == [("Yes", "No")]
 
 
+def test_a_consumer_can_stop_the_work_while_the_model_reads_a_prompt(parts) -> None:
+    """``on_token("")`` comes before each batch of a prompt the model reads too (the check's, the answer's): a
+    client that left stops the work there, not only at the first generated token after the check."""
+
+    def leave(piece: str) -> None:
+        raise InterruptedError
+
+    question = "Wie viele GPUs nutzte DeepSeek?"
+    for settings in (AnswerSettings(min_dense_score=0.2), AnswerSettings(min_dense_score=0.2, answerable_check=False)):
+        gen = FakeGenerator()
+        with pytest.raises(InterruptedError):
+            ask(parts, question, generator=gen, settings=settings, on_token=leave)
+        assert gen.yielded == 0 and len(gen.checks) + len(gen.calls) == 1  # the first prompt read, nothing more
+
+
 def _decide(parts):  # type: ignore[no-untyped-def]
     """The answer-decide prompts: the model is told to begin its reply with Ja/Yes or Nein/No."""
     retriever, templates = parts
@@ -305,7 +320,7 @@ def test_the_threshold_and_the_switch_are_settings(parts) -> None:
 
 def test_a_backend_without_logits_answers_without_the_check(parts) -> None:
     class NoLogits(FakeGenerator):
-        def yes_probability(self, messages, *, words=("Yes", "No")):  # type: ignore[no-untyped-def]
+        def yes_probability(self, messages, *, words=("Yes", "No"), between=None):  # type: ignore[no-untyped-def]
             return None
 
     a = ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=NoLogits())

@@ -110,7 +110,7 @@ class _HeldGenerator(FakeGenerator):
         super().__init__()
         self.started, self.release = threading.Event(), threading.Event()
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         self.started.set()
         self.release.wait(10)
         yield from super().stream(messages, settings)

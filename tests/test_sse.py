@@ -31,7 +31,7 @@ class HeldGenerator(FakeGenerator):
         self.started, self.release = threading.Event(), threading.Event()
         self._first = True
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         if self._first:
             self._first = False
             self.started.set()
@@ -51,7 +51,7 @@ class SlowGenerator(FakeGenerator):
         self.running = 0
         self.most_at_once = 0
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         try:
@@ -136,7 +136,7 @@ def test_a_full_queue_is_still_a_503_for_a_stream(held) -> None:
 
 
 class _BuggyAfterTheFirst(HeldGenerator):
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         first = self._first
         yield from super().stream(messages, settings)
         if not first:
@@ -301,7 +301,7 @@ class _SlowFirstToken(FakeGenerator):
         self.most_at_once = 0
         self.lock = threading.Lock()
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         with self.lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
@@ -446,7 +446,7 @@ class _SlowStart(FakeGenerator):
         super().__init__()
         self.delay = delay
 
-    def stream(self, messages, settings, *, prefix=""):  # type: ignore[no-untyped-def]
+    def stream(self, messages, settings, *, prefix="", between=None):  # type: ignore[no-untyped-def]
         time.sleep(self.delay)
         yield from super().stream(messages, settings)
 

@@ -148,6 +148,20 @@ def test_a_short_article_is_summarised_in_one_prompt_checked_and_cited(index) ->
     assert a.timings["first_shown"] <= a.timings["total"] and "map" not in a.timings
 
 
+def test_a_consumer_can_stop_a_summary_while_the_model_reads_its_prompt(index) -> None:
+    """A summary's prompt is the longest the model reads (35 s for a long article on 2 cores): a client that
+    left stops it between two batches of it, before anything is written."""
+    generator = FakeGenerator(script=["DeepSeek wurde 2023 in Hangzhou gegründet [1]."])
+
+    def leave(piece: str) -> None:
+        raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        summarize_document("long.txt", index=index, generator=generator, templates=TEMPLATES, count_tokens=words,
+                           on_token=leave)  # fmt: skip
+    assert len(generator.calls) == 1 and generator.yielded == 0
+
+
 def test_lang_en_uses_the_english_prompt_and_a_bad_lang_is_refused(index) -> None:
     generator = FakeGenerator(script=["DeepSeek was founded in 2023 in Hangzhou [1]."])
     summary, _ = run_document(index, generator, lang="en")

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from rag.answer.prompt import PromptTemplate, format_history, format_passages
 from rag.config import Settings, default
@@ -140,7 +141,10 @@ HISTORY_TURNS = 4
 HISTORY_TURN_CHARS = 400  # 4 turns of at most ~130 tokens each keep the rewrite prompt far inside n_ctx
 
 
-def rewrite_question(question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate) -> str:
+def rewrite_question(
+    question: str, history: Sequence[Message], generator: Generator, template: PromptTemplate,
+    between: Callable[[], None] | None = None,
+) -> str:  # fmt: skip
     """A standalone version of a follow-up question, written by the answer model from the last turns.
 
     The 1.5B model often writes the question before again ("Und wann?" -> "Wer gründete DeepSeek?"), which
@@ -152,7 +156,7 @@ def rewrite_question(question: str, history: Sequence[Message], generator: Gener
     """
     recent = [{**t, "content": _clip(t.get("content", ""), HISTORY_TURN_CHARS)} for t in history[-HISTORY_TURNS:]]
     messages = template.render(history=format_history(recent), question=question)
-    text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",))))
+    text = "".join(generator.stream(messages, GenerationSettings(max_tokens=60, stop=("\n",)), between=between))
     rewritten = text.strip().strip('"„“”').strip()
     before = next((t.get("content", "") for t in reversed(recent) if t.get("role") == "user"), "")
     own = stems(question)
@@ -243,7 +247,8 @@ def answer(
     The decision comes first: no passage about the question, or a model's P(answerable) below the
     threshold, is the refusal without generating. Then the answer is generated and checked sentence
     by sentence: ``on_token`` receives each sentence once it passed its check (and ``""`` after every
-    generated token, so a consumer can stop generation by raising), never an unchecked claim. When no
+    generated token and every batch of a prompt the model reads, so a consumer can stop the work by
+    raising), never an unchecked claim. When no
     sentence passed, the model is asked once more (``settings.retry_empty``) before the refusal. The
     pieces joined are the returned Answer's text. ``where`` limits the passages to some articles.
     """
@@ -252,10 +257,11 @@ def answer(
     asked_in = detect_language(question, default=lang or DEFAULT_LANGUAGE)  # the caller's choice when undecided
     lang = lang or asked_in
     emit = on_token or (lambda piece: None)
+    between = partial(emit, "")  # also while the model reads a prompt: a consumer can stop it there
     run = _Run(question, lang, started)
     standalone = question
     if templates.rewrite is not None and refers_back(question, history):
-        standalone = rewrite_question(question, history, generator, templates.rewrite)
+        standalone = rewrite_question(question, history, generator, templates.rewrite, between)
         run.timings["rewrite"] = time.perf_counter() - started
         if on_rewrite is not None and standalone != question:
             on_rewrite(standalone)
@@ -287,10 +293,10 @@ def answer(
     if settings.answerable_check and (template.decision is not None or templates.check is not None):
         t = time.perf_counter()
         if template.decision is not None:  # the reply's own first word is the decision: nothing more to evaluate
-            run.answerable_p = generator.yes_probability(messages, words=template.decision)
+            run.answerable_p = generator.yes_probability(messages, words=template.decision, between=between)
         elif templates.check is not None:  # the check as one more user turn, rolled back for the answer
             given = {"question": standalone} if "question" in templates.check.variables else {}
-            run.answerable_p = generator.yes_probability([*messages, *templates.check.render(**given)])
+            run.answerable_p = generator.yes_probability([*messages, *templates.check.render(**given)], between=between)
         run.timings["check"] = time.perf_counter() - t
         if run.answerable_p is not None and run.answerable_p < settings.threshold(lang):
             return run.refusal(emit)
@@ -358,7 +364,7 @@ def _generate(
     # The decision was "answer": a reply told to begin with the yes-word starts with it, not part of the answer.
     yes_word = template.decision[0] if template.decision is not None else None
     start = ReplyStart(yes_word)
-    for piece in generator.stream(messages, settings.generation, prefix=yes_word or ""):
+    for piece in generator.stream(messages, settings.generation, prefix=yes_word or "", between=partial(emit, "")):
         run.timings.setdefault("first_token", time.perf_counter() - run.started)
         run.show(checker.feed(answer_part.feed(start.feed(piece))), emit)
         emit("")

@@ -324,6 +324,10 @@ class _Run:
         if self.on_token is not None:
             self.on_token(piece)
 
+    def between(self) -> None:
+        """Called while the model reads a prompt: a client that went away stops the work there too."""
+        self.emit("")
+
     def budget(self, template: PromptTemplate, values: dict[str, str], count_tokens: Callable[[str], int]) -> int:
         """Counted tokens of passages (or notes) that fit one prompt of ``template`` beside its reply."""
         empty = {name: values.get(name, "") for name in template.variables}
@@ -425,7 +429,7 @@ class _Run:
     def checked(self, messages: list[Message], passages: Sequence[Passage]) -> Grounding:
         """A part summary, generated whole and checked: only sentences a cited passage backs stay."""
         pieces = []
-        for piece in self.generator.stream(messages, self.settings.generation):
+        for piece in self.generator.stream(messages, self.settings.generation, between=self.between):
             pieces.append(piece)
             self.emit("")  # lets a client that went away stop generation
         usage = self.generator.last_usage
@@ -443,7 +447,7 @@ class _Run:
             passages, self.lang, strict=self.settings.strict, question=self.question, skip=self.copied_heading
         )
         gen_started = time.perf_counter()
-        for piece in self.generator.stream(messages, self.settings.generation):
+        for piece in self.generator.stream(messages, self.settings.generation, between=self.between):
             self.timings.setdefault("first_token", time.perf_counter() - self.started)
             self.show(checker.feed(piece))
             self.emit("")

@@ -25,7 +25,13 @@ from rag.errors import BackendError, InputError, ModelError
 from rag.models.sanitize import neutralize_messages
 
 Message = dict[str, str]
+Between = Callable[[], None]
 log = logging.getLogger("rag.generate")
+
+# Prompt tokens evaluated between two calls of `between`: a client that left stops the work within a second or
+# two, not after the whole prompt (a summary's held the model 25 s). Batches of 128 cost the first token
+# nothing measurable against llama.cpp's one batch of 512 (docs/experiments.md, "Performance").
+PROMPT_BATCH = 128
 
 
 def spellings(word: str) -> tuple[str, ...]:
@@ -72,12 +78,24 @@ class Generator(Protocol):
         """The tokens of the last `stream` call (zero before the first)."""
         ...
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
-        """The reply's pieces; ``prefix`` is the reply's beginning, written for the model where the backend can."""
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
+        """The reply's pieces; ``prefix`` is the reply's beginning, written for the model where the backend can.
+        ``between`` is called between batches of the prompt's evaluation where the backend evaluates it: an
+        exception raised there (the client left) stops the work before the first piece."""
         ...
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
-        """P(the reply starts with ``words[0]``) against ``words[1]``; None where the backend cannot tell."""
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float | None:
+        """P(the reply starts with ``words[0]``) against ``words[1]``; None where the backend cannot tell.
+        ``between`` as for `stream`."""
         ...
 
 
@@ -141,7 +159,14 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
         """The reply's pieces; a ``prefix`` ("Ja") is put in the model's mouth: it is not generated nor yielded."""
         # The chat template is tokenized with special tokens on: article text must not open turns.
         messages = neutralize_messages(messages)
@@ -150,6 +175,11 @@ class LlamaCppGenerator:
         prompt = self._prompt(llm, messages)
         if prefix:
             prompt += llm.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
+        if between is not None and len(prompt) <= llm.n_ctx():
+            # All but the last token, in batches that can be stopped; the completion finds them cached and
+            # evaluates only the last one, as it would after any cached prefix. (An oversized prompt is
+            # left to the completion, which names the context window.)
+            _evaluate(llm, prompt[:-1], between)
         chunks = llm.create_completion(
             prompt=prompt,
             stream=True,
@@ -168,7 +198,9 @@ class LlamaCppGenerator:
             raise InputError(f"the prompt does not fit the model's context ({exc}); shorten the input") from exc
         self.last_usage = Usage(len(prompt), produced)
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float:
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float:
         """P(the model's reply to ``messages`` starts with "Yes") against "No" (or ``words``), from one token's logits.
 
         The prompt's beginning is usually in the context already (the same system prompt and
@@ -186,9 +218,7 @@ class LlamaCppGenerator:
             tokens += llm.tokenize(reply_start.encode("utf-8"), add_bos=False, special=False)
         if len(tokens) > llm.n_ctx():
             raise InputError(f"the prompt has {len(tokens)} tokens, over the model's context of {llm.n_ctx()}")
-        reuse = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
-        llm.n_tokens = reuse  # `eval` drops the cache after this position and decodes the rest
-        llm.eval(tokens[reuse:])
+        _evaluate(llm, tokens, between, keep_last=False)
         logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
         yes, no = (_logsumexp(logits[self._word_tokens(llm, spelled)]) for spelled in map(spellings, words))
         return float(1.0 / (1.0 + math.exp(no - yes)))
@@ -259,11 +289,20 @@ class DeferredGenerator:
             self._loaded = self._load()
         return self._loaded
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
-        return self._generator().stream(messages, settings, prefix=prefix)
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
+        return self._generator().stream(messages, settings, prefix=prefix, between=between)
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
-        return self._generator().yes_probability(messages, words=words)
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float | None:
+        return self._generator().yes_probability(messages, words=words, between=between)
 
 
 class OpenAIServerGenerator:
@@ -297,9 +336,17 @@ class OpenAIServerGenerator:
         self.model_id = model_id
         self.last_usage = Usage()
 
-    def stream(self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "") -> Iterator[str]:
+    def stream(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        *,
+        prefix: str = "",
+        between: Between | None = None,
+    ) -> Iterator[str]:
         """The reply's pieces. The chat API cannot start the reply for the model, so ``prefix`` is not sent:
-        the model writes its own first word (the pipeline drops a decision word it is told to write)."""
+        the model writes its own first word (the pipeline drops a decision word it is told to write). The
+        server evaluates the prompt: ``between`` is not called (a consumer that stops closes the connection)."""
         import openai
 
         messages = neutralize_messages(messages)  # llama_cpp.server and others tokenize specials too
@@ -331,7 +378,9 @@ class OpenAIServerGenerator:
         if not self.last_usage.completion_tokens:
             self.last_usage.completion_tokens = produced
 
-    def yes_probability(self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No")) -> float | None:
+    def yes_probability(
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+    ) -> float | None:
         """P("Yes") against P("No") (or ``words``) from the server's top log-probabilities of one generated token.
 
         None when the server returns no log-probabilities (not every OpenAI-compatible server does), or
@@ -410,6 +459,20 @@ class OpenAIServerGenerator:
         if isinstance(exc, openai.APIStatusError):
             return BackendError(f"{server} answered {exc.status_code}: {_one_line(exc.message)}")
         return BackendError(f"{server} failed ({type(exc).__name__}: {_one_line(str(exc))}); check RAG_LLM_URL")
+
+
+def _evaluate(llm: Any, tokens: list[int], between: Between | None, *, keep_last: bool = True) -> None:
+    """Bring ``llm``'s context to ``tokens``: reuse its cached prefix, evaluate the rest in batches of
+    `PROMPT_BATCH`, calling ``between`` before each. Stopped there, the context keeps the batches evaluated so
+    far, a valid prefix for the next call. ``keep_last`` False evaluates the last token again even when cached,
+    so that its logits are the context's last."""
+    cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+    reuse = cached if keep_last else min(cached, len(tokens) - 1)
+    llm.n_tokens = reuse  # `eval` drops the cache after this position and decodes the rest
+    for start in range(reuse, len(tokens), PROMPT_BATCH):
+        if between is not None:
+            between()
+        llm.eval(tokens[start : start + PROMPT_BATCH])
 
 
 def _one_line(text: str, limit: int = 200) -> str:
