@@ -470,6 +470,7 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(
             f"{ENV_FILE_VARIABLE}={str(path)!r}: no such file; name a file of RAG_* lines, or set it empty to read none"
         )
+    _refuse_unknown_variables()
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -482,6 +483,25 @@ def load_settings(**overrides: object) -> Settings:
             name += "".join(f"[{json.dumps(key)}]" for key in inner)
             problems.append(f"{name}={err.get('input')!r}{f' (in {where})' if where else ''}: {err['msg']}")
         raise ConfigError("invalid setting " + "; ".join(problems)) from None
+
+
+def _refuse_unknown_variables() -> None:
+    """A ``RAG_*`` variable (or dotenv line) that names no setting is an error: read silently as nothing, a typo
+    such as ``RAG_APIKEY`` would leave the API without its key."""
+    known = {f"RAG_{name.upper()}" for name in Settings.model_fields} | {ENV_FILE_VARIABLE}
+    given = {key.upper() for key in os.environ if key.upper().startswith("RAG_")}
+    unknown = sorted((given | {k for k in _env_file_keys() if k.startswith("RAG_")}) - known)
+    if unknown:
+        import difflib
+
+        named = [
+            f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, known, n=1)) else key
+            for key in unknown
+        ]
+        raise ConfigError(
+            f"unknown setting {', '.join(named)}; `rag config docs` lists the RAG_* settings (unset the variable or "
+            "remove the line from the dotenv file)"
+        )
 
 
 def _env_file_keys() -> set[str]:
@@ -525,7 +545,8 @@ def reference_markdown() -> str:
         "command-line flag. The same `RAG_*` lines may stand in a `.env` file in the working folder (or the",
         "file `RAG_ENV_FILE` names, which must exist; empty: none); a flag beats the environment, which beats",
         "the file. A list or object setting is written as JSON: `RAG_CORS_ORIGINS='[\"https://a.example\"]'`.",
-        "`rag config show` prints the values in effect and where each came from.",
+        "`rag config show` prints the values in effect and where each came from. A `RAG_*` variable or line that",
+        "names no setting is an error (exit 2) naming the closest one: a typo such as `RAG_APIKEY` is not ignored.",
         "",
         "| variable | default | allowed | meaning |",
         "|---|---|---|---|",

@@ -180,6 +180,23 @@ def test_a_missing_env_file_is_an_error(settings: Settings, tmp_path: Path, monk
     assert result.exit_code == 2 and f"RAG_ENV_FILE='{tmp_path / 'prod.env'}': no such file" in result.output
 
 
+def test_an_unknown_rag_variable_is_an_error_naming_the_close_one(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read silently as nothing, ``RAG_APIKEY`` would leave the API without its key."""
+    monkeypatch.setenv("RAG_APIKEY", "s3cret")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2 and "unknown setting RAG_APIKEY (did you mean RAG_API_KEY?)" in result.output
+    monkeypatch.delenv("RAG_APIKEY")
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("RAG_TOP_K=9\nrag_zzz=1\nOTHER=1\n", encoding="utf-8")  # not RAG_*: not ours to judge
+    monkeypatch.setenv("RAG_ENV_FILE", str(env_file))
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2 and "unknown setting RAG_ZZZ;" in result.output and "OTHER" not in result.output
+    env_file.write_text("RAG_TOP_K=9\nOTHER=1\n", encoding="utf-8")
+    assert runner.invoke(app, ["config", "show"]).exit_code == 0
+
+
 def test_the_tests_read_no_dotenv() -> None:
     import os
 
