@@ -4,7 +4,8 @@
 
 The answer model reads each prompt in batches of `PROMPT_BATCH` tokens (128) and calls the pipeline's
 ``on_token("")`` before each, so a client that left stops the work there (`rag/models/generate.py`).
-llama.cpp's own batch is 512 tokens: a prompt of the usual ~400 tokens is then one uninterruptible step.
+Before, the whole prompt was read in one call (llama.cpp's `eval` loops over batches of 512 tokens without a
+callback); the "512" passes stand for that with prompts under 512 tokens, as answers' prompts are (~400).
 Passes alternate 512 / 128 over the same questions (as `bench_check.py` does on / off), the answer cache
 off and the threshold 0 (every question is checked and answered). Reported per setting: the median first
 token, the median of per-question differences, and the longest wait between two ``on_token`` calls before
@@ -33,12 +34,16 @@ from rag.models import generate  # noqa: E402
 SETTINGS = {"512": 512, "128": generate.PROMPT_BATCH}
 
 
-def timed(answerer: Any, question: str) -> tuple[float, float]:
-    """The answer's first token, and the longest wait between two ``on_token`` calls (or the start) before it."""
+def timed(answerer: Any, question: str) -> tuple[float, float] | None:
+    """The answer's first token, and the longest wait before it between two ``on_token`` calls, the start and the
+    first token; None for a question refused before the model reads anything (no passage about it, a gate)."""
     calls = [time.perf_counter()]
     answer = answerer(question, on_token=lambda piece: calls.append(time.perf_counter()))
-    before_first = [t for t in calls if t - calls[0] <= answer.timings["first_token"]]
-    return answer.timings["first_token"], max(b - a for a, b in itertools.pairwise(before_first))
+    first = answer.timings.get("first_token")
+    if first is None or ("check" not in answer.timings and answer.refused):
+        return None
+    points = [t for t in calls if t - calls[0] < first] + [calls[0] + first]
+    return first, max(b - a for a, b in itertools.pairwise(points))
 
 
 def main() -> None:
@@ -51,9 +56,9 @@ def main() -> None:
         name = list(SETTINGS)[n % len(SETTINGS)]
         generate.PROMPT_BATCH = SETTINGS[name]
         for item in questions:
-            first_token, wait = timed(answerer, item.question)
-            first[name].setdefault(item.id, []).append(first_token)
-            gaps[name].setdefault(item.id, []).append(wait)
+            if (measured := timed(answerer, item.question)) is not None:
+                first[name].setdefault(item.id, []).append(measured[0])
+                gaps[name].setdefault(item.id, []).append(measured[1])
         print(f"pass {n + 1}/{len(SETTINGS) * args.passes} (batch {name}) done", file=sys.stderr)
     generate.PROMPT_BATCH = SETTINGS["128"]
 

@@ -122,3 +122,26 @@ def test_a_long_prompt_is_read_in_batches_and_a_stop_keeps_what_was_read() -> No
 
 def _raise() -> None:
     raise InterruptedError
+
+
+def test_a_stop_before_the_first_batch_leaves_the_cache_as_it_was() -> None:
+    gen, (llm,) = stub_generator(1)
+    first = [{"role": "system", "content": "Rules"}, {"role": "user", "content": "passages " * 300}]
+    gen.yes_probability(first)
+    cached = llm.n_tokens
+    with pytest.raises(InterruptedError):
+        gen.yes_probability([first[0], {"role": "user", "content": "other " * 300}], between=_raise)
+    assert llm.n_tokens == cached  # the first prompt is still whole in the cache, for a question asked again
+    decoded = len(llm.decoded)
+    gen.yes_probability(first, between=lambda: None)
+    assert llm.decoded[decoded:] == [1]  # only its last token read again
+
+
+def test_a_prompt_that_fills_the_context_is_not_read_before_the_completion_refuses_it() -> None:
+    """llama.cpp refuses a prompt of n_ctx tokens or more at once; reading it first would hold the model for it."""
+    gen, (llm,) = stub_generator(1)
+    messages = [{"role": "user", "content": "word " * 200}]
+    llm._n_ctx = len(gen._prompt(llm, messages))  # exactly full
+    calls: list[int] = []
+    list(gen.stream(messages, GenerationSettings(), between=lambda: calls.append(1)))
+    assert calls == [] and llm.decoded == [len(llm.cache)]  # one read, by the completion (the stub does not refuse)

@@ -30,7 +30,7 @@ log = logging.getLogger("rag.generate")
 
 # Prompt tokens evaluated between two calls of `between`: a client that left stops the work within a second or
 # two, not after the whole prompt (a summary's held the model 25 s). Batches of 128 cost the first token
-# nothing measurable against llama.cpp's one batch of 512 (docs/experiments.md, "Performance").
+# nothing measurable against batches of 512, llama.cpp's own (docs/experiments.md, "Performance").
 PROMPT_BATCH = 128
 
 
@@ -175,10 +175,10 @@ class LlamaCppGenerator:
         prompt = self._prompt(llm, messages)
         if prefix:
             prompt += llm.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
-        if between is not None and len(prompt) <= llm.n_ctx():
+        if between is not None and len(prompt) < llm.n_ctx():
             # All but the last token, in batches that can be stopped; the completion finds them cached and
-            # evaluates only the last one, as it would after any cached prefix. (An oversized prompt is
-            # left to the completion, which names the context window.)
+            # evaluates only the last one, as it would after any cached prefix. (A prompt that does not fit
+            # is left to the completion, which refuses it at once, naming the context window.)
             _evaluate(llm, prompt[:-1], between)
         chunks = llm.create_completion(
             prompt=prompt,
@@ -468,10 +468,13 @@ def _evaluate(llm: Any, tokens: list[int], between: Between | None, *, keep_last
     so that its logits are the context's last."""
     cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
     reuse = cached if keep_last else min(cached, len(tokens) - 1)
-    llm.n_tokens = reuse  # `eval` drops the cache after this position and decodes the rest
-    for start in range(reuse, len(tokens), PROMPT_BATCH):
+    starts = range(reuse, len(tokens), PROMPT_BATCH)
+    if not starts:
+        llm.n_tokens = reuse
+    for start in starts:
         if between is not None:
-            between()
+            between()  # before the cache is touched: stopped here, the context is as the last batch left it
+        llm.n_tokens = start  # `eval` drops the cache after this position and decodes the batch
         llm.eval(tokens[start : start + PROMPT_BATCH])
 
 
