@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.chunk import RUN_ON, chunk_document, split_sentences
 from rag.ingest.clean import clean
 from rag.types import Chunk, Document, Span
 
@@ -163,8 +163,9 @@ def check_invariants(doc: Document, chunks: list[Chunk], max_tokens: int) -> Non
         assert doc.text[chunk.start : chunk.end] == chunk.text
         assert chunk.text == chunk.text.strip() and chunk.text
         assert chunk.n_tokens == words(chunk.text)
-        if chunk.n_tokens > max_tokens:  # only a single over-long sentence may exceed the budget
+        if chunk.n_tokens > max_tokens:  # only a single over-long sentence may exceed the budget, and not far
             assert len(split_sentences(doc.text, Span(chunk.start, chunk.end))) == 1
+            assert chunk.n_tokens <= RUN_ON * max_tokens
     for before, after in itertools.pairwise(chunks):
         assert (before.start, before.end) < (after.start, after.end)
 
@@ -177,10 +178,11 @@ def test_offset_invariant_on_the_corpus(path: Path, max_tokens: int) -> None:
     chunks = chunk_document(doc, kept, words, max_tokens=max_tokens)
     assert chunks
     check_invariants(doc, chunks, max_tokens)
-    # Every kept sentence lands in some chunk.
+    # Every kept sentence lands in some chunk, a run-on one cut into pieces that follow each other.
     for span in kept:
         for sentence in split_sentences(doc.text, span):
-            assert any(c.start <= sentence.start and sentence.end <= c.end for c in chunks)
+            inside = [c for c in chunks if sentence.start < c.end and c.start < sentence.end]
+            assert inside[0].start <= sentence.start and sentence.end <= max(c.end for c in inside)
 
 
 def test_chunks_never_contain_dropped_text_of_the_corpus() -> None:
@@ -247,13 +249,30 @@ def test_budget_packs_whole_sentences() -> None:
 def test_sentence_longer_than_the_budget_is_its_own_chunk() -> None:
     text = "Kurz. Dieser Satz ist viel länger als das Budget erlaubt. Kurz danach."
     doc = make_doc(text)
-    chunks = chunk_document(doc, whole(text), words, max_tokens=3, overlap_sentences=1)
+    chunks = chunk_document(doc, whole(text), words, max_tokens=5, overlap_sentences=1)  # 9 words: not a run-on
     assert [c.text for c in chunks] == [
         "Kurz.",
         "Dieser Satz ist viel länger als das Budget erlaubt.",
         "Kurz danach.",
     ]
-    check_invariants(doc, chunks, 3)
+    check_invariants(doc, chunks, 5)
+
+
+def test_a_run_on_sentence_is_cut_between_words_and_a_huge_word_inside() -> None:
+    """A sentence over `RUN_ON` budgets (a flattened table, 3,000 words without a full stop) filled the answer
+    prompt alone or overflowed it ("the prompt has 4292 tokens"), and only its beginning was embedded."""
+    run_on = "Die Zentralbank hob den Leitzins auf 4,25 Prozent, " + ", ".join(f"Punkt {i}" for i in range(1500))
+    blob = "x" * 10_000  # a word over the budget (101 tokens here): a URL, base64
+    text = f"Kurz. {run_on} {blob} Ende."
+    doc = make_doc(text)
+    chunks = chunk_document(doc, whole(text), lambda t: sum(1 + len(w) // 100 for w in t.split()), max_tokens=64)
+    assert chunks[0].text == "Kurz."
+    body = chunks[1:]
+    assert len(body) > 40 and all(c.n_tokens <= 64 for c in body)
+    assert body[0].text.startswith("Die Zentralbank hob den Leitzins auf 4,25 Prozent,")
+    assert "".join(c.text for c in body).replace(" ", "") == (run_on + blob + "Ende.").replace(" ", "")
+    for before, after in itertools.pairwise(body):  # pieces follow each other, cut only at spaces or in the blob
+        assert before.end <= after.start and doc.text[before.end : after.start].strip() == ""
 
 
 def test_chunks_do_not_cross_dropped_regions() -> None:

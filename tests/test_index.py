@@ -69,7 +69,9 @@ def test_manifest_describes_the_index_and_mismatch_is_refused(tmp_path: Path) ->
     assert manifest["embedding"] == {
         "model": "fake", "sha256": "f" * 64, "dimension": 64, "backend": "onnx-int8", "graph_version": 2,
     }  # fmt: skip
-    assert manifest["chunker"] == {"chunk_tokens": 50, "overlap_sentences": 0, "embed_titles": True, "metadata": 1}
+    assert manifest["chunker"] == {
+        "chunk_tokens": 50, "overlap_sentences": 0, "embed_titles": True, "metadata": 1, "chunking": 2
+    }  # fmt: skip
     assert manifest["documents"]["a.txt"]["content_hash"] == A.content_hash
     assert manifest["counts"] == {"documents": 2, "chunks": 3, "tokens": 18}
     other = IndexConfig("other-model", "0" * 64, 64, 50, 0)

@@ -71,7 +71,7 @@ def chunk_document(
     (or a dropped list bullet) form one region; a chunk never crosses regions. The
     last ``overlap_sentences`` sentences of a chunk open the next chunk of the same
     region, as far as the budget allows. A sentence longer than the budget becomes
-    a chunk of its own.
+    a chunk of its own; one longer than `RUN_ON` budgets is cut (`cut_run_on`).
 
     >>> doc = Document("d.txt", "T", "d.txt", "Eins zwei. Drei vier. Fünf.", "h")
     >>> chunks = chunk_document(doc, [Span(0, 27)], lambda s: len(s.split()), max_tokens=4)
@@ -84,7 +84,12 @@ def chunk_document(
         raise ValueError(f"overlap_sentences must be 0 or more, got {overlap_sentences}")
     chunks: list[Chunk] = []
     for region in _regions(doc.text, spans):
-        sentences = [s for span in region for s in split_sentences(doc.text, span)]
+        sentences = [
+            piece
+            for span in region
+            for sentence in split_sentences(doc.text, span)
+            for piece in cut_run_on(doc.text, sentence, count_tokens, max_tokens)
+        ]
         for first, last in _pack(doc.text, sentences, count_tokens, max_tokens, overlap_sentences):
             start, end = sentences[first].start, sentences[last].end
             text = doc.text[start:end]
@@ -103,6 +108,53 @@ def chunk_document(
                 )
             )
     return chunks
+
+
+# A sentence over this many chunk budgets is a run-on (a table or list flattened into one line, a text without
+# full stops): whole, it would fill the answer prompt alone, or overflow it, and its embedding would see only
+# its beginning. The corpus's longest sentence is 69 tokens against a budget of 64.
+RUN_ON = 2
+_WORD = re.compile(r"\S+")
+
+
+def cut_run_on(text: str, sentence: Span, count_tokens: Callable[[str], int], max_tokens: int) -> list[Span]:
+    """``sentence`` itself, or, over `RUN_ON` budgets, its pieces of about ``max_tokens`` tokens cut between
+    words (inside a word longer than the budget too), with exact offsets.
+
+    >>> text = "eins, zwei, drei, vier, fünf, sechs, sieben"
+    >>> [text[s.start:s.end] for s in cut_run_on(text, Span(0, len(text)), lambda t: len(t.split()), 3)]
+    ['eins, zwei, drei,', 'vier, fünf, sechs,', 'sieben']
+    """
+    if count_tokens(text[sentence.start : sentence.end]) <= RUN_ON * max_tokens:
+        return [sentence]
+    pieces: list[Span] = []
+    start = end = sentence.start
+    used = 0
+    for word in _WORD.finditer(text, sentence.start, sentence.end):
+        for part_start, part_end in _word_parts(text, word.start(), word.end(), count_tokens, max_tokens):
+            cost = count_tokens(text[part_start:part_end])
+            if used and used + cost > max_tokens:
+                pieces.append(Span(start, end))
+                start, used = part_start, 0
+            end, used = part_end, used + cost
+    pieces.append(Span(start, end))
+    return pieces
+
+
+def _word_parts(
+    text: str, start: int, end: int, count_tokens: Callable[[str], int], max_tokens: int
+) -> list[tuple[int, int]]:
+    """A word as it is, or one longer than the budget (a URL, a base64 blob) in pieces within it."""
+    if count_tokens(text[start:end]) <= max_tokens:
+        return [(start, end)]
+    parts = []
+    while start < end:
+        cut = min(end, start + max_tokens)  # a token holds a character or more
+        while cut > start + 1 and count_tokens(text[start:cut]) > max_tokens:
+            cut = start + (cut - start) // 2
+        parts.append((start, cut))
+        start = cut
+    return parts
 
 
 def _split_line(line: str) -> list[tuple[int, int]]:

@@ -50,6 +50,9 @@ FORMAT_VERSION = 1
 # index built before it (no dates, authors, URLs) still loads with those fields None, and the next
 # `rag index` chunks and embeds every document again (a title from front matter or HTML changes vectors).
 METADATA_VERSION = 1
+# Version of how documents are cut into chunks (rag/ingest/chunk.py), in the chunker settings too: 2 cuts run-on
+# sentences (`RUN_ON`). An older index loads as it is; the next `rag index` chunks and embeds it again.
+CHUNKING_VERSION = 2
 _POINTER = "CURRENT"
 _KEEP_VERSIONS = 2  # the live one and its predecessor, for readers that just read the pointer
 
@@ -75,6 +78,7 @@ class IndexConfig:
             "overlap_sentences": self.overlap_sentences,
             "embed_titles": self.embed_titles,
             "metadata": METADATA_VERSION,
+            "chunking": CHUNKING_VERSION,
         }
 
 
