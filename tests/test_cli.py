@@ -249,3 +249,13 @@ def test_eval_to_an_unwritable_out_fails_before_any_model_loads(
     assert result.exit_code == 7, result.output
     assert "cannot write the reports to --out" in result.output and "notadir" in result.output
     assert built == []
+
+
+def test_serve_on_a_port_in_use_is_one_line_naming_it_before_serving_is_said() -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+    assert result.exit_code == 2 and "serving on" not in result.output
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.output and "--port" in result.output

@@ -25,15 +25,20 @@ runner = CliRunner()
 def test_serve_beyond_loopback_without_a_key_warns(
     monkeypatch: pytest.MonkeyPatch, host: str, key: str | None, warned: bool
 ) -> None:
+    import socket
+
     import uvicorn
 
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: [s.close() for s in sockets or ()])
     monkeypatch.setattr("rag.serve.app.create_app", lambda settings: None)
     if key:
         monkeypatch.setenv("RAG_API_KEY", key)
     else:
         monkeypatch.delenv("RAG_API_KEY", raising=False)
-    result = runner.invoke(app, ["serve", "--host", host])
+    with socket.socket() as probe:  # a free port: the command binds it before it serves
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = runner.invoke(app, ["serve", "--host", host, "--port", str(port)])
     assert result.exit_code == 0, result.output
     assert ("without RAG_API_KEY" in result.output) is warned
 

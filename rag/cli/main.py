@@ -19,7 +19,7 @@ from rag.cli.eval import eval_app
 from rag.cli.models import models_app
 from rag.cli.summarize import summarize_cmd
 from rag.config import Settings, load_settings
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 from rag.models import fetch
 from rag.types import Answer, Filter
 
@@ -414,10 +414,27 @@ def serve_cmd(
             "upload and delete documents; set RAG_API_KEY (SECURITY.md)",
             err=True,
         )
+    listening = _listen(host, port)  # a port in use is named before "serving on" is said
     typer.echo(f"serving on http://{host}:{port}/  (models load in the background; /health turns 200 when ready)")
     configure_logging(settings)
     # Our own line per request (rag.serve.logs) replaces uvicorn's access log.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> Any:
+    """A socket bound to ``host:port`` and listening; a ConfigError naming the port when it cannot be had."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host.strip("[]"), port), family=family)
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)  # not the "(while attempting to bind ...)" suffix
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({why}); another program may use the port: choose another with --port "
+            "or RAG_PORT"
+        ) from None
 
 
 def _is_loopback(host: str) -> bool:
