@@ -19,7 +19,7 @@ from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.pipeline import AnswerSettings, Templates, answer
 from rag.answer.prompt import load_template
 from rag.config import Settings
-from rag.errors import ModelError, RagError
+from rag.errors import ConfigError, ModelError, RagError
 from rag.language import LANGUAGES
 from rag.language import preload as preload_language_models
 from rag.models import fetch, gguf
@@ -255,6 +255,14 @@ def check_own_model(path: Path) -> Path:
 
 
 def templates(settings: Settings) -> Templates:
+    name = settings.answer_prompt
+    missing = [lang for lang in LANGUAGES if not (settings.prompts_dir / f"{name}.{lang}.md").is_file()]
+    if missing and settings.prompts_dir.is_dir():  # a misnamed prompt, not a missing folder (load_template says so)
+        names = sorted({f.name.rsplit(".", 2)[0] for f in settings.prompts_dir.glob("answer*.??.md")})
+        raise ConfigError(
+            f"RAG_ANSWER_PROMPT={name!r}: no {name}.{missing[0]}.md in "
+            f"{settings.prompts_dir}; the answer prompts there: {', '.join(names) or 'none'}"
+        )
     return Templates(
         answer={lang: load_template(settings.prompts_dir, f"{settings.answer_prompt}.{lang}") for lang in LANGUAGES},
         rewrite=load_template(settings.prompts_dir, "rewrite"),

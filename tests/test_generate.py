@@ -145,3 +145,11 @@ def test_a_prompt_that_fills_the_context_is_not_read_before_the_completion_refus
     calls: list[int] = []
     list(gen.stream(messages, GenerationSettings(), between=lambda: calls.append(1)))
     assert calls == [] and llm.decoded == [len(llm.cache)]  # one read, by the completion (the stub does not refuse)
+
+
+def test_a_prompt_over_the_context_names_the_settings_to_change() -> None:
+    from rag.errors import InputError
+
+    gen, _ = stub_generator(1, n_ctx=64)
+    with pytest.raises(InputError, match=r"over the model's context of 64 \(RAG_N_CTX\); .*RAG_PASSAGE_BUDGET_TOKENS"):
+        gen.yes_probability([{"role": "user", "content": "word " * 200}])

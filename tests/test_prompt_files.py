@@ -49,3 +49,12 @@ def test_a_bad_answer_prompt_name_is_a_config_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RAG_ANSWER_PROMPT", "../etc/passwd")
     with pytest.raises(ConfigError, match="RAG_ANSWER_PROMPT"):
         load_settings()
+
+
+def test_an_answer_prompt_that_is_not_there_names_the_setting_and_the_ones_that_are(tmp_path: Path) -> None:
+    from rag import wiring
+
+    with pytest.raises(ConfigError, match=r"RAG_ANSWER_PROMPT='nope': no nope\.de\.md in .*: answer, answer-decide"):
+        wiring.templates(Settings(answer_prompt="nope"))
+    with pytest.raises(ConfigError, match=r"cannot be read .*check RAG_PROMPTS_DIR"):  # the folder itself is missing
+        wiring.templates(Settings(prompts_dir=tmp_path / "none"))

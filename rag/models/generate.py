@@ -195,7 +195,9 @@ class LlamaCppGenerator:
                     produced += 1
                     yield piece
         except ValueError as exc:  # "Requested tokens (n) exceed context window of m"
-            raise InputError(f"the prompt does not fit the model's context ({exc}); shorten the input") from exc
+            raise InputError(
+                f"the prompt does not fit the model's context ({exc}); shorten the input, or raise RAG_N_CTX"
+            ) from exc
         self.last_usage = Usage(len(prompt), produced)
 
     def yes_probability(
@@ -217,7 +219,10 @@ class LlamaCppGenerator:
         if reply_start:
             tokens += llm.tokenize(reply_start.encode("utf-8"), add_bos=False, special=False)
         if len(tokens) > llm.n_ctx():
-            raise InputError(f"the prompt has {len(tokens)} tokens, over the model's context of {llm.n_ctx()}")
+            raise InputError(
+                f"the prompt has {len(tokens)} tokens, over the model's context of {llm.n_ctx()} (RAG_N_CTX); shorten "
+                "the input, or raise RAG_N_CTX (the passages alone take up to RAG_PASSAGE_BUDGET_TOKENS)"
+            )
         _evaluate(llm, tokens, between, keep_last=False)
         logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
         yes, no = (_logsumexp(logits[self._word_tokens(llm, spelled)]) for spelled in map(spellings, words))
