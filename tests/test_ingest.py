@@ -204,6 +204,21 @@ def test_damaged_pdf(tmp_path: Path, data: bytes) -> None:
         load_document(write(tmp_path / "kaputt.pdf", data))
 
 
+def test_a_damaged_pdf_prints_nothing_but_its_error(tmp_path: Path) -> None:
+    """pypdf's own warnings ("invalid pdf header") came out bare before the skip line; a fresh process, since
+    pytest's log capture would hide them."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path / "kaputt.pdf", b"kein PDF, nur Text")
+    code = "\n".join([
+        "import sys", "from rag.errors import DocumentError", "from rag.ingest.load import load_document",
+        "try: load_document(sys.argv[1])", "except DocumentError: pass",
+    ])  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert done.stderr == "" and done.stdout == ""
+
+
 # --- broken files ---------------------------------------------------------------------
 
 

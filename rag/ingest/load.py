@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,11 @@ from rag.errors import DocumentError
 from rag.ingest.chunk import split_sentences
 from rag.ingest.meta import Metadata, front_matter_metadata, html_metadata, split_front_matter, text_metadata
 from rag.types import Document
+
+# pypdf logs what it finds wrong in a damaged file ("invalid pdf header", "EOF marker not found") and sets no
+# handler, so without one Python printed those lines bare, ahead of the skip line that names the file and
+# why. They still reach a configured log (`rag serve`'s); the skip line says the rest.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
