@@ -410,6 +410,16 @@ class Settings(BaseSettings):
             return self.model_path.stem
         return self.answer_model
 
+    @field_validator("cache_dir", "index_dir", "corpus_dir", "prompts_dir", mode="before")
+    @classmethod
+    def _a_folder(cls, value: object) -> object:
+        """An empty value read as "." (the working folder), and a file as a folder that could not be made."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty; name a folder, or unset the variable for the default")
+        if isinstance(value, str | Path) and Path(value).is_file():
+            raise ValueError("is a file; name a folder")
+        return value
+
     @field_validator("answerable_thresholds", "retry_min_p", "cors_origins", mode="before")
     @classmethod
     def _from_json(cls, value: object, info: ValidationInfo) -> object:
@@ -481,7 +491,9 @@ def load_settings(**overrides: object) -> Settings:
             source = sources.get(field, "default")
             name, _, where = (f"RAG_{field.upper()}" if source == "default" else source).partition(" in ")
             name += "".join(f"[{json.dumps(key)}]" for key in inner)
-            problems.append(f"{name}={err.get('input')!r}{f' (in {where})' if where else ''}: {err['msg']}")
+            given = err.get("input")
+            given = str(given) if isinstance(given, Path) else given  # a flag's path: 'x', not PosixPath('x')
+            problems.append(f"{name}={given!r}{f' (in {where})' if where else ''}: {err['msg']}")
         raise ConfigError("invalid setting " + "; ".join(problems)) from None
 
 

@@ -208,3 +208,22 @@ def test_the_answer_model_id_clients_see(settings: Settings, tmp_path: Path) -> 
     remote = settings.model_copy(update={"llm_url": "http://gpu:8000/v1", "llm_model": "Qwen/Qwen2.5-7B-Instruct"})
     assert remote.answer_model_id == "Qwen/Qwen2.5-7B-Instruct"
     assert remote.model_copy(update={"llm_model": None}).answer_model_id == settings.answer_model
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ([], {"RAG_INDEX_DIR": ""}, "RAG_INDEX_DIR='': Value error, empty; name a folder"),
+        (["--index-dir", "README.md"], {}, "--index-dir='README.md': Value error, is a file; name a folder"),
+        ([], {"RAG_CORPUS_DIR": " "}, "RAG_CORPUS_DIR=' ': Value error, empty"),
+    ],
+)
+def test_a_folder_setting_that_is_empty_or_a_file_is_refused(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], message: str
+) -> None:
+    """Empty, it meant the working folder ("no index in ."); a file gave "cannot create the index lock"."""
+    monkeypatch.chdir(ROOT)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = runner.invoke(app, [*args, "config", "show"])
+    assert result.exit_code == 2 and message in result.output
