@@ -43,6 +43,37 @@ REFUSAL: Mapping[str, str] = MappingProxyType(
 )
 
 
+# The answer to a question asked in neither German nor English (`asked_in_another_language`): in English, the
+# language a reader of a third one most likely reads, and in German, the articles' own.
+ASK_AGAIN = (
+    "I answer questions in German or English only; please ask again in one of them. "
+    "Ich beantworte nur Fragen auf Deutsch oder Englisch."
+)
+OTHER_LANGUAGE_MIN_P = 0.5  # py3langid's probability of the third language; none of 310 tuning and held-out questions
+
+
+def asked_in_another_language(question: str) -> str | None:
+    """The language of a question asked in neither German nor English, else None.
+
+    The answer model, told to answer in English, echoed such a question into a garbled answer ("DeepSeek
+    a-t-il utilisées pour entraîner R1 2,048 GPUs [1]."). Only a question of three words or more, with at
+    most one German- or English-only word, that py3langid (all its languages) puts in a third language with
+    probability `OTHER_LANGUAGE_MIN_P`, and whose longer words are mostly not common German or English ones:
+    keyword questions ("meta llama", "deepseek app datenschutz") stay ours.
+
+    >>> asked_in_another_language("Combien de puces DeepSeek a-t-il utilisées pour entraîner R1 ?")
+    'fr'
+    >>> asked_in_another_language("Wie viele Parameter hat R1?"), asked_in_another_language("meta llama")
+    (None, None)
+    """
+    german, english = word_votes(question)
+    words = [w.lower() for w in _LETTER_WORD.findall(question)]
+    if german + english > 1 or len(words) < 3 or _mostly_known_words(words):  # "deepseek app datenschutz"
+        return None
+    guess, probability = _any_language_identifier().classify(_without_names(question))
+    return str(guess) if guess not in LANGUAGES and probability >= OTHER_LANGUAGE_MIN_P else None
+
+
 def refusal_sentence(lang: str) -> str:
     """The fixed refusal sentence in ``lang`` (English for a language we do not answer in).
 
@@ -160,6 +191,7 @@ def preload() -> None:
         zipf_frequency("the", lang)
 
 
+_LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
 COMMON_ZIPF = 3.0
 _LOWER_WORD = re.compile(r"(?<![\w-])[a-zäöüßéèáàíóúñç]{2,}(?![\w-])")
 
@@ -183,16 +215,20 @@ def in_another_language(sentence: str) -> bool:
     lower = _LOWER_WORD.findall(sentence)
     if len(lower) < 3 or word_votes(sentence) != (0, 0):
         return False
-    # py3langid guesses wildly on a short English sentence ("Satya Nadella called R1 super impressive":
-    # Italian), so words of four letters or more that wordfreq knows as common English or German words
-    # (Zipf >= 3, about once in a million words) keep a sentence in when they are at least half of them.
-    from wordfreq import zipf_frequency
-
-    long = [w for w in lower if len(w) >= 4]
-    known = [w for w in long if max(zipf_frequency(w, "en"), zipf_frequency(w, "de")) >= COMMON_ZIPF]
-    if long and 2 * len(known) >= len(long):
+    if _mostly_known_words(lower):
         return False
     return str(_any_language_identifier().classify(sentence)[0]) not in LANGUAGES
+
+
+def _mostly_known_words(words: list[str]) -> bool:
+    """py3langid guesses wildly on a short English sentence ("Satya Nadella called R1 super impressive":
+    Italian), so words of four letters or more that wordfreq knows as common English or German words (Zipf
+    >= 3, about once in a million words) keep a text ours when they are at least half of them."""
+    from wordfreq import zipf_frequency
+
+    long = [w for w in words if len(w) >= 4]
+    known = [w for w in long if max(zipf_frequency(w, "en"), zipf_frequency(w, "de")) >= COMMON_ZIPF]
+    return bool(long) and 2 * len(known) >= len(long)
 
 
 def model_guess(text: str) -> tuple[str, float] | None:
@@ -200,11 +236,16 @@ def model_guess(text: str) -> tuple[str, float] | None:
 
     >>> model_guess("DeepSeek H800")
     """
-    rest = " ".join(_ACRONYM.sub(" ", " ".join(t for t in text.split() if not _NAME_MARK.search(t))).split())
+    rest = _without_names(text)
     if not _WORD.search(rest):
         return None
     lang, probability = _identifier().classify(rest)
     return str(lang), float(probability)
+
+
+def _without_names(text: str) -> str:
+    """``text`` without names and acronyms, which tell nothing of its language ("DeepSeek", "GPU")."""
+    return " ".join(_ACRONYM.sub(" ", " ".join(t for t in text.split() if not _NAME_MARK.search(t))).split())
 
 
 # A word counts as German in an English sentence when wordfreq finds it at least this often in German

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,12 +31,15 @@ from rag.language import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
     REFUSAL,
+    asked_in_another_language,
     detect_language,
     german_words,
     is_refusal,
     model_guess,
     word_votes,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 GERMAN = [
     "Wie viele GPUs nutzte DeepSeek für R1?",
@@ -264,6 +268,34 @@ def test_tuning_questions_all_right() -> None:
 def test_heldout_accuracy_at_least_measured() -> None:
     # Measured 117/120; allow one more miss so a harmless word-list edit does not fail CI.
     assert _accuracy(HELDOUT) >= 116 / 120
+
+
+OTHER_LANGUAGES = [
+    ("Combien de puces DeepSeek a-t-il utilisées pour entraîner R1 ?", "fr"),
+    ("Quel est le coût du modèle R1 ?", "fr"),
+    ("Quanto costou o treino do R1?", "pt"),
+    ("Hoeveel GPU's gebruikte DeepSeek?", "nl"),
+    ("Ile kosztował trening R1?", "pl"),
+]
+
+
+@pytest.mark.parametrize(("question", "lang"), OTHER_LANGUAGES)
+def test_a_question_in_a_third_language_is_named(question: str, lang: str) -> None:
+    assert asked_in_another_language(question) == lang
+
+
+def test_no_german_or_english_question_is_taken_for_a_third_language() -> None:
+    """Every question of the word lists here, of the four question sets and of the injection set, and keyword
+    questions such as a user types."""
+    import json
+
+    sets = ["gold", "dev", "heldout", "heldout2", "injection/questions"]
+    lines = [line for name in sets for line in (ROOT / "eval" / f"{name}.jsonl").read_text().splitlines()]
+    asked = [json.loads(line)["question"] for line in lines if line.strip()]
+    keywords = ["meta llama", "Nvidia Kurs Einbruch", "Export Kontrollen USA", "datenschutz deepseek", "open ai kritik",
+                "Stargate Projekt", "App Store Platz 1", "sputnik moment andreessen", "liang studium"]  # fmt: skip
+    questions = [q for q, _ in TUNING + HELDOUT] + asked + keywords
+    assert len(questions) > 400 and [q for q in questions if asked_in_another_language(q)] == []
 
 
 @pytest.mark.parametrize("question", UNDECIDABLE)

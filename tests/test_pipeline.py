@@ -12,7 +12,7 @@ from rag.answer.pipeline import AnswerSettings, Templates, answer, refers_back
 from rag.answer.prompt import load_template
 from rag.errors import InputError
 from rag.ground.claims import Name
-from rag.language import refusal_sentence
+from rag.language import ASK_AGAIN, refusal_sentence
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
 from rag.retrieval.store import load_index
 
@@ -279,6 +279,16 @@ def test_a_consumer_can_stop_the_work_while_the_model_reads_a_prompt(parts) -> N
         with pytest.raises(InterruptedError):
             ask(parts, question, generator=gen, settings=settings, on_token=leave)
         assert gen.yielded == 0 and len(gen.checks) + len(gen.calls) == 1  # the first prompt read, nothing more
+
+
+def test_a_question_in_a_third_language_is_asked_again_in_german_or_english(parts) -> None:
+    """The model, told to answer in English, echoed a French question into a garbled answer."""
+    gen, shown = FakeGenerator(), []
+    question = "Combien de puces DeepSeek a-t-il utilisées pour entraîner R1 ?"
+    a = ask(parts, question, generator=gen, on_token=shown.append)
+    assert a.refused and a.text == ASK_AGAIN == "".join(shown) and "Deutsch oder Englisch" in a.text
+    assert gen.calls == gen.checks == []
+    assert not ask(parts, "Wie viele GPUs nutzte DeepSeek?", generator=FakeGenerator()).refused
 
 
 def _decide(parts):  # type: ignore[no-untyped-def]

@@ -20,7 +20,14 @@ from rag.errors import InputError
 from rag.ground.citations import Grounding, SentenceChecker, Translate, split_answer_sentences
 from rag.ground.claims import NameShares, Topic, question_topic, source_text, stems, unknown_names
 from rag.ground.quantities import asks_for_amount, asks_for_time, could_answer
-from rag.language import DEFAULT_LANGUAGE, cut_notice, detect_language, refusal_sentence
+from rag.language import (
+    ASK_AGAIN,
+    DEFAULT_LANGUAGE,
+    asked_in_another_language,
+    cut_notice,
+    detect_language,
+    refusal_sentence,
+)
 from rag.models.generate import GenerationSettings, Generator, Message, Usage
 from rag.retrieval.retrieve import Retriever, select_passages
 from rag.retrieval.store import LoadedIndex
@@ -259,6 +266,8 @@ def answer(
     emit = on_token or (lambda piece: None)
     between = partial(emit, "")  # also while the model reads a prompt: a consumer can stop it there
     run = _Run(question, lang, started)
+    if asked_in_another_language(question) is not None:
+        return run.refusal(emit, ASK_AGAIN)  # in French: the model echoed it into a garbled answer
     standalone = question
     if templates.rewrite is not None and refers_back(question, history):
         standalone = rewrite_question(question, history, generator, templates.rewrite, between)
@@ -480,9 +489,10 @@ class _Run:
             self.timings.setdefault("first_shown", time.perf_counter() - self.started)
             emit(piece)
 
-    def refusal(self, emit: Callable[[str], None]) -> Answer:
-        """Refuse before generating: no passage is about the question, or it is judged unanswerable."""
-        text = refusal_sentence(self.lang)
+    def refusal(self, emit: Callable[[str], None], text: str | None = None) -> Answer:
+        """Refuse before generating: no passage is about the question, or it is judged unanswerable (or ``text``:
+        it is asked in a language not answered in)."""
+        text = text or refusal_sentence(self.lang)
         self.show([text], emit)
         self.timings["first_token"] = self.timings["first_shown"]
         self.timings["total"] = time.perf_counter() - self.started
