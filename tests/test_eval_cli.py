@@ -248,3 +248,25 @@ def test_threshold_warns_about_a_report_made_with_a_threshold(tmp_path: Path) ->
     assert "--answerable-threshold 0" in result.output
     result = runner.invoke(app, ["eval", "threshold", str(tmp_path / "without")])
     assert result.exit_code == 0 and "note:" not in result.output, result.output
+
+
+def test_evidence_no_indexed_passage_holds_is_named_before_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """A quote from text the cleaner drops ("3 Minuten Lesezeit") or with a typo scored as a retrieval miss,
+    silently."""
+    from rag.cli.eval import _warn_evidence_nowhere
+    from rag.evaluation.gold import parse_gold_line
+    from rag.evaluation.run import evidence_nowhere
+    from rag.types import Chunk
+
+    base = {"lang": "de", "answer": "x", "must_contain_any": ["x"], "sources": ["a.txt"], "type": "fact"}
+    lines = [
+        {**base, "id": "q1", "question": "Wie viele GPUs?", "answerable": True, "evidence": ["nur 2.048  GPUs"]},
+        {**base, "id": "q2", "question": "Lesezeit?", "answerable": True, "evidence": ["3 Minuten Lesezeit"]},
+        {**base, "id": "q3", "question": "Wie viele Mitarbeiter?", "answerable": False, "evidence": [],
+         "must_contain_any": [], "sources": [], "answer": ""},
+    ]  # fmt: skip
+    items = [parse_gold_line(json.dumps(line)) for line in lines]
+    chunks = [Chunk("a.txt#0", "a.txt", "A", 0, 30, "DeepSeek nutzte nur 2.048\nGPUs.", 6)]
+    assert evidence_nowhere(items, chunks) == ["q2"]
+    _warn_evidence_nowhere(["q2"])
+    assert "warning: no indexed passage holds the evidence of q2" in capsys.readouterr().err

@@ -82,13 +82,16 @@ def eval_cmd(
     settings = answer_settings(ctx, model, k, None, answerable_thresholds=thresholds)
     _writable_folder(out)
     if retrieval_only:
-        retrieval = evaluate.evaluate_retrieval(wiring.open_retriever(settings), items, chosen, progress=True)
+        retriever = wiring.open_retriever(settings)
+        _warn_evidence_nowhere(evaluate.evidence_nowhere(items, retriever.index.chunks))
+        retrieval = evaluate.evaluate_retrieval(retriever, items, chosen, progress=True)
         retrieval["gold"] = str(gold)
         typer.echo(evaluate.retrieval_table(retrieval))
         evaluate.write_json(out / "retrieval.json", retrieval)
         typer.echo(f"wrote {out / 'retrieval.json'}")
         return
     answerer = wiring.answerer(settings)
+    _warn_evidence_nowhere(evaluate.evidence_nowhere(items, answerer.retriever.index.chunks))
     retrieval = evaluate.evaluate_retrieval(answerer.retriever, items, ["fused"])
     report = evaluate.evaluate_answers(answerer, items, progress=True)
     report.update(gold=str(gold), model=settings.answer_model, retrieval=evaluate.retrieval_table(retrieval))
@@ -139,6 +142,17 @@ def _with_ids(items: list[GoldItem], ids: str, gold: Path) -> list[GoldItem]:
     if alone:
         raise InputError(f"--ids: {'; '.join(alone)}; add the first question to --ids too (its answer is the history)")
     return chosen
+
+
+def _warn_evidence_nowhere(ids: list[str]) -> None:
+    """Said before the run: a gold line's evidence that no indexed passage holds scores as a retrieval miss."""
+    if ids:
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        typer.echo(
+            f"warning: no indexed passage holds the evidence of {shown}: their retrieval and evidence_given count "
+            "a miss (check the quotes against the article text, or index the articles)",
+            err=True,
+        )
 
 
 def _writable_folder(out: Path) -> None:

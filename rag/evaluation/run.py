@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 from rag.durable import atomic_write_text
 from rag.evaluation.gold import GoldItem
-from rag.evaluation.retrieval_metrics import first_relevant_rank, percentile, summarise
+from rag.evaluation.retrieval_metrics import evidence_hit, first_relevant_rank, percentile, summarise
 from rag.retrieval.retrieve import RetrievalSettings, Retriever
-from rag.types import Hit
+from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -32,6 +32,13 @@ MODES: dict[str, dict[str, bool]] = {
 def hit_texts(hit: Hit) -> str:
     """Text of a hit and the duplicates collapsed into it: all of them count as retrieved."""
     return "\n".join([hit.chunk.text, *(d.text for d in hit.duplicates)])
+
+
+def evidence_nowhere(items: Sequence[GoldItem], chunks: Sequence[Chunk]) -> list[str]:
+    """Ids of answerable items whose evidence no indexed passage holds (a quote the cleaner dropped, one spanning
+    two passages, a typo): retrieval cannot find it, so their recall and `evidence_given` count a miss."""
+    texts = [chunk.text for chunk in chunks]
+    return [i.id for i in items if i.answerable and i.evidence and not any(evidence_hit(i.evidence, t) for t in texts)]
 
 
 def retrieval_rows(retriever: Retriever, items: Sequence[GoldItem], *, progress: bool = False) -> list[dict[str, Any]]:
