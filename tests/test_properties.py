@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from rag.ground.citations import ground, parse_citations
 from rag.ground.citations import split_answer_sentences as split_answer
-from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.chunk import RUN_ON, chunk_document, cut_run_on, split_sentences
 from rag.ingest.clean import clean
 from rag.language import REFUSAL, detect_language, is_refusal, model_guess, refusal_sentence, word_votes
 from rag.types import Chunk, Document, Hit, Passage, Span
@@ -127,13 +127,19 @@ def test_chunks_are_exact_ordered_slices_within_budget(text: str, budget: int, o
     doc = Document("d.txt", "Titel", "d.txt", text, "h")
     spans = clean(text) if cleaned else ([Span(0, len(text))] if text else [])
     chunks = chunk_document(doc, spans, words, max_tokens=budget, overlap_sentences=overlap)
-    sentences = [s for span in spans for s in split_sentences(text, span)]
+    whole = [s for span in spans for s in split_sentences(text, span)]
+    # The units a chunk is made of: sentences, a run-on one (over RUN_ON budgets) in pieces within the budget.
+    sentences = [piece for s in whole for piece in cut_run_on(text, s, words, budget)]
+    for s in whole:
+        pieces = cut_run_on(text, s, words, budget)
+        assert pieces[0].start == s.start and pieces[-1].end == s.end
+        assert len(pieces) == 1 or all(words(text[p.start : p.end]) <= budget for p in pieces)
     for n, c in enumerate(chunks):
         assert text[c.start : c.end] == c.text and c.text
         assert c.chunk_id == f"d.txt#{n}" and c.doc_id == "d.txt" and c.n_tokens == words(c.text)
         inside = [s for s in sentences if c.start <= s.start and s.end <= c.end]
-        assert inside and inside[0].start == c.start and inside[-1].end == c.end  # whole sentences
-        assert c.n_tokens <= budget or len(inside) == 1  # only a lone long sentence may exceed it
+        assert inside and inside[0].start == c.start and inside[-1].end == c.end  # whole units
+        assert c.n_tokens <= budget or (len(inside) == 1 and c.n_tokens <= RUN_ON * budget)  # a lone long sentence
         assert any(span.start <= c.start and c.end <= span.end for span in _regions(text, spans))
     for a, b in itertools.pairwise(chunks):
         assert a.start < b.start and a.end < b.end  # ordered; each adds text
