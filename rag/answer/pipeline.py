@@ -254,10 +254,10 @@ def answer(
     The decision comes first: no passage about the question, or a model's P(answerable) below the
     threshold, is the refusal without generating. Then the answer is generated and checked sentence
     by sentence: ``on_token`` receives each sentence once it passed its check (and ``""`` after every
-    generated token and every batch of a prompt the model reads, so a consumer can stop the work by
-    raising), never an unchecked claim. When no
-    sentence passed, the model is asked once more (``settings.retry_empty``) before the refusal. The
-    pieces joined are the returned Answer's text. ``where`` limits the passages to some articles.
+    generated token and before every batch of a prompt the model reads, so a consumer can stop the work
+    by raising), never an unchecked claim. When no sentence passed, the model is asked once more
+    (``settings.retry_empty``) before the refusal. The pieces joined are the returned Answer's text.
+    ``where`` limits the passages to some articles. A question in a third language is asked again.
     """
     started = time.perf_counter()
     question = checked_question(question)
