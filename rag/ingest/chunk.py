@@ -131,8 +131,7 @@ def cut_run_on(text: str, sentence: Span, count_tokens: Callable[[str], int], ma
     start = end = sentence.start
     used = 0
     for word in _WORD.finditer(text, sentence.start, sentence.end):
-        for part_start, part_end in _word_parts(text, word.start(), word.end(), count_tokens, max_tokens):
-            cost = count_tokens(text[part_start:part_end])
+        for part_start, part_end, cost in _word_parts(text, word.start(), word.end(), count_tokens, max_tokens):
             if used and used + cost > max_tokens:
                 pieces.append(Span(start, end))
                 start, used = part_start, 0
@@ -143,16 +142,17 @@ def cut_run_on(text: str, sentence: Span, count_tokens: Callable[[str], int], ma
 
 def _word_parts(
     text: str, start: int, end: int, count_tokens: Callable[[str], int], max_tokens: int
-) -> list[tuple[int, int]]:
-    """A word as it is, or one longer than the budget (a URL, a base64 blob) in pieces within it."""
-    if count_tokens(text[start:end]) <= max_tokens:
-        return [(start, end)]
+) -> list[tuple[int, int, int]]:
+    """A word as it is, or one longer than the budget (a URL, a base64 blob) in pieces within it; each with its
+    tokens."""
+    if (cost := count_tokens(text[start:end])) <= max_tokens:
+        return [(start, end, cost)]
     parts = []
     while start < end:
         cut = min(end, start + max_tokens)  # a token holds a character or more
-        while cut > start + 1 and count_tokens(text[start:cut]) > max_tokens:
+        while (cost := count_tokens(text[start:cut])) > max_tokens and cut > start + 1:
             cut = start + (cut - start) // 2
-        parts.append((start, cut))
+        parts.append((start, cut, cost))
         start = cut
     return parts
 
