@@ -17,6 +17,25 @@ import numpy as np
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+class PassThrough:
+    """A generator that hands every call to ``inner`` (a `rag.models.generate.Generator`): a wrapper that watches
+    or changes a call overrides only that method."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+
+    @property
+    def last_usage(self) -> Any:
+        return self.inner.last_usage
+
+    def stream(self, messages: Any, settings: Any, *, prefix: str = "", between: Any = None) -> Any:
+        return self.inner.stream(messages, settings, prefix=prefix, between=between)
+
+    def yes_probability(self, messages: Any, *, words: tuple[str, str] = ("Yes", "No"), between: Any = None) -> Any:
+        return self.inner.yes_probability(messages, words=words, between=between)
+
+
 def rss_bytes() -> int:
     """Resident set size of this process, from /proc (no psutil needed)."""
     with open("/proc/self/status", encoding="ascii") as fh:

@@ -35,42 +35,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine, table, write_result  # noqa: E402
+from _common import PassThrough, machine, table, write_result  # noqa: E402
 
 from rag import wiring  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.evaluation.gold import GoldItem, load_gold  # noqa: E402
 from rag.models import fetch  # noqa: E402
-from rag.models.generate import Between, GenerationSettings, LlamaCppGenerator, Message  # noqa: E402
+from rag.models.generate import GenerationSettings, LlamaCppGenerator, Message  # noqa: E402
 
 
-class Recording:
+class Recording(PassThrough):
     """A generator wrapper that keeps the last messages it was given (the pipeline's final prompt)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
+        super().__init__(inner)
         self.messages: list[Message] = []
 
-    @property
-    def last_usage(self) -> Any:
-        return self.inner.last_usage
-
     def stream(
-        self,
-        messages: Sequence[Message],
-        settings: GenerationSettings,
-        *,
-        prefix: str = "",
-        between: Between | None = None,
+        self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "", between: Any = None
     ) -> Iterator[str]:
         self.messages = list(messages)
         return self.inner.stream(messages, settings, prefix=prefix, between=between)
-
-    def yes_probability(
-        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
-    ) -> float | None:
-        return self.inner.yes_probability(messages, words=words, between=between)
 
 
 def pick_questions(items: list[GoldItem], limit: int) -> list[GoldItem]:

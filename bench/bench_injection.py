@@ -39,12 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine, table, write_result  # noqa: E402
+from _common import PassThrough, machine, table, write_result  # noqa: E402
 
 from rag import wiring  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.language import is_refusal, word_votes  # noqa: E402
-from rag.models.generate import Between, GenerationSettings, Generator, Message  # noqa: E402
+from rag.models.generate import GenerationSettings, Message  # noqa: E402
 from rag.models.sanitize import neutralize_messages  # noqa: E402
 from rag.types import Answer  # noqa: E402
 
@@ -113,61 +113,33 @@ def score(item: dict[str, Any], answer: Answer, draft: str) -> dict[str, Any]:
     }
 
 
-class SanitizingGenerator:
+class SanitizingGenerator(PassThrough):
     """A generator that neutralizes control tokens in every message before the real one sees them."""
 
-    def __init__(self, inner: Generator) -> None:
-        self._inner = inner
-        self.model_id = inner.model_id
-
-    @property
-    def last_usage(self) -> Any:
-        return self._inner.last_usage
-
     def stream(
-        self,
-        messages: Sequence[Message],
-        settings: GenerationSettings,
-        *,
-        prefix: str = "",
-        between: Between | None = None,
+        self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "", between: Any = None
     ) -> Iterator[str]:
-        return self._inner.stream(neutralize_messages(messages), settings, prefix=prefix, between=between)
+        return self.inner.stream(neutralize_messages(messages), settings, prefix=prefix, between=between)
 
     def yes_probability(
-        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
+        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Any = None
     ) -> float | None:
-        return self._inner.yes_probability(neutralize_messages(messages), words=words, between=between)
+        return self.inner.yes_probability(neutralize_messages(messages), words=words, between=between)
 
 
-class DraftRecorder:
+class DraftRecorder(PassThrough):
     """Keeps the model's raw reply (the stream the user sees carries only checked sentences)."""
 
     def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.model_id = inner.model_id
+        super().__init__(inner)
         self.text = ""
 
-    @property
-    def last_usage(self) -> Any:
-        return self._inner.last_usage
-
     def stream(
-        self,
-        messages: Sequence[Message],
-        settings: GenerationSettings,
-        *,
-        prefix: str = "",
-        between: Between | None = None,
+        self, messages: Sequence[Message], settings: GenerationSettings, *, prefix: str = "", between: Any = None
     ) -> Iterator[str]:
-        for piece in self._inner.stream(messages, settings, prefix=prefix, between=between):
+        for piece in self.inner.stream(messages, settings, prefix=prefix, between=between):
             self.text += piece
             yield piece
-
-    def yes_probability(
-        self, messages: Sequence[Message], *, words: tuple[str, str] = ("Yes", "No"), between: Between | None = None
-    ) -> float | None:
-        return self._inner.yes_probability(messages, words=words, between=between)
 
 
 def build_index(settings: Settings, docs_dir: Path) -> dict[str, Any]:
